@@ -1,0 +1,10 @@
+/**
+ * Model files for Node without tfjs-node: load a tfjs LayersModel from `model.json`
+ * (sharded weights included) and save one to a folder, with errors that name the
+ * file and the problem.
+ * @packageDocumentation
+ */
+export { ModelFileError } from './errors.js';
+export { loadLayersModelFromFile } from './load.js';
+export { entryBytes, groupBytes } from './manifest.js';
+export { type SavedModelFiles, type SaveOptions, saveLayersModelToDir } from './save.js';

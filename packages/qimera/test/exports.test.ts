@@ -1,0 +1,18 @@
+import * as datasets from '@qimera/datasets';
+import * as nodeIo from '@qimera/node-io';
+import * as quantizers from '@qimera/quantizers';
+import * as umbrella from 'qimera';
+import * as umbrellaNode from 'qimera/node';
+import { describe, expect, it } from 'vitest';
+
+describe('qimera umbrella', () => {
+  it('re-exports every part under the same identity', () => {
+    for (const part of [quantizers, datasets]) {
+      for (const [name, value] of Object.entries(part)) expect(umbrella[name as keyof typeof umbrella]).toBe(value);
+    }
+    for (const [name, value] of Object.entries(nodeIo))
+      expect(umbrellaNode[name as keyof typeof umbrellaNode]).toBe(value);
+    expect(typeof umbrella.quantizeModel).toBe('function');
+    expect(typeof umbrellaNode.loadLayersModelFromFile).toBe('function');
+  });
+});

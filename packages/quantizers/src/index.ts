@@ -1,0 +1,47 @@
+/**
+ * Uniform fake quantization for TensorFlow.js: the quantization math, a
+ * straight-through estimator, range observers, quantized layer classes and
+ * {@link quantizeModel}, which turns a float LayersModel into its fake-quantized twin.
+ *
+ * Importing this package registers the layer classes with tfjs serialization, so
+ * saved quantized models load with the standard tfjs IO.
+ * @packageDocumentation
+ */
+import './layers/register.js';
+
+export { ActivationQuantizer, type ActivationQuantizerArgs } from './layers/activation_quantizer.js';
+export type { BaseLayerArgs, ConvPadding } from './layers/args.js';
+export { QuantizedConv2D, type QuantizedConv2DArgs } from './layers/quantized_conv2d.js';
+export { QuantizedDense, type QuantizedDenseArgs } from './layers/quantized_dense.js';
+export {
+  QuantizedDepthwiseConv2D,
+  type QuantizedDepthwiseConv2DArgs,
+} from './layers/quantized_depthwise_conv2d.js';
+export {
+  QuantizedWeightLayer,
+  type QuantizedWeightLayerArgs,
+  type WeightQuantArgs,
+} from './layers/quantized_weight_layer.js';
+export { OBSERVER_KINDS, type ObserverKind, observeRange } from './math/observers.js';
+export { type Range, rangeOver } from './math/ranges.js';
+export {
+  integerRange,
+  MAX_BITS,
+  MIN_BITS,
+  type QuantScheme,
+  type QuantSpec,
+  validateBits,
+  validateScheme,
+} from './math/spec.js';
+export { fakeQuantizeSTE } from './math/ste.js';
+export { dequantize, fakeQuantize, type QuantParams, quantize, quantParams } from './math/uniform.js';
+export {
+  activationQuantizers,
+  type CalibrationOptions,
+  calibrateActivationRanges,
+  freezeActivationRanges,
+  unfreezeActivationRanges,
+} from './model/calibration.js';
+export type { LayerQuantOverride, QuantizeModelConfig } from './model/quantize_config.js';
+export { QuantizationError, quantizeModel, rewriteTopology } from './model/quantize_model.js';
+export type { FunctionalJson, LayerJson, TensorRef } from './model/topology_json.js';

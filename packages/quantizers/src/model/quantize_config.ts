@@ -1,0 +1,32 @@
+import type { ObserverKind } from '../math/observers.js';
+import type { QuantScheme } from '../math/spec.js';
+
+/** Per-layer settings in {@link QuantizeModelConfig.layers}, keyed by layer name. */
+export interface LayerQuantOverride {
+  /** Weight bits for this Conv2D / DepthwiseConv2D / Dense. */
+  weightBits?: number;
+  /** Activation bits after this ReLU, or after this layer's fused ReLU. */
+  activationBits?: number;
+  /** Leave the layer in float: no weight quantization, no quantizer after its ReLU. */
+  skip?: boolean;
+}
+
+/** What {@link quantizeModel} does. Only the two bit widths are required. */
+export interface QuantizeModelConfig {
+  /** Bits of every Conv2D / DepthwiseConv2D / Dense kernel (2 to 16). */
+  weightBits: number;
+  /** Bits of the activation quantizer after every ReLU / ReLU6 (2 to 16). */
+  activationBits: number;
+  /** Default 'asymmetric'. */
+  weightScheme?: QuantScheme;
+  /** Ranges per output channel (default true) or per kernel. */
+  perChannelWeights?: boolean;
+  /** Default 'asymmetric'. */
+  activationScheme?: QuantScheme;
+  /** Default 'ema' (bias-corrected, decay {@link QuantizeModelConfig.emaDecay}). */
+  activationObserver?: ObserverKind;
+  /** Default 0.9. */
+  emaDecay?: number;
+  /** Overrides by layer name; every name must exist and fit the override. */
+  layers?: Record<string, LayerQuantOverride>;
+}

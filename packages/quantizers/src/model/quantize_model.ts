@@ -1,0 +1,207 @@
+import { type LayersModel, models } from '@tensorflow/tfjs-layers';
+import { OBSERVER_KINDS } from '../math/observers.js';
+import { validateBits, validateScheme } from '../math/spec.js';
+import { endsInRelu, FLOAT_LAYERS, QUANTIZED_CLASSES, QUANTIZED_TWINS } from './layer_kinds.js';
+import type { LayerQuantOverride, QuantizeModelConfig } from './quantize_config.js';
+import { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './topology_json.js';
+import '../layers/register.js';
+
+/** Thrown when a model or config cannot be quantized; lists every problem found. */
+export class QuantizationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`cannot quantize the model:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'QuantizationError';
+  }
+}
+
+/**
+ * A fake-quantized copy of `model`; `model` itself is not changed.
+ *
+ * Every Conv2D, DepthwiseConv2D and Dense (first and last included) becomes its
+ * quantized twin with the same weights; an {@link ActivationQuantizer} is inserted after
+ * every ReLU / ReLU6, whether a standalone ReLU or Activation layer or a fused
+ * `activation`. BatchNormalization and weightless layers are kept in float (BN is not
+ * folded). The network input is not quantized. Sequential and functional models
+ * (branches, Add, Concatenate, shared layers) are supported; a Sequential model comes
+ * back as the equivalent functional model. Activation quantizers start unfrozen:
+ * calibrate them (see {@link calibrateActivationRanges}) before inference.
+ *
+ * Regularizers and constraints of replaced layers are not carried over.
+ *
+ * @throws QuantizationError listing every unsupported layer (name and class), bad
+ *   option and unknown override at once; nothing is built in that case.
+ */
+export async function quantizeModel(model: LayersModel, config: QuantizeModelConfig): Promise<LayersModel> {
+  const topology = functionalTopology(model);
+  const rewritten = rewriteTopology(topology, config);
+  const quantized = await models.modelFromJSON({ modelTopology: rewritten as never });
+  try {
+    for (const layer of model.layers) {
+      if (layer.weights.length > 0) quantized.getLayer(layer.name).setWeights(layer.getWeights());
+    }
+  } catch (error) {
+    quantized.dispose();
+    throw error;
+  }
+  return quantized;
+}
+
+/**
+ * The rewrite behind {@link quantizeModel}, on model.json topologies: exported for
+ * tools that transform topologies without building models.
+ */
+export function rewriteTopology(topology: FunctionalJson, config: QuantizeModelConfig): FunctionalJson {
+  const problems: string[] = [];
+  const settings = resolveSettings(config, problems);
+  const layers = topology.config.layers;
+  const names = new Set(layers.map((l) => l.name));
+  checkOverrides(config.layers ?? {}, layers, problems);
+  for (const layer of layers) {
+    const where = `layer '${layer.name}' (${layer.class_name})`;
+    if (QUANTIZED_CLASSES.has(layer.class_name)) problems.push(`${where} is already quantized`);
+    else if (layer.class_name in QUANTIZED_TWINS) {
+      if (layer.config.data_format === 'channels_first') {
+        problems.push(`${where}: data_format 'channels_first' is not supported (NHWC only)`);
+      }
+    } else if (!FLOAT_LAYERS.has(layer.class_name)) {
+      problems.push(`${where} is not supported`);
+    }
+  }
+  if (problems.length > 0) throw new QuantizationError(problems);
+
+  const redirect = new Map<string, string>();
+  const out: LayerJson[] = [];
+  for (const layer of layers) {
+    const override: LayerQuantOverride = config.layers?.[layer.name] ?? {};
+    const rewired = {
+      ...layer,
+      inbound_nodes: layer.inbound_nodes.map((node) => node.map((ref) => redirectRef(ref, redirect))),
+    };
+    if (override.skip) {
+      out.push(rewired);
+      continue;
+    }
+    const twin = QUANTIZED_TWINS[layer.class_name];
+    out.push(
+      twin
+        ? {
+            ...rewired,
+            class_name: twin,
+            config: {
+              ...layer.config,
+              weight_bits: override.weightBits ?? settings.weightBits,
+              weight_scheme: settings.weightScheme,
+              per_channel: settings.perChannel,
+            },
+          }
+        : rewired,
+    );
+    if (!endsInRelu(layer.class_name, layer.config)) continue;
+    const quantName = uniqueName(`${layer.name}_quant`, names);
+    redirect.set(layer.name, quantName);
+    out.push({
+      class_name: 'ActivationQuantizer',
+      name: quantName,
+      config: {
+        name: quantName,
+        trainable: false,
+        bits: override.activationBits ?? settings.activationBits,
+        scheme: settings.activationScheme,
+        observer: settings.observer,
+        ema_decay: settings.emaDecay,
+        frozen: false,
+      },
+      inbound_nodes: layer.inbound_nodes.map((_, node) => [[layer.name, node, 0, {}]]),
+    });
+  }
+  return {
+    ...topology,
+    config: {
+      ...topology.config,
+      layers: out,
+      output_layers: topology.config.output_layers.map((ref) => redirectRef(ref, redirect)),
+    },
+  };
+}
+
+function resolveSettings(config: QuantizeModelConfig, problems: string[]) {
+  const attempt = <T>(check: () => T, fallback: T): T => collect(problems, check, fallback);
+  const weightBits = attempt(() => validateBits(config.weightBits, 'config.weightBits'), 8);
+  const activationBits = attempt(() => validateBits(config.activationBits, 'config.activationBits'), 8);
+  const weightScheme = attempt(
+    () => validateScheme(config.weightScheme ?? 'asymmetric', 'config.weightScheme'),
+    'asymmetric',
+  );
+  const activationScheme = attempt(
+    () => validateScheme(config.activationScheme ?? 'asymmetric', 'config.activationScheme'),
+    'asymmetric',
+  );
+  const observer = config.activationObserver ?? 'ema';
+  if (!OBSERVER_KINDS.includes(observer)) {
+    problems.push(`config.activationObserver must be 'ema' or 'minmax', got ${JSON.stringify(observer)}`);
+  }
+  const emaDecay = config.emaDecay ?? 0.9;
+  if (!(emaDecay >= 0 && emaDecay < 1))
+    problems.push(`config.emaDecay must be in [0, 1), got ${String(config.emaDecay)}`);
+  return {
+    weightBits,
+    activationBits,
+    weightScheme,
+    activationScheme,
+    perChannel: config.perChannelWeights ?? true,
+    observer,
+    emaDecay,
+  };
+}
+
+function checkOverrides(overrides: Record<string, LayerQuantOverride>, layers: LayerJson[], problems: string[]): void {
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  for (const [name, override] of Object.entries(overrides)) {
+    const layer = byName.get(name);
+    const where = `config.layers['${name}']`;
+    if (!layer) {
+      problems.push(`${where}: the model has no layer named '${name}'`);
+      continue;
+    }
+    const hasWeights = layer.class_name in QUANTIZED_TWINS;
+    const hasRelu = endsInRelu(layer.class_name, layer.config);
+    if (!hasWeights && !hasRelu) {
+      problems.push(
+        `${where}: ${layer.class_name} is not quantized; overrides apply to Conv2D, DepthwiseConv2D, Dense and ReLU layers`,
+      );
+    }
+    if (override.weightBits !== undefined) {
+      if (!hasWeights) problems.push(`${where}: weightBits given, but ${layer.class_name} has no kernel`);
+      else collect(problems, () => validateBits(override.weightBits, `${where}.weightBits`), 0);
+    }
+    if (override.activationBits !== undefined) {
+      if (!hasRelu) problems.push(`${where}: activationBits given, but '${name}' does not end in a ReLU`);
+      else collect(problems, () => validateBits(override.activationBits, `${where}.activationBits`), 0);
+    }
+  }
+}
+
+/** Runs a validation; on failure records its message and returns the fallback. */
+function collect<T>(problems: string[], check: () => T, fallback: T): T {
+  try {
+    return check();
+  } catch (error) {
+    problems.push((error as Error).message);
+    return fallback;
+  }
+}
+
+function redirectRef(ref: TensorRef, redirect: Map<string, string>): TensorRef {
+  const target = redirect.get(ref[0]);
+  if (!target) return ref;
+  const moved: TensorRef = [target, ref[1], 0];
+  if (ref.length > 3) moved.push(ref[3]);
+  return moved;
+}
+
+function uniqueName(base: string, taken: Set<string>): string {
+  let name = base;
+  for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+  taken.add(name);
+  return name;
+}

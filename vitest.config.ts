@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+// Tests run against the workspace sources, so `pnpm test` needs no build first.
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@qimera\/quantizers$/, replacement: source('./packages/quantizers/src/index.ts') },
+      { find: /^@qimera\/node-io$/, replacement: source('./packages/node-io/src/index.ts') },
+      { find: /^@qimera\/datasets$/, replacement: source('./packages/datasets/src/index.ts') },
+      { find: /^qimera\/node$/, replacement: source('./packages/qimera/src/node.ts') },
+      { find: /^qimera$/, replacement: source('./packages/qimera/src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    pool: 'forks',
+  },
+});
