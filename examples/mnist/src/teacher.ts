@@ -20,11 +20,13 @@ export function buildTeacher(seed: number): LayersModel {
         kernelInitializer: initializers.heNormal({ seed: seed + i }),
       }),
     );
-    net.add(layers.batchNormalization({ name: `bn${i + 1}` }));
+    net.add(layers.batchNormalization({ name: `bn${i + 1}`, momentum: 0.9 }));
     net.add(layers.reLU({ name: `relu${i + 1}` }));
     if (i < 2) net.add(layers.maxPooling2d({ name: `pool${i + 1}`, poolSize: 2 }));
   });
   net.add(layers.globalAveragePooling2d({ name: 'gap' }));
-  net.add(layers.dense({ name: 'logits', units: 10, kernelInitializer: initializers.glorotUniform({ seed: seed + 9 }) }));
+  net.add(
+    layers.dense({ name: 'logits', units: 10, kernelInitializer: initializers.glorotUniform({ seed: seed + 9 }) }),
+  );
   return net;
 }

@@ -1,9 +1,9 @@
 // Trains the demo teacher on the training split of the `mnist` package digits and
 // writes it to fixtures/teacher. The demo only loads that fixture; run this to
 // reproduce it: pnpm --filter @qimera/example-mnist train-teacher [-- --epochs N]
-import '@tensorflow/tfjs-backend-cpu';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { registerWasmTrainingKernels } from '@qimera/wasm-training';
 import * as tf from '@tensorflow/tfjs-core';
 import { saveLayersModelToDir } from 'qimera/node';
 import { loadDigits } from './digits.js';
@@ -20,20 +20,25 @@ const { values } = parseArgs({
 const epochs = Number(values.epochs);
 const seed = Number(values.seed);
 
-await tf.setBackend('cpu');
+registerWasmTrainingKernels();
+await tf.setBackend('wasm');
 const train = loadDigits('train');
 const heldout = loadDigits('heldout');
 const teacher = buildTeacher(seed);
-teacher.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+// The teacher outputs logits (as classifiers handed to Qimera usually do).
+const logitLoss = (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits);
+teacher.compile({ optimizer: tf.train.adam(3e-3), loss: logitLoss, metrics: ['categoricalAccuracy'] });
 const started = Date.now();
-await teacher.fit(train.images, tf.tensor1d(train.labels, 'float32'), {
+await teacher.fit(train.images, tf.oneHot(tf.tensor1d(train.labels, 'int32'), 10), {
   epochs,
   batchSize: 64,
   shuffle: true,
   callbacks: {
     onEpochEnd: (epoch, logs) => {
       const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-      console.log(`epoch ${epoch + 1}/${epochs}: loss ${logs?.loss?.toFixed(4)}, train acc ${logs?.acc?.toFixed(4)} (${minutes} min)`);
+      console.log(
+        `epoch ${epoch + 1}/${epochs}: loss ${logs?.loss?.toFixed(4)}, train accuracy ${logs?.categoricalAccuracy?.toFixed(4)} (${minutes} min)`,
+      );
     },
   },
 });

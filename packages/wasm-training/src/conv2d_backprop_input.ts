@@ -1,0 +1,49 @@
+import {
+  backend_util,
+  Conv2DBackpropInput,
+  type Conv2DBackpropInputAttrs,
+  type Conv2DBackpropInputInputs,
+  conv2d,
+  type KernelConfig,
+  reverse,
+  type Tensor4D,
+  type TensorInfo,
+  transpose,
+} from '@tensorflow/tfjs-core';
+import { composeKernel } from './kernel_io.js';
+import { dilateSpatial, padOrCrop } from './spatial.js';
+
+/**
+ * dx is a stride-1 convolution of dy (zero-stuffed by the forward stride, padded so
+ * every input pixel is reached) with the filter reversed in space and its in/out
+ * channels swapped: one XNNPACK convolution. Replaces tfjs-wasm's own kernel, a
+ * direct loop that is the slowest part of a wasm training step.
+ */
+export const conv2DBackpropInputConfig: KernelConfig = {
+  kernelName: Conv2DBackpropInput,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { dy, filter } = inputs as Conv2DBackpropInputInputs;
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
+    if (dataFormat !== 'NHWC') {
+      throw new Error(`Conv2DBackpropInput (@qimera/wasm-training): only NHWC is supported, got ${dataFormat}`);
+    }
+    const filterShape = (filter as TensorInfo).shape as [number, number, number, number];
+    const info = backend_util.computeConv2DInfo(inputShape, filterShape, strides, 1, pad, dimRoundingMode);
+    const [kh, kw] = filterShape;
+    const [, height, width] = inputShape;
+    return composeKernel(backend, [dy as TensorInfo, filter as TensorInfo], (dyt, f) => {
+      const stuffed = dilateSpatial(dyt as Tensor4D, info.strideHeight, info.strideWidth);
+      const padTop = kh - 1 - info.padInfo.top;
+      const padLeft = kw - 1 - info.padInfo.left;
+      const padded = padOrCrop(stuffed, [
+        padTop,
+        height + kh - 1 - padTop - stuffed.shape[1],
+        padLeft,
+        width + kw - 1 - padLeft - stuffed.shape[2],
+      ]);
+      const flipped = transpose(reverse(f, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+      return conv2d(padded, flipped, 1, 'valid', 'NHWC');
+    });
+  },
+};

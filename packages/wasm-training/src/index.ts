@@ -1,0 +1,14 @@
+/**
+ * Training on the TensorFlow.js wasm backend: registers the gradient kernels it lacks
+ * (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
+ * DepthwiseConv2dNativeBackpropInput, UnsortedSegmentSum), each composed from the
+ * backend's XNNPACK-backed convolutions, matrix products and data-movement kernels,
+ * and replaces its slow Conv2DBackpropInput with one built the same way.
+ * @packageDocumentation
+ */
+export {
+  type RegisterOptions,
+  registerWasmTrainingKernels,
+  WASM_FASTER_KERNELS,
+  WASM_TRAINING_KERNELS,
+} from './register.js';

@@ -1,0 +1,298 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import '../../../test-support/backend.js';
+import { registerWasmTrainingKernels, WASM_FASTER_KERNELS, WASM_TRAINING_KERNELS } from '../src/index.js';
+import { broadcastFactors } from '../src/tile.js';
+
+beforeAll(() => {
+  registerWasmTrainingKernels();
+});
+
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+
+/** Runs `f` on the cpu backend (reference) and on wasm, returning both results as arrays. */
+async function onBothBackends(f: () => tf.Tensor[]): Promise<{ cpu: Float32Array[]; wasm: Float32Array[] }> {
+  const run = async (name: string) => {
+    await tf.setBackend(name);
+    return tf.tidy(f).map((t) => {
+      const values = t.dataSync() as Float32Array;
+      t.dispose();
+      return values;
+    });
+  };
+  return { cpu: await run('cpu'), wasm: await run('wasm') };
+}
+
+function expectRelativeClose(cpu: Float32Array[], wasm: Float32Array[]): void {
+  expect(wasm.length).toBe(cpu.length);
+  cpu.forEach((ref, k) => {
+    const got = wasm[k] as Float32Array;
+    expect(got.length).toBe(ref.length);
+    let scale = 1e-6;
+    let err = 0;
+    ref.forEach((v, i) => {
+      scale = Math.max(scale, Math.abs(v));
+      err = Math.max(err, Math.abs(v - (got[i] as number)));
+    });
+    expect(err / scale).toBeLessThan(1e-4);
+  });
+}
+
+/** Gradients of a weighted sum of `op(x, w)` with respect to both inputs. */
+function gradsOf(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D, xShape: number[], wShape: number[]) {
+  return () => {
+    const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomNormal(wShape, 0, 1, 'float32', 2) as tf.Tensor4D;
+    const probe = (y: tf.Tensor) => tf.randomNormal(y.shape, 0, 1, 'float32', 3);
+    const loss = (a: tf.Tensor, b: tf.Tensor) => {
+      const y = op(a as tf.Tensor4D, b as tf.Tensor4D);
+      return tf.sum(tf.mul(y, probe(y)));
+    };
+    const [dx, dw] = tf.grads(loss)([x, w]);
+    return [op(x, w), dx as tf.Tensor, dw as tf.Tensor];
+  };
+}
+
+describe('Conv2DBackpropFilter on wasm matches cpu', () => {
+  const cases: { k: number; s: number; pad: Pad; size: [number, number]; batch: number }[] = [];
+  for (const k of [1, 3, 5]) {
+    for (const s of [1, 2]) {
+      for (const pad of ['same', 'valid'] as const) cases.push({ k, s, pad, size: [9, 7], batch: 2 });
+    }
+  }
+  cases.push({
+    k: 3,
+    s: 2,
+    pad: [
+      [0, 0],
+      [1, 0],
+      [2, 1],
+      [0, 0],
+    ],
+    size: [8, 11],
+    batch: 1,
+  });
+  cases.push({ k: 3, s: 1, pad: 'same', size: [1, 5], batch: 1 });
+  cases.push({ k: 5, s: 2, pad: 'same', size: [5, 5], batch: 3 });
+  for (const c of cases) {
+    it(`k${c.k} s${c.s} ${JSON.stringify(c.pad)} ${c.size.join('x')} batch ${c.batch}`, async () => {
+      const op = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, c.s, c.pad);
+      const { cpu, wasm } = await onBothBackends(gradsOf(op, [c.batch, ...c.size, 3], [c.k, c.k, 3, 4]));
+      expectRelativeClose(cpu, wasm);
+    });
+  }
+
+  it('fused conv2d with bias and ReLU (the layers API path) trains on wasm', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([2, 6, 6, 3], 0, 1, 'float32', 4);
+      const w = tf.randomNormal([3, 3, 3, 5], 0, 1, 'float32', 5);
+      const b = tf.randomNormal([5], 0, 1, 'float32', 6);
+      const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(
+          tf.square(
+            tf.fused.conv2d({
+              x: xx as tf.Tensor4D,
+              filter: ww as tf.Tensor4D,
+              bias: bb,
+              strides: 2,
+              pad: 'same',
+              activation: 'relu',
+            }),
+          ),
+        );
+      return tf.grads(f)([x, w, b]);
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+});
+
+describe('depthwise convolution gradients on wasm match cpu', () => {
+  const cases: { k: number; m: number; s: number; d: number; pad: Pad; size: [number, number]; batch: number }[] = [];
+  for (const k of [1, 3, 5]) {
+    for (const m of [1, 2]) {
+      for (const s of [1, 2]) cases.push({ k, m, s, d: 1, pad: 'same', size: [7, 9], batch: 2 });
+    }
+  }
+  cases.push({ k: 3, m: 2, s: 2, d: 1, pad: 'valid', size: [9, 9], batch: 1 });
+  cases.push({
+    k: 3,
+    m: 2,
+    s: 2,
+    d: 1,
+    pad: [
+      [0, 0],
+      [0, 2],
+      [1, 1],
+      [0, 0],
+    ],
+    size: [6, 7],
+    batch: 1,
+  });
+  for (const c of cases) {
+    it(`k${c.k} m${c.m} s${c.s} d${c.d} ${JSON.stringify(c.pad)} ${c.size.join('x')} batch ${c.batch}`, async () => {
+      const op = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.depthwiseConv2d(x, w, c.s, c.pad, 'NHWC', c.d);
+      const { cpu, wasm } = await onBothBackends(gradsOf(op, [c.batch, ...c.size, 3], [c.k, c.k, 3, c.m]));
+      expectRelativeClose(cpu, wasm);
+    });
+  }
+});
+
+describe('depthwise backprop kernels with dilation (tfjs has no gradient path for it)', () => {
+  // Reference: a dilated 3x3 filter is a 5x5 filter with zeros between the taps. Its
+  // dilation-1 gradients on cpu give dx, and dW at the taps. (The cpu backprop kernels
+  // themselves ignore dilation, so they cannot serve as the reference here.)
+  for (const c of [
+    { m: 1, pad: 'same', size: [9, 8] },
+    { m: 2, pad: 'valid', size: [9, 9] },
+  ] as const) {
+    it(`k3 m${c.m} d2 ${c.pad} ${c.size.join('x')}, against the zero-stuffed 5x5 filter`, async () => {
+      const inputs = () => {
+        const x = tf.randomNormal([2, ...c.size, 3], 0, 1, 'float32', 9) as tf.Tensor4D;
+        const w = tf.randomNormal([3, 3, 3, c.m], 0, 1, 'float32', 10) as tf.Tensor4D;
+        const outShape = tf.depthwiseConv2d(x, w, 1, c.pad, 'NHWC', 2).shape;
+        return { x, w, dy: tf.randomNormal(outShape, 0, 1, 'float32', 11) as tf.Tensor4D };
+      };
+      await tf.setBackend('cpu');
+      const reference = tf.tidy(() => {
+        const { x, w, dy } = inputs();
+        const spread = tf.pad(tf.reshape(w, [3, 1, 3, 1, 3, c.m]), [
+          [0, 0],
+          [0, 1],
+          [0, 0],
+          [0, 1],
+          [0, 0],
+          [0, 0],
+        ]);
+        const stuffed = tf.slice(tf.reshape(spread, [6, 6, 3, c.m]), [0, 0, 0, 0], [5, 5, 3, c.m]) as tf.Tensor4D;
+        const [dx, dStuffed] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, c.pad), dy)),
+        )([x, stuffed]);
+        const dw = tf.reshape(
+          tf.gather(tf.reshape(dStuffed as tf.Tensor, [25, 3 * c.m]), [0, 2, 4, 10, 12, 14, 20, 22, 24]),
+          [3, 3, 3, c.m],
+        );
+        return [dw, dx as tf.Tensor].map((t) => t.dataSync() as Float32Array);
+      });
+      await tf.setBackend('wasm');
+      const onWasm = tf.tidy(() => {
+        const { x, w, dy } = inputs();
+        const attrs = { strides: 1, dilations: 2, pad: c.pad };
+        const run = (name: string, named: tf.NamedTensorMap, extra: object) =>
+          tf.engine().runKernel(name, named, { ...attrs, ...extra } as never) as tf.Tensor;
+        return [
+          run('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { filterShape: w.shape }),
+          run('DepthwiseConv2dNativeBackpropInput', { dy, filter: w }, { inputShape: x.shape }),
+        ].map((t) => t.dataSync() as Float32Array);
+      });
+      expectRelativeClose(reference, onWasm);
+    });
+  }
+});
+
+describe('UnsortedSegmentSum on wasm', () => {
+  it('matches cpu, for floats, ints, repeated and out-of-range ids', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([6, 2, 3], 0, 1, 'float32', 7);
+      const ids = tf.tensor1d([0, 3, 3, 1, -1, 5], 'int32');
+      const ints = tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2], 'int32');
+      return [
+        tf.unsortedSegmentSum(x, ids, 4),
+        tf.cast(tf.unsortedSegmentSum(ints, tf.tensor1d([2, 0, 2, 1], 'int32'), 3), 'float32'),
+      ];
+    });
+    expectRelativeClose(cpu, wasm);
+    // Hand-computed: rows 0 and 2 go to segment 2, row 1 to 0, row 3 to 1.
+    expect(Array.from(wasm[1] as Float32Array)).toEqual([3, 4, 7, 8, 6, 8]);
+  });
+
+  it('makes gather (embedding lookup) differentiable', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const table = tf.randomNormal([5, 4], 0, 1, 'float32', 8);
+      const ids = tf.tensor1d([4, 1, 4, 0], 'int32');
+      return [tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.gather(t, ids))))(table)];
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+});
+
+describe('Tile on wasm (broadcasting add)', () => {
+  it('merges the output factors: [r0, d0, r1, d1, ...] without 1s, neighbours of a kind joined', () => {
+    expect(broadcastFactors([1, 1, 1, 16], [64, 32, 32, 1])).toEqual([
+      { size: 65536, rep: true },
+      { size: 16, rep: false },
+    ]);
+    expect(broadcastFactors([2, 3], [1, 4])).toEqual([
+      { size: 2, rep: false },
+      { size: 4, rep: true },
+      { size: 3, rep: false },
+    ]);
+    expect(broadcastFactors([1], [1])).toEqual([{ size: 1, rep: false }]);
+  });
+
+  it('matches cpu for floats (fast path), ints and many-factor layouts (original kernel)', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([2, 1, 3], 0, 1, 'float32', 12);
+      const many = tf.randomNormal([2, 2, 2, 2], 0, 1, 'float32', 13);
+      return [
+        tf.tile(x, [3, 4, 2]),
+        tf.tile(tf.randomNormal([1, 1, 1, 5], 0, 1, 'float32', 19), [4, 3, 3, 1]),
+        tf.cast(tf.tile(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), [2, 3]), 'float32'),
+        tf.tile(many, [2, 2, 2, 2]),
+      ];
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+
+  it('makes the BatchNorm gradient match cpu', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([4, 5, 5, 6], 0, 1, 'float32', 14);
+      const [mean, variance, scale, offset] = [15, 16, 17, 18].map((seed) =>
+        tf.randomUniform([6], 0.5, 1.5, 'float32', seed),
+      );
+      return tf.grads((a: tf.Tensor, g: tf.Tensor) =>
+        tf.sum(
+          tf.square(tf.batchNorm(a as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, offset, g, 1e-5)),
+        ),
+      )([x, scale as tf.Tensor]);
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+});
+
+describe('registration', () => {
+  it('adds exactly the missing kernels once, and they do not leak tensors', async () => {
+    expect(WASM_TRAINING_KERNELS.map((k) => k.kernelName)).toEqual([
+      'Conv2DBackpropFilter',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'DepthwiseConv2dNativeBackpropInput',
+      'UnsortedSegmentSum',
+    ]);
+    expect(WASM_FASTER_KERNELS).toEqual(['Conv2DBackpropInput', 'Tile']);
+    expect(registerWasmTrainingKernels()).toEqual([]);
+    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile']) {
+      expect(tf.getKernel(name, 'wasm')?.kernelFunc.toString()).toContain('composeKernel');
+    }
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([2, 7, 7, 4]);
+    const w = tf.randomNormal([3, 3, 4, 2]);
+    const step = () =>
+      tf.tidy(() => {
+        tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(
+            tf.depthwiseConv2d(
+              tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'),
+              tf.ones([3, 3, 2, 2]),
+              1,
+              'same',
+            ),
+          ),
+        )([x, w]);
+      });
+    step();
+    const tensors = tf.memory().numTensors;
+    const bytes = tf.memory().numBytes;
+    for (let i = 0; i < 3; i++) step();
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(tf.memory().numBytes).toBe(bytes);
+  });
+});
