@@ -39,7 +39,9 @@ function expectRelativeClose(cpu: Float32Array[], wasm: Float32Array[]): void {
 }
 
 /** Gradients of a weighted sum of `op(x, w)` with respect to both inputs. */
-function gradsOf(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D, xShape: number[], wShape: number[]) {
+type Shape4 = [number, number, number, number];
+
+function gradsOf(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D, xShape: Shape4, wShape: Shape4) {
   return () => {
     const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal(wShape, 0, 1, 'float32', 2) as tf.Tensor4D;
