@@ -8,10 +8,12 @@ import { engine, type KernelBackend, type Tensor, type TensorInfo, tidy } from '
  * keeps exactly the one reference the engine takes over.
  */
 export function composeKernel(
-  backend: KernelBackend,
+  kernelBackend: unknown,
   inputs: TensorInfo[],
   compute: (...tensors: Tensor[]) => Tensor,
 ): TensorInfo {
+  // Kernel functions receive the backend untyped (`{}`); it is the active KernelBackend.
+  const backend = kernelBackend as KernelBackend;
   const out = tidy(() => {
     const tensors = inputs.map((info) => {
       backend.incRef(info.dataId);

@@ -39,5 +39,5 @@ export function dilateSpatial(x: Tensor4D, strideHeight: number, strideWidth: nu
     [0, 0],
   ]);
   const full = reshape(spread, [n, h * strideHeight, w * strideWidth, c]);
-  return slice(full, [0, 0, 0, 0], [n, (h - 1) * strideHeight + 1, (w - 1) * strideWidth + 1, c]);
+  return slice(full, [0, 0, 0, 0], [n, (h - 1) * strideHeight + 1, (w - 1) * strideWidth + 1, c]) as Tensor4D;
 }
