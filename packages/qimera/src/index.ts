@@ -1,8 +1,23 @@
 /**
- * Data-free quantization of TensorFlow.js image classifiers. This umbrella package
- * re-exports the parts, so one import serves custom pipelines; Node-only file IO lives
- * in `qimera/node`.
+ * Data-free quantization of TensorFlow.js image classifiers (Qimera, NeurIPS 2021).
+ * `quantizeDataFree` runs the whole method; the parts are re-exported so custom
+ * pipelines can assemble them. Node-only file IO lives in `qimera/node`.
  * @packageDocumentation
  */
 export * from '@qimera/datasets';
+export * from '@qimera/disentangle';
+export * from '@qimera/distill';
+export * from '@qimera/generator';
 export * from '@qimera/quantizers';
+export * from '@qimera/superposition';
+export * from '@qimera/wasm-training';
+export { BACKEND_PREFERENCE, useFastestBackend } from './backend.js';
+export { type MethodDefaults, methodDefaults } from './defaults.js';
+export {
+  type DataFreeMethod,
+  type DataFreeOptions,
+  type DataFreeReport,
+  quantizeDataFree,
+  type TrainerOverrides,
+} from './quantize_data_free.js';
+export { type ClassifierShape, inspectClassifier } from './validate.js';

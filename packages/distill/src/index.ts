@@ -1,0 +1,16 @@
+/**
+ * Distillation for data-free quantization: teacher taps (BN input statistics and
+ * logits in one forward), the losses (soft cross-entropy, BN statistics, KD), and the
+ * alternating generator / quantized-student trainer.
+ * @packageDocumentation
+ */
+export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';
+export { multiStepRate } from './schedule.js';
+export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
+export {
+  type DistillOptions,
+  type DistillProgress,
+  type DistillResult,
+  distill,
+  type IterationLosses,
+} from './trainer.js';

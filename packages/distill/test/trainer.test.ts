@@ -1,0 +1,134 @@
+import { createDisentanglementMapping } from '@qimera/disentangle';
+import { createGenerator } from '@qimera/generator';
+import { activationQuantizers, quantizeModel } from '@qimera/quantizers';
+import { ClassEmbedding } from '@qimera/superposition';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../test-support/backend.js';
+import { tinySequential } from '../../../test-support/models.js';
+import { type DistillOptions, type DistillProgress, distill } from '../src/index.js';
+
+beforeAll(() => useBackend('cpu'));
+
+/** A tiny teacher (8x8x3 -> 5 classes) and everything distill needs, from one seed. */
+async function setup(seed = 3): Promise<DistillOptions & { dispose: () => void }> {
+  const teacher = tinySequential();
+  const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 4 });
+  const generator = createGenerator({ imageSize: 8, channels: 3, inputDim: 6, baseChannels: 8, seed });
+  const embedding = ClassEmbedding.random(5, 4, { seed });
+  const mapping = createDisentanglementMapping({ latentDim: 4, intermediateDim: 6, seed });
+  return {
+    teacher,
+    student,
+    generator,
+    embedding,
+    mapping,
+    iterations: 6,
+    iterationsPerEpoch: 2,
+    warmupEpochs: 1,
+    batchSize: 8,
+    seed,
+    dispose: () => {
+      for (const m of [teacher, student, generator, mapping] as LayersModel[]) m.dispose();
+      embedding.dispose();
+    },
+  };
+}
+
+const weightsOf = (m: LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
+
+describe('distill', () => {
+  it('warms up (calibration only), freezes ranges, then trains the student; reports every iteration', async () => {
+    const run = await setup();
+    const studentBefore = weightsOf(run.student);
+    const progress: DistillProgress[] = [];
+    const result = await distill({ ...run, onProgress: (p) => progress.push(p) });
+    expect(result).toMatchObject({ iterations: 6, aborted: false });
+    expect(progress.map((p) => [p.iteration, p.epoch, p.phase])).toEqual([
+      [1, 0, 'warmup'],
+      [2, 0, 'warmup'],
+      [3, 1, 'distill'],
+      [4, 1, 'distill'],
+      [5, 2, 'distill'],
+      [6, 2, 'distill'],
+    ]);
+    for (const p of progress) {
+      expect(Number.isFinite(p.losses.generator)).toBe(true);
+      expect(p.losses.generator).toBeCloseTo(p.losses.crossEntropy + 0.1 * p.losses.bns, 4);
+      expect(p.teacherAccuracy).toBeGreaterThanOrEqual(0);
+      expect(p.teacherAccuracy).toBeLessThanOrEqual(1);
+      expect(p.etaMs).toBeGreaterThanOrEqual(0);
+      if (p.phase === 'warmup') expect(p.losses.student).toBeUndefined();
+      else expect(p.losses.student).toBeCloseTo((p.losses.kd as number) + (p.losses.studentCrossEntropy as number), 4);
+    }
+    expect(progress[5]?.etaMs).toBe(0);
+    for (const q of activationQuantizers(run.student)) {
+      expect(q.frozen).toBe(true);
+      expect(q.rangeState().observedBatches).toBe(2); // the two warm-up iterations only
+    }
+    expect(weightsOf(run.student)).not.toEqual(studentBefore);
+    // The teacher never changes.
+    const teacherBefore = weightsOf(run.teacher);
+    await distill({ ...run, iterations: 1, warmupEpochs: 0 });
+    expect(weightsOf(run.teacher)).toEqual(teacherBefore);
+    run.dispose();
+  });
+
+  it('is reproducible for a seed', async () => {
+    const losses = async (seed: number) => {
+      const run = await setup();
+      const seen: number[] = [];
+      await distill({ ...run, seed, onProgress: (p) => seen.push(p.losses.generator, p.losses.student ?? -1) });
+      const weights = weightsOf(run.student);
+      run.dispose();
+      return { seen, weights };
+    };
+    const a = await losses(11);
+    const b = await losses(11);
+    const c = await losses(12);
+    expect(b).toEqual(a);
+    expect(c.seen).not.toEqual(a.seen);
+  });
+
+  it('stops cleanly on abort, leaving a usable (frozen) student', async () => {
+    const run = await setup();
+    const controller = new AbortController();
+    const result = await distill({
+      ...run,
+      iterations: 50,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.iteration === 1) controller.abort();
+      },
+    });
+    expect(result).toMatchObject({ iterations: 1, aborted: true });
+    expect(activationQuantizers(run.student).every((q) => q.frozen)).toBe(true);
+    const out = run.student.predict(tf.randomNormal([2, 8, 8, 3])) as tf.Tensor;
+    expect(out.shape).toEqual([2, 5]);
+    expect(Array.from(out.dataSync()).every(Number.isFinite)).toBe(true);
+    run.dispose();
+  });
+
+  it('does not leak tensors between iterations 2 and 6', async () => {
+    const run = await setup();
+    const counts: number[] = [];
+    // No warm-up: the optimisers create their slot variables at the first step of each.
+    await distill({ ...run, iterations: 8, warmupEpochs: 0, onProgress: () => counts.push(tf.memory().numTensors) });
+    expect(counts[5]).toBe(counts[1]);
+    run.dispose();
+  });
+
+  it('trains gdfq style (no superposition, no mapping) and rejects bad options by name', async () => {
+    const run = await setup();
+    const generator = createGenerator({ imageSize: 8, channels: 3, inputDim: 4, baseChannels: 8 });
+    const result = await distill({ ...run, generator, mapping: null, superposeProbability: 0, iterations: 3 });
+    expect(result.iterations).toBe(3);
+    await expect(distill({ ...run, batchSize: 0 })).rejects.toThrow(
+      /distill: batchSize must be a positive integer, got 0/,
+    );
+    await expect(distill({ ...run, temperature: -1 })).rejects.toThrow(/distill: temperature must be positive/);
+    generator.dispose();
+    run.dispose();
+  });
+});

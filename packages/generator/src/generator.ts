@@ -1,0 +1,132 @@
+import {
+  initializers,
+  type LayersModel,
+  layers,
+  model,
+  type SymbolicTensor,
+  input as symbolicInput,
+} from '@tensorflow/tfjs-layers';
+import { ClassConditionalBatchNorm } from './class_conditional_bn.js';
+
+/** Options of {@link createGenerator}; defaults are those of the official CIFAR generator. */
+export interface GeneratorOptions {
+  /** Image height and width (both divisible by 4), or one number for square images. */
+  imageSize: number | [number, number];
+  /** Image channels (3 for RGB). */
+  channels: number;
+  /** Length of the (already mapped) latent vector the generator takes. */
+  inputDim: number;
+  /** Channels after the first Dense layer; the last hidden block has half. Default 128. */
+  baseChannels?: number;
+  /** Epsilon of the two hidden BatchNorms (GDFQ passes 0.8 as eps). Default 0.8. */
+  bnEpsilon?: number;
+  /** Epsilon of the BatchNorm right after the Dense layer. Default 1e-5. */
+  firstBnEpsilon?: number;
+  /** LeakyReLU slope. Default 0.2. */
+  leakySlope?: number;
+  /** Upsampling interpolation. Default 'nearest'. */
+  upsampling?: 'nearest' | 'bilinear';
+  /**
+   * Class-conditional BatchNorm (the ImageNet variant): the generator then takes a
+   * second input, per-sample class weights `[batch, numClasses]`.
+   */
+  classConditional?: { numClasses: number };
+  /** Seed of the weight initialisers. Default 1. */
+  seed?: number;
+  name?: string;
+}
+
+/**
+ * The GDFQ/Qimera generator: Dense -> reshape to (H/4, W/4, base) -> BN -> upsample x2
+ * -> conv3x3(base) -> BN -> LeakyReLU -> upsample x2 -> conv3x3(base/2) -> BN ->
+ * LeakyReLU -> conv3x3(channels) -> tanh -> BN without affine parameters.
+ *
+ * Its BatchNorms must run in training mode (batch statistics), as in the official code:
+ * call it through {@link generateImages} or `generator.apply(x, { training: true })`.
+ * Weights start like PyTorch's defaults (uniform ±1/√fan_in), biases at zero.
+ *
+ * @throws RangeError naming the option when a size or count is invalid.
+ */
+export function createGenerator(options: GeneratorOptions): LayersModel {
+  const [height, width] =
+    typeof options.imageSize === 'number' ? [options.imageSize, options.imageSize] : options.imageSize;
+  for (const [name, value] of [
+    ['imageSize (height)', height],
+    ['imageSize (width)', width],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 4 || value % 4 !== 0) {
+      throw new RangeError(`createGenerator: ${name} must be a positive multiple of 4, got ${value}`);
+    }
+  }
+  const base = options.baseChannels ?? 128;
+  const checks: [string, number][] = [
+    ['channels', options.channels],
+    ['inputDim', options.inputDim],
+    ['baseChannels', base],
+  ];
+  for (const [name, value] of checks) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`createGenerator: ${name} must be a positive integer, got ${value}`);
+  }
+  if (base % 2 !== 0) throw new RangeError(`createGenerator: baseChannels must be even, got ${base}`);
+  const epsilon = options.bnEpsilon ?? 0.8;
+  const slope = options.leakySlope ?? 0.2;
+  const interpolation = options.upsampling ?? 'nearest';
+  let seed = options.seed ?? 1;
+  // PyTorch's default init for Linear and Conv: uniform ±1/√fan_in.
+  const torchInit = () =>
+    initializers.varianceScaling({ scale: 1 / 3, mode: 'fanIn', distribution: 'uniform', seed: seed++ });
+
+  const latent = symbolicInput({ name: 'latent', shape: [options.inputDim] });
+  const classWeights = options.classConditional
+    ? symbolicInput({ name: 'class_weights', shape: [options.classConditional.numClasses] })
+    : null;
+  const norm = (x: SymbolicTensor, name: string, eps: number): SymbolicTensor =>
+    classWeights && options.classConditional
+      ? (new ClassConditionalBatchNorm({ name, numClasses: options.classConditional.numClasses, epsilon: eps }).apply([
+          x,
+          classWeights,
+        ]) as SymbolicTensor)
+      : (layers.batchNormalization({ name, epsilon: eps, momentum: 0.9 }).apply(x) as SymbolicTensor);
+  const conv = (x: SymbolicTensor, name: string, filters: number) =>
+    layers
+      .conv2d({
+        name,
+        filters,
+        kernelSize: 3,
+        padding: 'same',
+        kernelInitializer: torchInit(),
+        biasInitializer: 'zeros',
+      })
+      .apply(x) as SymbolicTensor;
+  const up = (x: SymbolicTensor, name: string) =>
+    layers.upSampling2d({ name, size: [2, 2], interpolation }).apply(x) as SymbolicTensor;
+  const leaky = (x: SymbolicTensor, name: string) =>
+    layers.leakyReLU({ name, alpha: slope }).apply(x) as SymbolicTensor;
+
+  let x = layers
+    .dense({
+      name: 'l1',
+      units: base * (height / 4) * (width / 4),
+      kernelInitializer: torchInit(),
+      biasInitializer: 'zeros',
+    })
+    .apply(latent) as SymbolicTensor;
+  x = layers.reshape({ name: 'to_map', targetShape: [height / 4, width / 4, base] }).apply(x) as SymbolicTensor;
+  x = norm(x, 'bn0', options.firstBnEpsilon ?? 1e-5);
+  x = leaky(norm(conv(up(x, 'up1'), 'conv1', base), 'bn1', epsilon), 'act1');
+  x = leaky(norm(conv(up(x, 'up2'), 'conv2', base / 2), 'bn2', epsilon), 'act2');
+  x = layers
+    .activation({ name: 'tanh', activation: 'tanh' })
+    .apply(conv(x, 'conv3', options.channels)) as SymbolicTensor;
+  // Affine-free BN: gamma 1 and beta 0, frozen. (tfjs-layers' center/scale = false
+  // crashes in training mode.)
+  x = layers
+    .batchNormalization({ name: 'bn_out', epsilon: 1e-5, momentum: 0.9, trainable: false })
+    .apply(x) as SymbolicTensor;
+  return model({
+    name: options.name ?? 'generator',
+    inputs: classWeights ? [latent, classWeights] : latent,
+    outputs: x,
+  });
+}

@@ -1,0 +1,158 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { layers, sequential } from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../test-support/backend.js';
+import { tinySequential } from '../../../test-support/models.js';
+import {
+  activationQuantizers,
+  type DistillProgress,
+  methodDefaults,
+  quantizeDataFree,
+  useFastestBackend,
+} from '../src/index.js';
+
+beforeAll(() => useBackend('cpu'));
+
+const small = { batchSize: 8, iterations: 4, iterationsPerEpoch: 2, warmupEpochs: 1, generator: { baseChannels: 8 } };
+
+describe('quantizeDataFree', () => {
+  it("runs 'qimera' end to end on a tiny model: a frozen, usable student and a full report", async () => {
+    const teacher = tinySequential();
+    const progress: DistillProgress[] = [];
+    const { model, report } = await quantizeDataFree(teacher, {
+      weightBits: 4,
+      activationBits: 4,
+      ...small,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(progress.map((p) => p.phase)).toEqual(['warmup', 'warmup', 'distill', 'distill']);
+    expect(report).toMatchObject({
+      method: 'qimera',
+      weightBits: 4,
+      activationBits: 4,
+      iterations: 4,
+      aborted: false,
+      backend: 'cpu',
+    });
+    expect(report.settings).toMatchObject({
+      slots: 2,
+      latentDim: 64,
+      mapping: true,
+      intermediateDim: 100,
+      superposeProbability: 0.4,
+      batchSize: 8,
+    });
+    expect(report.finalLosses?.student).toBeGreaterThan(0);
+    expect(activationQuantizers(model).every((q) => q.frozen)).toBe(true);
+    expect((model.predict(tf.randomNormal([2, 8, 8, 3])) as tf.Tensor).shape).toEqual([2, 5]);
+    expect(teacher.getLayer('c1').getClassName()).toBe('Conv2D');
+  });
+
+  it("'gdfq' turns off superposition and mapping; 'minmax' calibrates on noise without a generator", async () => {
+    const teacher = tinySequential();
+    const gdfq = await quantizeDataFree(teacher, {
+      weightBits: 4,
+      activationBits: 4,
+      method: 'gdfq',
+      ...small,
+      iterations: 2,
+    });
+    expect(gdfq.report.settings).toMatchObject({ superposeProbability: 0, mapping: false, intermediateDim: null });
+    const minmax = await quantizeDataFree(teacher, {
+      weightBits: 4,
+      activationBits: 4,
+      method: 'minmax',
+      batchSize: 4,
+      calibrationBatches: 3,
+    });
+    expect(minmax.report).toMatchObject({ method: 'minmax', iterations: 0 });
+    for (const q of activationQuantizers(minmax.model)) expect(q.rangeState().observedBatches).toBe(3);
+  });
+
+  it('is reproducible for a seed', async () => {
+    const run = async () => {
+      const { model } = await quantizeDataFree(tinySequential(), {
+        weightBits: 4,
+        activationBits: 4,
+        ...small,
+        seed: 7,
+      });
+      return Array.from((model.predict(tf.ones([1, 8, 8, 3])) as tf.Tensor).dataSync());
+    };
+    expect(await run()).toEqual(await run());
+  });
+
+  it('names what is wrong with the model or the options', async () => {
+    const noBn = sequential({ layers: [layers.flatten({ inputShape: [8, 8, 3] }), layers.dense({ units: 3 })] });
+    await expect(quantizeDataFree(noBn, { weightBits: 4, activationBits: 4 })).rejects.toThrow(
+      /has no BatchNormalization layer/,
+    );
+    const vector = sequential({ layers: [layers.dense({ inputShape: [5], units: 3 })] });
+    await expect(quantizeDataFree(vector, { weightBits: 4, activationBits: 4, method: 'minmax' })).rejects.toThrow(
+      /the input must be an NHWC image batch \[null, height, width, channels\]/,
+    );
+    const odd = sequential({
+      layers: [
+        layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 1 }),
+        layers.batchNormalization(),
+        layers.flatten(),
+        layers.dense({ units: 2 }),
+      ],
+    });
+    await expect(quantizeDataFree(odd, { weightBits: 4, activationBits: 4 })).rejects.toThrow(
+      /height and width divisible by 4, got 6x6/,
+    );
+    await expect(
+      quantizeDataFree(tinySequential(), { weightBits: 4, activationBits: 4, method: 'zeroq' as never }),
+    ).rejects.toThrow(/method must be 'qimera', 'gdfq' or 'minmax'/);
+    await expect(quantizeDataFree(tinySequential(), { weightBits: 1, activationBits: 4 })).rejects.toThrow(
+      /config.weightBits: bit width/,
+    );
+    await expect(
+      quantizeDataFree(tinySequential(), {
+        weightBits: 4,
+        activationBits: 4,
+        embeddingInit: 'classifier',
+        latentDim: 32,
+        ...small,
+      }),
+    ).rejects.toThrow(/layer 'fc' has 64 input features, but the embedding needs dim 32/);
+    // With the matching size the classifier init is used.
+    const fromClassifier = await quantizeDataFree(tinySequential(), {
+      weightBits: 4,
+      activationBits: 4,
+      embeddingInit: 'classifier',
+      ...small,
+      iterations: 1,
+    });
+    expect(fromClassifier.report.settings).toMatchObject({ embeddingInit: 'classifier', latentDim: 64 });
+  });
+});
+
+describe('defaults and backends', () => {
+  it('follows QIMERA.md per model size', () => {
+    expect(methodDefaults(10, 32)).toMatchObject({
+      slots: 2,
+      latentDim: 64,
+      batchSize: 200,
+      warmupEpochs: 4,
+      studentLearningRate: 1e-4,
+    });
+    expect(methodDefaults(100, 32).slots).toBe(10);
+    expect(methodDefaults(1000, 224)).toMatchObject({
+      slots: 500,
+      latentDim: 512,
+      batchSize: 16,
+      warmupEpochs: 50,
+      classConditionalGenerator: true,
+    });
+  });
+
+  it('picks the fastest registered backend (wasm here), logs it, and honours an explicit choice', async () => {
+    const messages: string[] = [];
+    expect(await useFastestBackend({ log: (m) => messages.push(m) })).toBe('wasm');
+    expect(messages).toEqual(["qimera: using the tfjs 'wasm' backend with @qimera/wasm-training kernels"]);
+    expect(await useFastestBackend({ prefer: 'cpu', log: () => {} })).toBe('cpu');
+    await expect(useFastestBackend({ prefer: 'tensorflow' })).rejects.toThrow(/backend 'tensorflow' is not registered/);
+  });
+});
