@@ -34,6 +34,7 @@ for (const setting of SETTINGS) {
   for (const method of METHODS) {
     const { model: student, report } = await quantizeDataFree(teacher, {
       method,
+      backend: 'current',
       weightBits: setting.bits,
       activationBits: setting.bits,
       seed: Number(values.seed),

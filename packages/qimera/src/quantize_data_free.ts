@@ -5,6 +5,7 @@ import { calibrateActivationRanges, type QuantizeModelConfig, quantizeModel } fr
 import { ClassEmbedding, SeededRandom } from '@qimera/superposition';
 import { dispose, getBackend, randomNormal, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { useFastestBackend } from './backend.js';
 import { methodDefaults } from './defaults.js';
 import { inspectClassifier } from './validate.js';
 
@@ -47,6 +48,14 @@ export interface DataFreeOptions extends TrainerOverrides {
   quantization?: Omit<QuantizeModelConfig, 'weightBits' | 'activationBits'>;
   /** 'minmax': number of N(0, 1) calibration batches. Default 4. */
   calibrationBatches?: number;
+  /**
+   * tfjs backend: 'auto' (default) switches to the fastest available one (see
+   * `useFastestBackend`) and logs the choice; 'current' keeps the active backend; any
+   * other name selects that backend.
+   */
+  backend?: string;
+  /** Where the backend choice is logged. Default `console.log`. */
+  log?: (message: string) => void;
   /** Makes a run reproducible on the same backend. Default 1. */
   seed?: number;
   signal?: AbortSignal;
@@ -85,6 +94,13 @@ export async function quantizeDataFree(
     throw new Error(`quantizeDataFree: method must be 'qimera', 'gdfq' or 'minmax', got ${JSON.stringify(method)}`);
   }
   const shape = inspectClassifier(model, { needsGenerator: method !== 'minmax' });
+  const backend = options.backend ?? 'auto';
+  if (backend !== 'current') {
+    await useFastestBackend({
+      ...(backend === 'auto' ? {} : { prefer: backend }),
+      ...(options.log ? { log: options.log } : {}),
+    });
+  }
   const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width));
   const seed = options.seed ?? 1;
   const student = await quantizeModel(model, {
@@ -203,6 +219,8 @@ const OWN_OPTIONS = new Set([
   'quantization',
   'calibrationBatches',
   'seed',
+  'backend',
+  'log',
   'signal',
   'onProgress',
 ]);

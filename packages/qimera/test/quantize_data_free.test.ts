@@ -13,13 +13,21 @@ import {
 
 beforeAll(() => useBackend('cpu'));
 
-const small = { batchSize: 8, iterations: 4, iterationsPerEpoch: 2, warmupEpochs: 1, generator: { baseChannels: 8 } };
+const small = {
+  backend: 'current',
+  batchSize: 8,
+  iterations: 4,
+  iterationsPerEpoch: 2,
+  warmupEpochs: 1,
+  generator: { baseChannels: 8 },
+};
 
 describe('quantizeDataFree', () => {
   it("runs 'qimera' end to end on a tiny model: a frozen, usable student and a full report", async () => {
     const teacher = tinySequential();
     const progress: DistillProgress[] = [];
     const { model, report } = await quantizeDataFree(teacher, {
+      backend: 'current',
       weightBits: 4,
       activationBits: 4,
       ...small,
@@ -51,6 +59,7 @@ describe('quantizeDataFree', () => {
   it("'gdfq' turns off superposition and mapping; 'minmax' calibrates on noise without a generator", async () => {
     const teacher = tinySequential();
     const gdfq = await quantizeDataFree(teacher, {
+      backend: 'current',
       weightBits: 4,
       activationBits: 4,
       method: 'gdfq',
@@ -59,6 +68,7 @@ describe('quantizeDataFree', () => {
     });
     expect(gdfq.report.settings).toMatchObject({ superposeProbability: 0, mapping: false, intermediateDim: null });
     const minmax = await quantizeDataFree(teacher, {
+      backend: 'current',
       weightBits: 4,
       activationBits: 4,
       method: 'minmax',
@@ -72,6 +82,7 @@ describe('quantizeDataFree', () => {
   it('is reproducible for a seed', async () => {
     const run = async () => {
       const { model } = await quantizeDataFree(tinySequential(), {
+        backend: 'current',
         weightBits: 4,
         activationBits: 4,
         ...small,
@@ -84,13 +95,13 @@ describe('quantizeDataFree', () => {
 
   it('names what is wrong with the model or the options', async () => {
     const noBn = sequential({ layers: [layers.flatten({ inputShape: [8, 8, 3] }), layers.dense({ units: 3 })] });
-    await expect(quantizeDataFree(noBn, { weightBits: 4, activationBits: 4 })).rejects.toThrow(
+    await expect(quantizeDataFree(noBn, { weightBits: 4, activationBits: 4, backend: 'current' })).rejects.toThrow(
       /has no BatchNormalization layer/,
     );
     const vector = sequential({ layers: [layers.dense({ inputShape: [5], units: 3 })] });
-    await expect(quantizeDataFree(vector, { weightBits: 4, activationBits: 4, method: 'minmax' })).rejects.toThrow(
-      /the input must be an NHWC image batch \[null, height, width, channels\]/,
-    );
+    await expect(
+      quantizeDataFree(vector, { backend: 'current', weightBits: 4, activationBits: 4, method: 'minmax' }),
+    ).rejects.toThrow(/the input must be an NHWC image batch \[null, height, width, channels\]/);
     const odd = sequential({
       layers: [
         layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 1 }),
@@ -99,17 +110,23 @@ describe('quantizeDataFree', () => {
         layers.dense({ units: 2 }),
       ],
     });
-    await expect(quantizeDataFree(odd, { weightBits: 4, activationBits: 4 })).rejects.toThrow(
+    await expect(quantizeDataFree(odd, { backend: 'current', weightBits: 4, activationBits: 4 })).rejects.toThrow(
       /height and width divisible by 4, got 6x6/,
     );
     await expect(
-      quantizeDataFree(tinySequential(), { weightBits: 4, activationBits: 4, method: 'zeroq' as never }),
+      quantizeDataFree(tinySequential(), {
+        backend: 'current',
+        weightBits: 4,
+        activationBits: 4,
+        method: 'zeroq' as never,
+      }),
     ).rejects.toThrow(/method must be 'qimera', 'gdfq' or 'minmax'/);
-    await expect(quantizeDataFree(tinySequential(), { weightBits: 1, activationBits: 4 })).rejects.toThrow(
-      /config.weightBits: bit width/,
-    );
+    await expect(
+      quantizeDataFree(tinySequential(), { backend: 'current', weightBits: 1, activationBits: 4 }),
+    ).rejects.toThrow(/config.weightBits: bit width/);
     await expect(
       quantizeDataFree(tinySequential(), {
+        backend: 'current',
         weightBits: 4,
         activationBits: 4,
         embeddingInit: 'classifier',
@@ -119,6 +136,7 @@ describe('quantizeDataFree', () => {
     ).rejects.toThrow(/layer 'fc' has 64 input features, but the embedding needs dim 32/);
     // With the matching size the classifier init is used.
     const fromClassifier = await quantizeDataFree(tinySequential(), {
+      backend: 'current',
       weightBits: 4,
       activationBits: 4,
       embeddingInit: 'classifier',
@@ -146,6 +164,18 @@ describe('defaults and backends', () => {
       warmupEpochs: 50,
       classConditionalGenerator: true,
     });
+  });
+
+  it("quantizeDataFree switches backend: 'auto' picks the fastest, a name picks that one", async () => {
+    const messages: string[] = [];
+    const minmax = { weightBits: 8, activationBits: 8, method: 'minmax', batchSize: 2, calibrationBatches: 1 } as const;
+    expect((await quantizeDataFree(tinySequential(), { ...minmax, log: (m) => messages.push(m) })).report.backend).toBe(
+      'wasm',
+    );
+    expect(messages).toEqual(["qimera: using the tfjs 'wasm' backend with @qimera/wasm-training kernels"]);
+    expect(
+      (await quantizeDataFree(tinySequential(), { ...minmax, backend: 'cpu', log: () => {} })).report.backend,
+    ).toBe('cpu');
   });
 
   it('picks the fastest registered backend (wasm here), logs it, and honours an explicit choice', async () => {

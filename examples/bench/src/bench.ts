@@ -1,0 +1,110 @@
+// Speed of the pieces a Qimera run repeats, per backend: ResNet-20 forward, one
+// ResNet-20 training step, and one full Qimera iteration (generator + teacher + W4A4
+// student). Prints one JSON line per measurement, then a table.
+// Run from the repo root: pnpm bench [-- --batch 64 --repeats 3 --backends cpu,wasm]
+import '@tensorflow/tfjs-backend-cpu';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  ClassEmbedding,
+  createDisentanglementMapping,
+  createGenerator,
+  distill,
+  quantizeModel,
+  softCrossEntropy,
+  useFastestBackend,
+} from 'qimera';
+import { buildResNet20 } from './resnet20.js';
+
+const { values } = parseArgs({
+  options: {
+    batch: { type: 'string', default: '64' },
+    repeats: { type: 'string', default: '3' },
+    backends: { type: 'string', default: 'cpu,wasm' },
+  },
+});
+const batch = Number(values.batch);
+const repeats = Number(values.repeats);
+
+interface Measurement {
+  bench: 'forward' | 'train-step' | 'qimera-iteration';
+  backend: string;
+  workers: number;
+  batch: number;
+  imgPerSec: number | null;
+  msPerBatch: number | null;
+  skipped?: string;
+}
+const results: Measurement[] = [];
+
+function report(m: Measurement): void {
+  results.push(m);
+  console.log(JSON.stringify(m));
+}
+
+/** Mean wall time of `repeats` calls after one warm-up call. */
+async function timeIt(run: () => Promise<void> | void, times = repeats): Promise<number> {
+  await run();
+  const start = performance.now();
+  for (let i = 0; i < times; i++) await run();
+  return (performance.now() - start) / times;
+}
+
+function measured(bench: Measurement['bench'], backend: string, ms: number): void {
+  report({ bench, backend, workers: 1, batch, imgPerSec: (batch / ms) * 1000, msPerBatch: ms });
+}
+
+for (const backend of values.backends.split(',')) {
+  await useFastestBackend({ prefer: backend, log: (m) => console.error(m) });
+  const net = buildResNet20();
+  const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
+  const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10);
+  measured('forward', backend, await timeIt(() => tf.tidy(() => void (net.predict(x) as tf.Tensor).dataSync()), backend === 'cpu' ? 1 : repeats));
+
+  if (backend === 'cpu') {
+    const reason = 'tfjs-cpu Conv2DBackpropFilter is a per-element JavaScript loop: about 55 s per ResNet-20 step at batch 8';
+    for (const bench of ['train-step', 'qimera-iteration'] as const) {
+      report({ bench, backend, workers: 1, batch, imgPerSec: null, msPerBatch: null, skipped: reason });
+    }
+  } else {
+    const optimizer = tf.train.sgd(0.01);
+    const vars = net.trainableWeights.map((w) => w.read() as tf.Variable);
+    const step = () =>
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => softCrossEntropy(net.apply(x, { training: true }) as tf.Tensor, y), vars);
+        optimizer.applyGradients(grads);
+        value.dataSync();
+      });
+    measured('train-step', backend, await timeIt(step));
+    optimizer.dispose();
+
+    // The official CIFAR generator (width 128, DM to 100) against the teacher, W4A4 student.
+    const student = await quantizeModel(net, { weightBits: 4, activationBits: 4 });
+    const generator = createGenerator({ imageSize: 32, channels: 3, inputDim: 100 });
+    const embedding = ClassEmbedding.random(10, 64, { seed: 1 });
+    const mapping = createDisentanglementMapping({ latentDim: 64 });
+    const stamps: number[] = [];
+    await distill({
+      teacher: net,
+      student,
+      generator,
+      embedding,
+      mapping,
+      batchSize: batch,
+      iterations: repeats + 2,
+      warmupEpochs: 0,
+      onProgress: () => stamps.push(performance.now()),
+    });
+    // The first two iterations create optimiser state and calibrate; time the rest.
+    measured('qimera-iteration', backend, ((stamps.at(-1) as number) - (stamps[1] as number)) / repeats);
+    for (const m of [student, generator, mapping]) m.dispose();
+    embedding.dispose();
+  }
+  tf.dispose([x, y]);
+  net.dispose();
+}
+
+console.log('\n| bench | backend | workers | batch | img/s |\n|---|---|---|---|---|');
+for (const m of results) {
+  console.log(`| ${m.bench} | ${m.backend} | ${m.workers} | ${m.batch} | ${m.imgPerSec === null ? `skipped: ${m.skipped}` : m.imgPerSec.toFixed(1)} |`);
+}
