@@ -59,10 +59,15 @@ for (const backend of values.backends.split(',')) {
   const net = buildResNet20();
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10);
-  measured('forward', backend, await timeIt(() => tf.tidy(() => void (net.predict(x) as tf.Tensor).dataSync()), backend === 'cpu' ? 1 : repeats));
+  measured(
+    'forward',
+    backend,
+    await timeIt(() => tf.tidy(() => void (net.predict(x) as tf.Tensor).dataSync()), backend === 'cpu' ? 1 : repeats),
+  );
 
   if (backend === 'cpu') {
-    const reason = 'tfjs-cpu Conv2DBackpropFilter is a per-element JavaScript loop: about 55 s per ResNet-20 step at batch 8';
+    const reason =
+      'tfjs-cpu Conv2DBackpropFilter is a per-element JavaScript loop: about 55 s per ResNet-20 step at batch 8';
     for (const bench of ['train-step', 'qimera-iteration'] as const) {
       report({ bench, backend, workers: 1, batch, imgPerSec: null, msPerBatch: null, skipped: reason });
     }
@@ -71,7 +76,10 @@ for (const backend of values.backends.split(',')) {
     const vars = net.trainableWeights.map((w) => w.read() as tf.Variable);
     const step = () =>
       tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => softCrossEntropy(net.apply(x, { training: true }) as tf.Tensor, y), vars);
+        const { value, grads } = tf.variableGrads(
+          () => softCrossEntropy(net.apply(x, { training: true }) as tf.Tensor, y),
+          vars,
+        );
         optimizer.applyGradients(grads);
         value.dataSync();
       });
@@ -106,5 +114,7 @@ for (const backend of values.backends.split(',')) {
 
 console.log('\n| bench | backend | workers | batch | img/s |\n|---|---|---|---|---|');
 for (const m of results) {
-  console.log(`| ${m.bench} | ${m.backend} | ${m.workers} | ${m.batch} | ${m.imgPerSec === null ? `skipped: ${m.skipped}` : m.imgPerSec.toFixed(1)} |`);
+  console.log(
+    `| ${m.bench} | ${m.backend} | ${m.workers} | ${m.batch} | ${m.imgPerSec === null ? `skipped: ${m.skipped}` : m.imgPerSec.toFixed(1)} |`,
+  );
 }

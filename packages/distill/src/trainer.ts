@@ -85,7 +85,12 @@ export interface DistillOptions {
   seed?: number;
   /** Stops cleanly between iterations; the student is still returned usable. */
   signal?: AbortSignal;
-  onProgress?: (progress: DistillProgress) => void;
+  /**
+   * Called after every iteration with the student, e.g. to evaluate it at checkpoints
+   * (its ranges are frozen once the phase is 'distill'). Time spent here counts in
+   * `elapsedMs`.
+   */
+  onProgress?: (progress: DistillProgress, student: LayersModel) => void;
 }
 
 /** Losses of one iteration (student ones are absent during warm-up). */
@@ -184,7 +189,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
         elapsedMs,
         etaMs: (elapsedMs / (done + 1)) * (settings.iterations - done - 1),
       };
-      options.onProgress?.(last);
+      options.onProgress?.(last, options.student);
       // Let abort signals and other callbacks in between iterations.
       await new Promise((resolveTick) => setImmediate(resolveTick));
     }

@@ -59,7 +59,8 @@ export interface DataFreeOptions extends TrainerOverrides {
   /** Makes a run reproducible on the same backend. Default 1. */
   seed?: number;
   signal?: AbortSignal;
-  onProgress?: (progress: DistillProgress) => void;
+  /** After every iteration, with the student (see `DistillOptions.onProgress`). */
+  onProgress?: (progress: DistillProgress, student: LayersModel) => void;
 }
 
 /** What {@link quantizeDataFree} did. */

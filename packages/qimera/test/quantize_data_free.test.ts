@@ -27,7 +27,6 @@ describe('quantizeDataFree', () => {
     const teacher = tinySequential();
     const progress: DistillProgress[] = [];
     const { model, report } = await quantizeDataFree(teacher, {
-      backend: 'current',
       weightBits: 4,
       activationBits: 4,
       ...small,
@@ -59,7 +58,6 @@ describe('quantizeDataFree', () => {
   it("'gdfq' turns off superposition and mapping; 'minmax' calibrates on noise without a generator", async () => {
     const teacher = tinySequential();
     const gdfq = await quantizeDataFree(teacher, {
-      backend: 'current',
       weightBits: 4,
       activationBits: 4,
       method: 'gdfq',
@@ -82,7 +80,6 @@ describe('quantizeDataFree', () => {
   it('is reproducible for a seed', async () => {
     const run = async () => {
       const { model } = await quantizeDataFree(tinySequential(), {
-        backend: 'current',
         weightBits: 4,
         activationBits: 4,
         ...small,
@@ -126,7 +123,6 @@ describe('quantizeDataFree', () => {
     ).rejects.toThrow(/config.weightBits: bit width/);
     await expect(
       quantizeDataFree(tinySequential(), {
-        backend: 'current',
         weightBits: 4,
         activationBits: 4,
         embeddingInit: 'classifier',
@@ -136,7 +132,6 @@ describe('quantizeDataFree', () => {
     ).rejects.toThrow(/layer 'fc' has 64 input features, but the embedding needs dim 32/);
     // With the matching size the classifier init is used.
     const fromClassifier = await quantizeDataFree(tinySequential(), {
-      backend: 'current',
       weightBits: 4,
       activationBits: 4,
       embeddingInit: 'classifier',
