@@ -10,7 +10,7 @@
 import './layers/register.js';
 
 export { ActivationQuantizer, type ActivationQuantizerArgs } from './layers/activation_quantizer.js';
-export type { BaseLayerArgs, ConvPadding } from './layers/args.js';
+export type { BaseLayerArgs, ConvGeometry, ConvGeometryArgs, ConvPadding } from './layers/args.js';
 export { QuantizedConv2D, type QuantizedConv2DArgs } from './layers/quantized_conv2d.js';
 export { QuantizedDense, type QuantizedDenseArgs } from './layers/quantized_dense.js';
 export {

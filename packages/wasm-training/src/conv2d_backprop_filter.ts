@@ -10,7 +10,7 @@ import {
   transpose,
 } from '@tensorflow/tfjs-core';
 import { composeKernel } from './kernel_io.js';
-import { padOrCrop } from './spatial.js';
+import { convolutionWindow } from './spatial.js';
 
 /**
  * dW[kh, kw, ci, co] = Σ_{n, oh, ow} xpad[n, oh·sh + kh, ow·sw + kw, ci] · dy[n, oh, ow, co]
@@ -36,11 +36,7 @@ export const conv2DBackpropFilterConfig: KernelConfig = {
       dimRoundingMode,
     );
     return composeKernel(backend, [x as TensorInfo, dy as TensorInfo], (xt, dyt) => {
-      const span = (filter: number, out: number, stride: number) => filter + (out - 1) * stride;
-      const { top, left } = info.padInfo;
-      const height = span(info.filterHeight, info.outHeight, info.strideHeight);
-      const width = span(info.filterWidth, info.outWidth, info.strideWidth);
-      const xpad = padOrCrop(xt as Tensor4D, [top, height - info.inHeight - top, left, width - info.inWidth - left]);
+      const xpad = convolutionWindow(xt as Tensor4D, info);
       const grad = conv2d(transpose(xpad, [3, 1, 2, 0]), transpose(dyt as Tensor4D, [1, 2, 0, 3]), 1, 'valid', 'NHWC', [
         info.strideHeight,
         info.strideWidth,

@@ -11,7 +11,7 @@ import {
   transpose,
 } from '@tensorflow/tfjs-core';
 import { composeKernel } from './kernel_io.js';
-import { dilateSpatial, padOrCrop } from './spatial.js';
+import { spreadOutputGradient } from './spatial.js';
 
 /**
  * dx is a stride-1 convolution of dy (zero-stuffed by the forward stride, padded so
@@ -30,20 +30,9 @@ export const conv2DBackpropInputConfig: KernelConfig = {
     }
     const filterShape = (filter as TensorInfo).shape as [number, number, number, number];
     const info = backend_util.computeConv2DInfo(inputShape, filterShape, strides, 1, pad, dimRoundingMode);
-    const [kh, kw] = filterShape;
-    const [, height, width] = inputShape;
     return composeKernel(backend, [dy as TensorInfo, filter as TensorInfo], (dyt, f) => {
-      const stuffed = dilateSpatial(dyt as Tensor4D, info.strideHeight, info.strideWidth);
-      const padTop = kh - 1 - info.padInfo.top;
-      const padLeft = kw - 1 - info.padInfo.left;
-      const padded = padOrCrop(stuffed, [
-        padTop,
-        height + kh - 1 - padTop - stuffed.shape[1],
-        padLeft,
-        width + kw - 1 - padLeft - stuffed.shape[2],
-      ]);
       const flipped = transpose(reverse(f, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
-      return conv2d(padded, flipped, 1, 'valid', 'NHWC');
+      return conv2d(spreadOutputGradient(dyt as Tensor4D, info), flipped, 1, 'valid', 'NHWC');
     });
   },
 };

@@ -15,7 +15,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { composeKernel } from './kernel_io.js';
-import { padOrCrop } from './spatial.js';
+import { convolutionWindow } from './spatial.js';
 
 /**
  * dW[kh, kw, c, m] = Σ_{n, oh, ow} xpad[n, oh·sh + kh·dh, ow·sw + kw·dw, c] · dy[n, oh, ow, c·M + m]:
@@ -40,11 +40,8 @@ export const depthwiseConv2dBackpropFilterConfig: KernelConfig = {
     );
     const [kh, kw, channels, multiplier] = filterShape;
     return composeKernel(backend, [x as TensorInfo, dy as TensorInfo], (xt, dyt) => {
-      const { top, left } = info.padInfo;
       const { outHeight, outWidth, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-      const height = (kh - 1) * dh + (outHeight - 1) * sh + 1;
-      const width = (kw - 1) * dw + (outWidth - 1) * sw + 1;
-      const xpad = padOrCrop(xt as Tensor4D, [top, height - info.inHeight - top, left, width - info.inWidth - left]);
+      const xpad = convolutionWindow(xt as Tensor4D, info);
       const batch = xpad.shape[0];
       const dy5 = reshape(dyt, [batch, outHeight, outWidth, channels, multiplier]);
       const taps: Tensor[] = [];

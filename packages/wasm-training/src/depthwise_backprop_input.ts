@@ -12,7 +12,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { composeKernel } from './kernel_io.js';
-import { dilateSpatial, padOrCrop } from './spatial.js';
+import { spreadOutputGradient } from './spatial.js';
 
 /**
  * The input gradient of a depthwise convolution is a depthwise convolution of dy
@@ -40,19 +40,12 @@ export const depthwiseConv2dBackpropInputConfig: KernelConfig = {
     const [kh, kw, channels, multiplier] = filterShape;
     const [batch, height, width] = inputShape;
     return composeKernel(backend, [dy as TensorInfo, filter as TensorInfo], (dyt, f) => {
-      const { top, left } = info.padInfo;
-      const { dilationHeight: dh, dilationWidth: dw } = info;
-      const stuffed = dilateSpatial(dyt as Tensor4D, info.strideHeight, info.strideWidth);
-      const padTop = (kh - 1) * dh - top;
-      const padLeft = (kw - 1) * dw - left;
-      const padded = padOrCrop(stuffed, [
-        padTop,
-        height + (kh - 1) * dh - padTop - stuffed.shape[1],
-        padLeft,
-        width + (kw - 1) * dw - padLeft - stuffed.shape[2],
-      ]);
+      const padded = spreadOutputGradient(dyt as Tensor4D, info);
       const flipped = reshape(reverse(f, [0, 1]), [kh, kw, channels * multiplier, 1]) as Tensor4D;
-      const perChannel = depthwiseConv2d(padded, flipped, 1, 'valid', 'NHWC', [dh, dw]);
+      const perChannel = depthwiseConv2d(padded, flipped, 1, 'valid', 'NHWC', [
+        info.dilationHeight,
+        info.dilationWidth,
+      ]);
       if (multiplier === 1) return perChannel;
       return sum(reshape(perChannel, [batch, height, width, channels, multiplier]), 4);
     });

@@ -1,4 +1,4 @@
-import { pad, reshape, slice, type Tensor4D } from '@tensorflow/tfjs-core';
+import { type backend_util, pad, reshape, slice, type Tensor4D } from '@tensorflow/tfjs-core';
 
 /**
  * Pads (positive amounts) or crops (negative amounts) the two spatial axes of an NHWC
@@ -40,4 +40,36 @@ export function dilateSpatial(x: Tensor4D, strideHeight: number, strideWidth: nu
   ]);
   const full = reshape(spread, [n, h * strideHeight, w * strideWidth, c]);
   return slice(full, [0, 0, 0, 0], [n, (h - 1) * strideHeight + 1, (w - 1) * strideWidth + 1, c]) as Tensor4D;
+}
+
+/**
+ * The forward input padded (or cropped) to exactly the window a convolution reads:
+ * `(k - 1)·d + (out - 1)·s + 1` rows and columns, the forward padding on top / left.
+ */
+export function convolutionWindow(x: Tensor4D, info: backend_util.Conv2DInfo): Tensor4D {
+  const span = (kernel: number, dilation: number, out: number, stride: number) =>
+    (kernel - 1) * dilation + (out - 1) * stride + 1;
+  const height = span(info.filterHeight, info.dilationHeight, info.outHeight, info.strideHeight);
+  const width = span(info.filterWidth, info.dilationWidth, info.outWidth, info.strideWidth);
+  const { top, left } = info.padInfo;
+  return padOrCrop(x, [top, height - info.inHeight - top, left, width - info.inWidth - left]);
+}
+
+/**
+ * The output gradient laid out for the input gradient as a stride-1 "full"
+ * convolution: zero-stuffed by the forward stride, then padded so that a valid
+ * convolution with the reversed filter gives exactly the input's height and width.
+ */
+export function spreadOutputGradient(dy: Tensor4D, info: backend_util.Conv2DInfo): Tensor4D {
+  const stuffed = dilateSpatial(dy, info.strideHeight, info.strideWidth);
+  const reachHeight = (info.filterHeight - 1) * info.dilationHeight;
+  const reachWidth = (info.filterWidth - 1) * info.dilationWidth;
+  const top = reachHeight - info.padInfo.top;
+  const left = reachWidth - info.padInfo.left;
+  return padOrCrop(stuffed, [
+    top,
+    info.inHeight + reachHeight - top - stuffed.shape[1],
+    left,
+    info.inWidth + reachWidth - left - stuffed.shape[2],
+  ]);
 }

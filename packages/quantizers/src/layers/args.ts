@@ -1,4 +1,4 @@
-import type { layers } from '@tensorflow/tfjs-layers';
+import type { layers, Shape } from '@tensorflow/tfjs-layers';
 
 /** The arguments every tfjs-layers Layer takes (name, trainable, input shape, ...). */
 export type BaseLayerArgs = NonNullable<ConstructorParameters<typeof layers.Layer>[0]>;
@@ -29,28 +29,62 @@ export function positivePair(
 /** Convolution padding modes the quantized layers support. */
 export type ConvPadding = 'valid' | 'same';
 
-export function convPadding(value: unknown, layer: string): ConvPadding {
-  const padding = value ?? 'valid';
-  if (padding !== 'valid' && padding !== 'same') {
-    throw new RangeError(`${layer}: padding must be 'valid' or 'same', got ${JSON.stringify(value)}`);
-  }
-  return padding;
+/** The spatial options every 2-D convolution takes, as tfjs-layers spells them. */
+export interface ConvGeometryArgs {
+  kernelSize: number | [number, number];
+  strides?: number | [number, number];
+  padding?: ConvPadding;
+  dilationRate?: number | [number, number];
+  /** Only 'channelsLast' (NHWC). */
+  dataFormat?: string;
 }
 
-/** Only NHWC is supported; tfjs-layers spells it 'channelsLast'. */
-export function assertChannelsLast(dataFormat: unknown, layer: string): void {
-  if (dataFormat != null && dataFormat !== 'channelsLast') {
+/** Validated convolution geometry, also the layer-config entries it serialises to. */
+export interface ConvGeometry {
+  kernelSize: [number, number];
+  strides: [number, number];
+  padding: ConvPadding;
+  dilationRate: [number, number];
+}
+
+/** Checks and normalises convolution options; errors name the layer and the option. */
+export function convGeometry(args: ConvGeometryArgs, layer: string): ConvGeometry {
+  if (args.dataFormat != null && args.dataFormat !== 'channelsLast') {
     throw new RangeError(
-      `${layer}: only dataFormat 'channelsLast' (NHWC) is supported, got ${JSON.stringify(dataFormat)}`,
+      `${layer}: only dataFormat 'channelsLast' (NHWC) is supported, got ${JSON.stringify(args.dataFormat)}`,
     );
   }
+  const padding = args.padding ?? 'valid';
+  if (padding !== 'valid' && padding !== 'same') {
+    throw new RangeError(`${layer}: padding must be 'valid' or 'same', got ${JSON.stringify(args.padding)}`);
+  }
+  return {
+    kernelSize: positivePair(args.kernelSize, 1, layer, 'kernelSize'),
+    strides: positivePair(args.strides, 1, layer, 'strides'),
+    padding,
+    dilationRate: positivePair(args.dilationRate, 1, layer, 'dilationRate'),
+  };
+}
+
+/** Output shape `[batch, height, width, channels]` of a convolution on an NHWC input shape. */
+export function convOutputShape(inputShape: Shape, geometry: ConvGeometry, channels: number): Shape {
+  const spatial = ([0, 1] as const).map((i) =>
+    convOutputLength(
+      inputShape[i + 1] ?? null,
+      geometry.kernelSize[i],
+      geometry.strides[i],
+      geometry.dilationRate[i],
+      geometry.padding,
+    ),
+  );
+  return [inputShape[0] ?? null, ...spatial, channels];
 }
 
 /**
  * Spatial output length of a convolution or pooling window, `null` when unknown.
  * Same formula as Keras: 'same' keeps ceil(n / stride), 'valid' drops the border.
  */
-export function convOutputLength(
+function convOutputLength(
   length: number | null,
   kernel: number,
   stride: number,
