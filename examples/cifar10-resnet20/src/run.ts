@@ -43,7 +43,7 @@ if (!['qimera', 'gdfq', 'minmax'].includes(method))
 const bitsMatch = /^(\d+)\/(\d+)$/.exec(values.bits);
 if (!bitsMatch) fail(`--bits must look like W/A, e.g. 4/4, got '${values.bits}'`);
 const [weightBits, activationBits] = [Number(bitsMatch?.[1]), Number(bitsMatch?.[2])];
-if (values.workers !== '1') fail('--workers: only 1 is supported so far (two-worker training is not built yet)');
+if (values.workers !== '1' && values.workers !== '2') fail(`--workers must be 1 or 2, got '${values.workers}'`);
 if (!['on', 'off'].includes(values.mapping)) fail(`--mapping must be on or off, got '${values.mapping}'`);
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
 const iterations = values.iterations === undefined ? null : Number(values.iterations);
@@ -80,6 +80,7 @@ const { model: student, report } = await quantizeDataFree(teacher, {
   // A time budget runs the official schedule until the clock says stop.
   iterations: iterations ?? 80_000,
   seed: Number(values.seed),
+  workers: Number(values.workers),
   signal: controller.signal,
   onProgress: (p, current) => {
     if (p.phase === 'distill' && p.iteration % evalEvery === 0) {
@@ -107,7 +108,7 @@ console.log(
     iterations: report.iterations,
     seconds: (report.wallTimeMs - evalMs) / 1000,
     backend,
-    workers: 1,
+    workers: Number(values.workers),
     batch: Number(values.batch),
     warmupEpochs: Number(values['warmup-epochs']),
     iterationsPerEpoch: Number(values['iterations-per-epoch']),

@@ -5,12 +5,8 @@
  * @packageDocumentation
  */
 export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';
+export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 export { multiStepRate } from './schedule.js';
+export { type DistillOptions, type DistillSettings, resolveSettings } from './settings.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
-export {
-  type DistillOptions,
-  type DistillProgress,
-  type DistillResult,
-  distill,
-  type IterationLosses,
-} from './trainer.js';
+export { distill } from './trainer.js';

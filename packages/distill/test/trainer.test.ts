@@ -3,7 +3,7 @@ import { createGenerator } from '@qimera/generator';
 import { activationQuantizers, quantizeModel } from '@qimera/quantizers';
 import { ClassEmbedding } from '@qimera/superposition';
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
@@ -129,6 +129,94 @@ describe('distill', () => {
     );
     await expect(distill({ ...run, temperature: -1 })).rejects.toThrow(/distill: temperature must be positive/);
     generator.dispose();
+    run.dispose();
+  });
+});
+
+describe('distill with two worker threads', () => {
+  it('trains in step: warm-up then distill, consistent losses, frozen student, no leak on the main thread', async () => {
+    const run = await setup();
+    const counts: number[] = [];
+    const progress: DistillProgress[] = [];
+    const result = await distill({
+      ...run,
+      workers: 2,
+      iterations: 8,
+      onProgress: (p) => {
+        progress.push(p);
+        counts.push(tf.memory().numTensors);
+      },
+    });
+    expect(result).toMatchObject({ iterations: 8, aborted: false });
+    expect(progress.map((p) => p.phase)).toEqual(['warmup', 'warmup', ...Array(6).fill('distill')]);
+    for (const p of progress.slice(2)) {
+      expect(p.losses.student).toBeCloseTo((p.losses.kd as number) + (p.losses.studentCrossEntropy as number), 4);
+    }
+    expect(counts[7]).toBe(counts[3]);
+    expect(activationQuantizers(run.student).every((q) => q.frozen)).toBe(true);
+    run.dispose();
+  });
+
+  it('gives the same result as one thread when each half sees the same data (batch of identical labels)', async () => {
+    // With superposition off, one class and no noise, both halves see identical inputs,
+    // so the averaged gradient equals either half's: one and two threads must agree.
+    const outcome = async (workers: number) => {
+      const run = await setup(4);
+      const embedding = ClassEmbedding.random(1, 4, { seed: 4 });
+      const result = await distill({
+        ...run,
+        embedding,
+        workers,
+        superposeProbability: 0,
+        noiseScale: 0,
+        iterations: 4,
+      });
+      const weights = weightsOf(run.student).map((w) => w.slice(0, 5));
+      embedding.dispose();
+      run.dispose();
+      return { iterations: result.iterations, weights };
+    };
+    const single = await outcome(1);
+    const double = await outcome(2);
+    expect(double.iterations).toBe(single.iterations);
+    // Equal up to float summation order (half batches): relative 2e-4.
+    double.weights.forEach((w, i) =>
+      w.forEach((v, j) => {
+        const reference = (single.weights[i] as number[])[j] as number;
+        expect(Math.abs(v - reference)).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(reference)));
+      }),
+    );
+  });
+
+  it('stops on abort and reports a worker failure instead of hanging', async () => {
+    const run = await setup();
+    const controller = new AbortController();
+    const aborted = await distill({
+      ...run,
+      workers: 2,
+      iterations: 50,
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    });
+    expect(aborted).toMatchObject({ iterations: 1, aborted: true });
+    // A mapping with a layer class only this thread knows: the worker cannot rebuild it.
+    class MainThreadOnly extends layers.Layer {
+      static className = 'MainThreadOnlyForTest';
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        return Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs;
+      }
+    }
+    tf.serialization.registerClass(MainThreadOnly);
+    const mapping = sequential({ layers: [new MainThreadOnly({ inputShape: [4] }), layers.dense({ units: 6 })] });
+    await expect(distill({ ...run, mapping, workers: 2, iterations: 2 })).rejects.toThrow(
+      /distill worker: .*MainThreadOnlyForTest/s,
+    );
+    run.dispose();
+  });
+
+  it('rejects bad worker counts', async () => {
+    const run = await setup();
+    await expect(distill({ ...run, workers: 3 })).rejects.toThrow(/workers must be 1 or 2, got 3/);
     run.dispose();
   });
 });

@@ -78,6 +78,11 @@ export class ClassEmbedding {
     return new ClassEmbedding(table, options.trainable ?? true);
   }
 
+  /** A table with the given values (e.g. a copy of another embedding's). */
+  static fromTable(table: Tensor2D, options: { trainable?: boolean } = {}): ClassEmbedding {
+    return new ClassEmbedding(table.clone(), options.trainable ?? true);
+  }
+
   /** Rows for the given class ids: `[ids.length, dim]`. */
   lookup(classes: Int32Array): Tensor2D {
     return tidy(() => gather(this.table, tensor1d(classes, 'int32')) as Tensor2D);

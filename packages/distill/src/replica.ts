@@ -1,0 +1,267 @@
+import { mapSlots } from '@qimera/disentangle';
+import { generateImages } from '@qimera/generator';
+import { activationQuantizers, freezeActivationRanges } from '@qimera/quantizers';
+import { type ClassEmbedding, type LabelBatch, superposedLatent } from '@qimera/superposition';
+import {
+  add,
+  argMax,
+  dispose,
+  equal,
+  keep,
+  mul,
+  type NamedTensorMap,
+  type Optimizer,
+  type Scalar,
+  sum,
+  type Tensor,
+  tensor,
+  tensor2d,
+  tidy,
+  train,
+  type Variable,
+  variableGrads,
+} from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { batchNormStatisticsLoss, distillationLoss, softCrossEntropy } from './losses.js';
+import type { DistillSettings } from './settings.js';
+import { TeacherTaps } from './taps.js';
+
+/** The models one trainer replica holds. */
+export interface ReplicaModels {
+  teacher: LayersModel;
+  student: LayersModel;
+  generator: LayersModel;
+  embedding: ClassEmbedding;
+  mapping: LayersModel | null;
+}
+
+/** Sums over one replica's samples, so replicas' results combine by addition. */
+export interface GeneratorStepSums {
+  samples: number;
+  loss: number;
+  crossEntropy: number;
+  bns: number;
+  /** Samples whose teacher top-1 is their target's top class. */
+  agreeing: number;
+}
+
+/** Sums over one replica's samples for the student step. */
+export interface StudentStepSums {
+  samples: number;
+  loss: number;
+  kd: number;
+  crossEntropy: number;
+}
+
+interface Batch {
+  images: Tensor;
+  teacherLogits: Tensor;
+  targets: Tensor;
+}
+
+/**
+ * One copy of everything an iteration touches, with its optimisers: computes the
+ * generator and student gradients on a batch and applies gradients (its own, or
+ * averaged ones from several replicas). Losses come back weighted by the batch size so
+ * replicas' results add up.
+ */
+export class Replica {
+  readonly generatorVariables: Variable[];
+  readonly studentVariables: Variable[];
+  private readonly taps: TeacherTaps;
+  private readonly generatorOptimizer: Optimizer;
+  private readonly studentOptimizer: Optimizer;
+  private batch: Batch | null = null;
+  private generatorGrads: NamedTensorMap | null = null;
+  private studentGrads: NamedTensorMap | null = null;
+
+  constructor(
+    readonly models: ReplicaModels,
+    private readonly settings: DistillSettings,
+  ) {
+    this.taps = new TeacherTaps(models.teacher);
+    this.generatorVariables = [
+      ...models.generator.trainableWeights.map((w) => w.read() as Variable),
+      ...(models.embedding.trainable ? [models.embedding.table] : []),
+      ...(models.mapping?.trainableWeights.map((w) => w.read() as Variable) ?? []),
+    ];
+    this.studentVariables = models.student.trainableWeights.map((w) => w.read() as Variable);
+    this.generatorOptimizer = train.adam(settings.generatorLearningRate, ...settings.generatorBetas);
+    this.studentOptimizer = train.momentum(settings.studentLearningRate, settings.studentMomentum, settings.nesterov);
+  }
+
+  /** Generates this replica's images, keeps them, and computes the generator gradients. */
+  generatorStep(labels: LabelBatch, noiseSeed: number): GeneratorStepSums {
+    this.endBatch();
+    const { models, settings, taps } = this;
+    const targets = tensor2d(labels.targets, [labels.batchSize, labels.numClasses]);
+    let kept: Tensor[] = [];
+    const { value, grads } = variableGrads(() => {
+      const latent = superposedLatent(labels, models.embedding, {
+        noiseScale: settings.noiseScale,
+        normalization: settings.embeddingNormalization,
+        noiseSeed,
+        ...(models.mapping ? { mapSlots: (slots) => mapSlots(models.mapping as LayersModel, slots) } : {}),
+      });
+      const images = generateImages(
+        models.generator,
+        latent,
+        models.generator.inputs.length === 2 ? targets : undefined,
+      );
+      const teacher = taps.forward(images);
+      const crossEntropy = softCrossEntropy(teacher.logits, targets);
+      const bns = batchNormStatisticsLoss(teacher.stats, taps.batchNorms);
+      kept = [images, teacher.logits, crossEntropy, bns].map((t) => keep(t));
+      return add(crossEntropy, mul(bns, settings.bnsWeight)) as Scalar;
+    }, this.generatorVariables);
+    const [images, teacherLogits, crossEntropy, bns] = kept as [Tensor, Tensor, Tensor, Tensor];
+    this.batch = { images, teacherLogits, targets };
+    this.generatorGrads = grads;
+    const n = labels.batchSize;
+    const agreeing = tidy(() => sum(equal(argMax(teacherLogits, -1), argMax(targets, -1))).dataSync()[0] as number);
+    const sums = {
+      samples: n,
+      loss: n * (value.dataSync()[0] as number),
+      crossEntropy: n * (crossEntropy.dataSync()[0] as number),
+      bns: n * (bns.dataSync()[0] as number),
+      agreeing,
+    };
+    dispose([value, crossEntropy, bns]);
+    return sums;
+  }
+
+  /** The student forward on the kept images, so unfrozen activation ranges observe them. */
+  calibrate(): void {
+    const { images } = this.requireBatch();
+    tidy(() => void this.models.student.apply(images, { training: false }));
+  }
+
+  /**
+   * Freezes the activation ranges; ranges that never observed a batch (no warm-up)
+   * first observe the kept images.
+   */
+  freezeRanges(): void {
+    const unobserved = activationQuantizers(this.models.student).some((q) => q.rangeState().observedBatches === 0);
+    if (unobserved && this.batch) this.calibrate();
+    freezeActivationRanges(this.models.student);
+  }
+
+  /** Computes the student gradients on the kept images and teacher logits. */
+  studentStep(): StudentStepSums {
+    const { images, teacherLogits, targets } = this.requireBatch();
+    const { settings } = this;
+    let parts: Tensor[] = [];
+    const { value, grads } = variableGrads(() => {
+      const logits = this.models.student.apply(images, { training: false }) as Tensor;
+      const kd = distillationLoss(teacherLogits, logits, {
+        temperature: settings.temperature,
+        alpha: settings.kdAlpha,
+        reduction: settings.kdReduction,
+      });
+      const crossEntropy = softCrossEntropy(logits, targets);
+      parts = [keep(kd), keep(crossEntropy)];
+      return add(kd, crossEntropy) as Scalar;
+    }, this.studentVariables);
+    this.studentGrads = grads;
+    const n = images.shape[0] as number;
+    const [kd, crossEntropy] = parts.map((p) => n * (p.dataSync()[0] as number));
+    const sums = {
+      samples: n,
+      loss: n * (value.dataSync()[0] as number),
+      kd: kd as number,
+      crossEntropy: crossEntropy as number,
+    };
+    dispose([value, ...parts]);
+    return sums;
+  }
+
+  /** The last generator gradients as arrays, in {@link generatorVariables} order. */
+  generatorGradientArrays(): Float32Array[] {
+    return this.gradientArrays(this.generatorGrads, this.generatorVariables);
+  }
+
+  /** The last student gradients as arrays, in {@link studentVariables} order. */
+  studentGradientArrays(): Float32Array[] {
+    return this.gradientArrays(this.studentGrads, this.studentVariables);
+  }
+
+  /** Applies the given generator gradients, or this replica's own last ones. */
+  applyGeneratorGradients(rate: number, grads?: Float32Array[]): void {
+    setLearningRate(this.generatorOptimizer, rate);
+    this.apply(this.generatorOptimizer, this.generatorVariables, grads, this.takeGrads('generator'), 0);
+  }
+
+  /** Applies the given student gradients (or its own), plus weight decay. */
+  applyStudentGradients(rate: number, grads?: Float32Array[]): void {
+    setLearningRate(this.studentOptimizer, rate);
+    this.apply(
+      this.studentOptimizer,
+      this.studentVariables,
+      grads,
+      this.takeGrads('student'),
+      this.settings.weightDecay,
+    );
+  }
+
+  /** Releases the kept images and logits. */
+  endBatch(): void {
+    if (this.batch) dispose([this.batch.images, this.batch.teacherLogits, this.batch.targets]);
+    this.batch = null;
+  }
+
+  dispose(): void {
+    this.endBatch();
+    for (const grads of [this.takeGrads('generator'), this.takeGrads('student')])
+      if (grads) dispose(Object.values(grads));
+    this.generatorOptimizer.dispose();
+    this.studentOptimizer.dispose();
+    this.taps.dispose();
+  }
+
+  private apply(
+    optimizer: Optimizer,
+    variables: Variable[],
+    given: Float32Array[] | undefined,
+    own: NamedTensorMap | null,
+    weightDecay: number,
+  ): void {
+    const update = tidy(() => {
+      const out: NamedTensorMap = {};
+      variables.forEach((variable, i) => {
+        const values = given?.[i];
+        const grad = values ? tensor(values, variable.shape) : own?.[variable.name];
+        if (!grad) return;
+        out[variable.name] = weightDecay > 0 ? add(grad, mul(variable, weightDecay)) : grad;
+      });
+      return out;
+    });
+    optimizer.applyGradients(update);
+    dispose(Object.values(update));
+    if (own) dispose(Object.values(own));
+  }
+
+  private gradientArrays(grads: NamedTensorMap | null, variables: Variable[]): Float32Array[] {
+    if (!grads) throw new Error('Replica: no gradients computed yet');
+    return variables.map((variable) => {
+      const grad = grads[variable.name];
+      return grad ? (grad.dataSync() as Float32Array) : new Float32Array(variable.size);
+    });
+  }
+
+  private takeGrads(which: 'generator' | 'student'): NamedTensorMap | null {
+    const grads = which === 'generator' ? this.generatorGrads : this.studentGrads;
+    if (which === 'generator') this.generatorGrads = null;
+    else this.studentGrads = null;
+    return grads;
+  }
+
+  private requireBatch(): Batch {
+    if (!this.batch) throw new Error('Replica: no batch generated yet');
+    return this.batch;
+  }
+}
+
+// tfjs optimizers read `learningRate` at every step but expose no setter for Adam.
+function setLearningRate(optimizer: Optimizer, rate: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = rate;
+}

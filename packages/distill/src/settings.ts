@@ -1,0 +1,126 @@
+import type { ClassEmbedding, EmbeddingNormalization } from '@qimera/superposition';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { KdReduction } from './losses.js';
+import type { DistillProgress } from './progress.js';
+
+/** Everything the alternating trainer needs; defaults are QIMERA.md's CIFAR settings. */
+export interface DistillOptions {
+  teacher: LayersModel;
+  /** The quantized student (see `quantizeModel`), activation quantizers unfrozen. */
+  student: LayersModel;
+  generator: LayersModel;
+  embedding: ClassEmbedding;
+  /** The disentanglement mapping; null or absent trains without it. */
+  mapping?: LayersModel | null;
+  /** Total iterations to run (the budget). */
+  iterations: number;
+  /** Default 200. */
+  iterationsPerEpoch?: number;
+  /** Epochs in which the student only calibrates its activation ranges. Default 4. */
+  warmupEpochs?: number;
+  /** Default 200. */
+  batchSize?: number;
+  /** Probability of a superposed batch. Default 0.4 (0: GDFQ). */
+  superposeProbability?: number;
+  /** Classes per superposed sample (K). Default 2. */
+  slots?: number;
+  /** Default 1. */
+  noiseScale?: number;
+  /** Default 'official'. */
+  embeddingNormalization?: EmbeddingNormalization;
+  /** Weight of the BN-statistics loss in L_G. Default 0.1. */
+  bnsWeight?: number;
+  /** KD temperature. Default 20. */
+  temperature?: number;
+  /** KD weight. Default 1. */
+  kdAlpha?: number;
+  /** Default 'mean' (as the official code). */
+  kdReduction?: KdReduction;
+  /** Adam. Default 1e-3. */
+  generatorLearningRate?: number;
+  /** Adam betas. Default [0.5, 0.999]. */
+  generatorBetas?: [number, number];
+  /** SGD. Default 1e-4. */
+  studentLearningRate?: number;
+  /** Default 0.9. */
+  studentMomentum?: number;
+  /** Default true. */
+  nesterov?: boolean;
+  /** L2 weight decay of every student weight (PyTorch style). Default 1e-4. */
+  weightDecay?: number;
+  /** Epochs at which both learning rates are multiplied by `lrGamma`. Default [100, 200, 300]. */
+  lrMilestones?: number[];
+  /** Default 0.1. */
+  lrGamma?: number;
+  /** Seed of labels and noise. Default 1. */
+  seed?: number;
+  /**
+   * Threads to train on: 1 (default) or 2. With 2, a worker thread holds a replica of
+   * every model and each iteration's batch is split in halves (data parallel): both
+   * compute gradients on their half, the averages are applied on both, so the replicas
+   * stay identical. BatchNorm statistics (generator BNs, the BNS loss) and the
+   * 'official' embedding normaliser then see half batches, as multi-GPU training
+   * without synchronised BN does. Activation ranges calibrate on the main thread's
+   * half and are copied to the worker when they freeze.
+   */
+  workers?: number;
+  /** Stops cleanly between iterations; the student is still returned usable. */
+  signal?: AbortSignal;
+  /**
+   * Called after every iteration with the student, e.g. to evaluate it at checkpoints
+   * (its ranges are frozen once the phase is 'distill'). Time spent here counts in
+   * `elapsedMs`.
+   */
+  onProgress?: (progress: DistillProgress, student: LayersModel) => void;
+}
+
+/** Every trainer setting with its default applied; validated. */
+export function resolveSettings(options: DistillOptions) {
+  const settings = {
+    iterations: options.iterations,
+    iterationsPerEpoch: options.iterationsPerEpoch ?? 200,
+    warmupEpochs: options.warmupEpochs ?? 4,
+    batchSize: options.batchSize ?? 200,
+    numClasses: options.embedding.numClasses,
+    superposeProbability: options.superposeProbability ?? 0.4,
+    slots: options.slots ?? 2,
+    noiseScale: options.noiseScale ?? 1,
+    embeddingNormalization: options.embeddingNormalization ?? ('official' as EmbeddingNormalization),
+    bnsWeight: options.bnsWeight ?? 0.1,
+    temperature: options.temperature ?? 20,
+    kdAlpha: options.kdAlpha ?? 1,
+    kdReduction: options.kdReduction ?? ('mean' as KdReduction),
+    generatorLearningRate: options.generatorLearningRate ?? 1e-3,
+    generatorBetas: options.generatorBetas ?? ([0.5, 0.999] as [number, number]),
+    studentLearningRate: options.studentLearningRate ?? 1e-4,
+    studentMomentum: options.studentMomentum ?? 0.9,
+    nesterov: options.nesterov ?? true,
+    weightDecay: options.weightDecay ?? 1e-4,
+    lrMilestones: options.lrMilestones ?? [100, 200, 300],
+    lrGamma: options.lrGamma ?? 0.1,
+    seed: options.seed ?? 1,
+    workers: options.workers ?? 1,
+  };
+  const positive: (keyof typeof settings)[] = ['iterations', 'iterationsPerEpoch', 'batchSize', 'slots'];
+  for (const key of positive) {
+    const value = settings[key] as number;
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`distill: ${key} must be a positive integer, got ${value}`);
+  }
+  if (!Number.isInteger(settings.warmupEpochs) || settings.warmupEpochs < 0) {
+    throw new RangeError(`distill: warmupEpochs must be a non-negative integer, got ${settings.warmupEpochs}`);
+  }
+  if (settings.workers !== 1 && settings.workers !== 2) {
+    throw new RangeError(`distill: workers must be 1 or 2, got ${settings.workers}`);
+  }
+  if (settings.workers === 2 && settings.batchSize < 2) {
+    throw new RangeError(`distill: batchSize must be at least 2 to split over 2 workers, got ${settings.batchSize}`);
+  }
+  for (const key of ['temperature', 'generatorLearningRate', 'studentLearningRate'] as const) {
+    if (!(settings[key] > 0)) throw new RangeError(`distill: ${key} must be positive, got ${settings[key]}`);
+  }
+  return settings;
+}
+
+/** The resolved settings {@link resolveSettings} returns. */
+export type DistillSettings = ReturnType<typeof resolveSettings>;

@@ -1,0 +1,169 @@
+import type { Worker } from 'node:worker_threads';
+import { activationQuantizers } from '@qimera/quantizers';
+import type { LabelBatch } from '@qimera/superposition';
+import { getBackend } from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { modelArtifacts } from './model_transfer.js';
+import { type GeneratorStepSums, Replica, type ReplicaModels, type StudentStepSums } from './replica.js';
+import {
+  averageGenerator,
+  averageStudent,
+  type GeneratorStepResult,
+  type ReplicaGroup,
+  type StudentStepResult,
+} from './replica_group.js';
+import type { DistillSettings } from './settings.js';
+import { spawnReplicaWorker } from './worker_entry.js';
+import type { WorkerReply, WorkerRequest, WorkerResult } from './worker_protocol.js';
+
+type Pending = { resolve: (result: WorkerResult) => void; reject: (error: Error) => void };
+
+/**
+ * Two replicas in step: this thread's and a worker thread's, each on half of every
+ * batch. Both compute gradients; the batch-weighted average is applied on both, so
+ * their weights stay identical. A worker error or exit rejects the pending step (no
+ * hang); the worker is terminated on dispose.
+ */
+export class WorkerReplicaGroup implements ReplicaGroup {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | null = null;
+
+  private constructor(
+    private readonly replica: Replica,
+    private readonly worker: Worker,
+  ) {
+    worker.on('message', (reply: WorkerReply) => {
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if ('error' in reply) waiting?.reject(new Error(`distill worker: ${reply.error}`));
+      else waiting?.resolve(reply.result);
+    });
+    worker.on('error', (error) => this.fail(new Error(`distill worker failed: ${error.message}`)));
+    worker.on('exit', (code) => this.fail(new Error(`distill worker exited (code ${code})`)));
+  }
+
+  /** Starts the worker and copies every model into it. */
+  static async start(models: ReplicaModels, settings: DistillSettings): Promise<WorkerReplicaGroup> {
+    const group = new WorkerReplicaGroup(new Replica(models, settings), spawnReplicaWorker());
+    try {
+      const [teacher, student, generator, mapping] = await Promise.all([
+        modelArtifacts(models.teacher),
+        modelArtifacts(models.student),
+        modelArtifacts(models.generator),
+        models.mapping ? modelArtifacts(models.mapping) : Promise.resolve(null),
+      ]);
+      const table = models.embedding.table;
+      await group.call({
+        type: 'init',
+        init: {
+          backend: getBackend(),
+          settings,
+          teacher,
+          student,
+          generator,
+          mapping,
+          embedding: {
+            values: table.dataSync() as Float32Array,
+            shape: table.shape as [number, number],
+            trainable: models.embedding.trainable,
+          },
+        },
+      });
+    } catch (error) {
+      await group.dispose();
+      throw error;
+    }
+    return group;
+  }
+
+  get student(): LayersModel {
+    return this.replica.models.student;
+  }
+
+  async generatorStep(labels: LabelBatch, noiseSeeds: number[], rate: number): Promise<GeneratorStepResult> {
+    const [mine, theirs] = splitLabels(labels);
+    const remote = this.call({ type: 'generator', labels: theirs, noiseSeed: noiseSeeds[1] as number });
+    const local = this.replica.generatorStep(mine, noiseSeeds[0] as number);
+    const grads = this.replica.generatorGradientArrays();
+    const other = (await remote) as { sums: GeneratorStepSums; grads: Float32Array[] };
+    const averaged = weightedAverage([grads, other.grads], [local.samples, other.sums.samples]);
+    const applied = this.call({ type: 'applyGenerator', rate, grads: averaged });
+    this.replica.applyGeneratorGradients(rate, averaged);
+    await applied;
+    return averageGenerator([local, other.sums]);
+  }
+
+  // Only this thread's ranges matter: they are copied to the worker when frozen.
+  async calibrate(): Promise<void> {
+    this.replica.calibrate();
+  }
+
+  async freezeRanges(): Promise<void> {
+    this.replica.freezeRanges();
+    const quantizerWeights = activationQuantizers(this.student).map((q) =>
+      q.getWeights().map((w) => w.dataSync() as Float32Array),
+    );
+    await this.call({ type: 'freeze', quantizerWeights });
+  }
+
+  async studentStep(rate: number): Promise<StudentStepResult> {
+    const remote = this.call({ type: 'student' });
+    const local = this.replica.studentStep();
+    const grads = this.replica.studentGradientArrays();
+    const other = (await remote) as { sums: StudentStepSums; grads: Float32Array[] };
+    const averaged = weightedAverage([grads, other.grads], [local.samples, other.sums.samples]);
+    const applied = this.call({ type: 'applyStudent', rate, grads: averaged });
+    this.replica.applyStudentGradients(rate, averaged);
+    await applied;
+    return averageStudent([local, other.sums]);
+  }
+
+  async dispose(): Promise<void> {
+    this.failure ??= new Error('distill worker: disposed');
+    this.replica.dispose();
+    await this.worker.terminate();
+  }
+
+  private call(request: WorkerRequest): Promise<WorkerResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, request });
+    });
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const waiting of this.pending.values()) waiting.reject(this.failure);
+    this.pending.clear();
+  }
+}
+
+/** The first and second half of a label batch (the first gets the odd sample). */
+export function splitLabels(labels: LabelBatch): [LabelBatch, LabelBatch] {
+  const first = Math.ceil(labels.batchSize / 2);
+  const part = (from: number, to: number): LabelBatch => ({
+    ...labels,
+    batchSize: to - from,
+    classes: labels.classes.slice(from * labels.slots, to * labels.slots),
+    coefficients: labels.coefficients.slice(from * labels.slots, to * labels.slots),
+    targets: labels.targets.slice(from * labels.numClasses, to * labels.numClasses),
+  });
+  return [part(0, first), part(first, labels.batchSize)];
+}
+
+/** Σ_r w_r · g_r / Σ_r w_r, element by element, for each gradient tensor. */
+export function weightedAverage(replicas: Float32Array[][], weights: number[]): Float32Array[] {
+  const total = weights.reduce((a, w) => a + w, 0);
+  return (replicas[0] as Float32Array[]).map((_, k) => {
+    const out = new Float32Array((replicas[0] as Float32Array[])[k]?.length ?? 0);
+    replicas.forEach((grads, r) => {
+      const share = (weights[r] as number) / total;
+      const g = grads[k] as Float32Array;
+      for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) + share * (g[i] as number);
+    });
+    return out;
+  });
+}
