@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { io } from '@tensorflow/tfjs-core';
+import { io, ready } from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import { ModelFileError } from './errors.js';
 import { groupBytes } from './manifest.js';
@@ -21,6 +21,8 @@ export async function loadLayersModelFromFile(modelJsonPath: string): Promise<La
   const file = resolve(modelJsonPath);
   const modelJson = parseModelJson(file, await readOrThrow(file, 'model.json'));
   const artifacts = await io.getModelArtifactsForJSON(modelJson, (manifest) => readWeights(file, manifest));
+  // Backends such as wasm start asynchronously; building the model needs one running.
+  await ready();
   try {
     return await loadLayersModel(io.fromMemory(artifacts));
   } catch (error) {
