@@ -1,6 +1,6 @@
 import type { LabelBatch } from '@qimera/superposition';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { Replica, type ReplicaModels } from './replica.js';
+import { type GeneratorStepSums, Replica, type ReplicaModels, type StudentStepSums } from './replica.js';
 import type { DistillSettings } from './settings.js';
 
 /** Losses averaged over the whole batch, and the teacher's agreement with the targets. */
@@ -70,7 +70,7 @@ export class LocalReplicaGroup implements ReplicaGroup {
 }
 
 /** Batch-weighted averages of replicas' generator sums. */
-export function averageGenerator(parts: import('./replica.js').GeneratorStepSums[]): GeneratorStepResult {
+export function averageGenerator(parts: GeneratorStepSums[]): GeneratorStepResult {
   const n = parts.reduce((a, p) => a + p.samples, 0);
   const total = (key: 'loss' | 'crossEntropy' | 'bns' | 'agreeing') => parts.reduce((a, p) => a + p[key], 0) / n;
   return {
@@ -82,7 +82,7 @@ export function averageGenerator(parts: import('./replica.js').GeneratorStepSums
 }
 
 /** Batch-weighted averages of replicas' student sums. */
-export function averageStudent(parts: import('./replica.js').StudentStepSums[]): StudentStepResult {
+export function averageStudent(parts: StudentStepSums[]): StudentStepResult {
   const n = parts.reduce((a, p) => a + p.samples, 0);
   const total = (key: 'loss' | 'kd' | 'crossEntropy') => parts.reduce((a, p) => a + p[key], 0) / n;
   return { loss: total('loss'), kd: total('kd'), crossEntropy: total('crossEntropy') };

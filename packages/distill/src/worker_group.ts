@@ -83,15 +83,15 @@ export class WorkerReplicaGroup implements ReplicaGroup {
 
   async generatorStep(labels: LabelBatch, noiseSeeds: number[], rate: number): Promise<GeneratorStepResult> {
     const [mine, theirs] = splitLabels(labels);
-    const remote = this.call({ type: 'generator', labels: theirs, noiseSeed: noiseSeeds[1] as number });
-    const local = this.replica.generatorStep(mine, noiseSeeds[0] as number);
-    const grads = this.replica.generatorGradientArrays();
-    const other = (await remote) as { sums: GeneratorStepSums; grads: Float32Array[] };
-    const averaged = weightedAverage([grads, other.grads], [local.samples, other.sums.samples]);
-    const applied = this.call({ type: 'applyGenerator', rate, grads: averaged });
-    this.replica.applyGeneratorGradients(rate, averaged);
-    await applied;
-    return averageGenerator([local, other.sums]);
+    const sums = await this.averagedStep<GeneratorStepSums>(
+      { type: 'generator', labels: theirs, noiseSeed: noiseSeeds[1] as number },
+      () => ({
+        sums: this.replica.generatorStep(mine, noiseSeeds[0] as number),
+        grads: this.replica.generatorGradientArrays(),
+      }),
+      (grads) => [{ type: 'applyGenerator', rate, grads }, () => this.replica.applyGeneratorGradients(rate, grads)],
+    );
+    return averageGenerator(sums);
   }
 
   // Only this thread's ranges matter: they are copied to the worker when frozen.
@@ -108,15 +108,32 @@ export class WorkerReplicaGroup implements ReplicaGroup {
   }
 
   async studentStep(rate: number): Promise<StudentStepResult> {
-    const remote = this.call({ type: 'student' });
-    const local = this.replica.studentStep();
-    const grads = this.replica.studentGradientArrays();
-    const other = (await remote) as { sums: StudentStepSums; grads: Float32Array[] };
-    const averaged = weightedAverage([grads, other.grads], [local.samples, other.sums.samples]);
-    const applied = this.call({ type: 'applyStudent', rate, grads: averaged });
-    this.replica.applyStudentGradients(rate, averaged);
+    const sums = await this.averagedStep<StudentStepSums>(
+      { type: 'student' },
+      () => ({ sums: this.replica.studentStep(), grads: this.replica.studentGradientArrays() }),
+      (grads) => [{ type: 'applyStudent', rate, grads }, () => this.replica.applyStudentGradients(rate, grads)],
+    );
+    return averageStudent(sums);
+  }
+
+  /**
+   * One data-parallel step: the worker computes on its half while this thread computes
+   * on its own; the batch-weighted average of both gradients is then applied on both.
+   */
+  private async averagedStep<S extends { samples: number }>(
+    remote: WorkerRequest,
+    computeLocal: () => { sums: S; grads: Float32Array[] },
+    applyEverywhere: (grads: Float32Array[]) => [WorkerRequest, () => void],
+  ): Promise<S[]> {
+    const pendingRemote = this.call(remote);
+    const local = computeLocal();
+    const other = (await pendingRemote) as unknown as { sums: S; grads: Float32Array[] };
+    const averaged = weightedAverage([local.grads, other.grads], [local.sums.samples, other.sums.samples]);
+    const [request, applyLocal] = applyEverywhere(averaged);
+    const applied = this.call(request);
+    applyLocal();
     await applied;
-    return averageStudent([local, other.sums]);
+    return [local.sums, other.sums];
   }
 
   async dispose(): Promise<void> {
