@@ -61,7 +61,7 @@ export interface DistillOptions {
    * stay identical. BatchNorm statistics (generator BNs, the BNS loss) and the
    * 'official' embedding normaliser then see half batches, as multi-GPU training
    * without synchronised BN does. Activation ranges calibrate on the main thread's
-   * half and are copied to the worker when they freeze.
+   * half and are copied to the worker when they freeze. Node.js only (worker_threads).
    */
   workers?: number;
   /** Stops cleanly between iterations; the student is still returned usable. */

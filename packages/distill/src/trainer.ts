@@ -3,7 +3,6 @@ import type { DistillProgress, DistillResult, IterationLosses } from './progress
 import { LocalReplicaGroup, type ReplicaGroup } from './replica_group.js';
 import { multiStepRate } from './schedule.js';
 import { type DistillOptions, resolveSettings } from './settings.js';
-import { WorkerReplicaGroup } from './worker_group.js';
 
 /**
  * The Qimera/GDFQ alternating loop. Each iteration: draw labels (superposed with
@@ -27,8 +26,11 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     embedding: options.embedding,
     mapping: options.mapping ?? null,
   };
+  // Loaded only when asked for: worker threads exist in Node only, not in browsers.
   const group: ReplicaGroup =
-    settings.workers === 2 ? await WorkerReplicaGroup.start(models, settings) : new LocalReplicaGroup(models, settings);
+    settings.workers === 2
+      ? await (await import('./worker_group.js')).WorkerReplicaGroup.start(models, settings)
+      : new LocalReplicaGroup(models, settings);
   const rng = new SeededRandom(settings.seed);
   const started = Date.now();
   let last: DistillProgress | null = null;
