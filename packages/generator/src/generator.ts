@@ -36,6 +36,18 @@ export interface GeneratorOptions {
   name?: string;
 }
 
+/** The architecture defaults of {@link createGenerator} (the official CIFAR generator's). */
+export const GENERATOR_DEFAULTS = {
+  baseChannels: 128,
+  bnEpsilon: 0.8,
+  firstBnEpsilon: 1e-5,
+  leakySlope: 0.2,
+  upsampling: 'nearest',
+} as const satisfies Pick<
+  GeneratorOptions,
+  'baseChannels' | 'bnEpsilon' | 'firstBnEpsilon' | 'leakySlope' | 'upsampling'
+>;
+
 /**
  * The GDFQ/Qimera generator: Dense -> reshape to (H/4, W/4, base) -> BN -> upsample x2
  * -> conv3x3(base) -> BN -> LeakyReLU -> upsample x2 -> conv3x3(base/2) -> BN ->
@@ -58,7 +70,7 @@ export function createGenerator(options: GeneratorOptions): LayersModel {
       throw new RangeError(`createGenerator: ${name} must be a positive multiple of 4, got ${value}`);
     }
   }
-  const base = options.baseChannels ?? 128;
+  const base = options.baseChannels ?? GENERATOR_DEFAULTS.baseChannels;
   const checks: [string, number][] = [
     ['channels', options.channels],
     ['inputDim', options.inputDim],
@@ -69,9 +81,9 @@ export function createGenerator(options: GeneratorOptions): LayersModel {
       throw new RangeError(`createGenerator: ${name} must be a positive integer, got ${value}`);
   }
   if (base % 2 !== 0) throw new RangeError(`createGenerator: baseChannels must be even, got ${base}`);
-  const epsilon = options.bnEpsilon ?? 0.8;
-  const slope = options.leakySlope ?? 0.2;
-  const interpolation = options.upsampling ?? 'nearest';
+  const epsilon = options.bnEpsilon ?? GENERATOR_DEFAULTS.bnEpsilon;
+  const slope = options.leakySlope ?? GENERATOR_DEFAULTS.leakySlope;
+  const interpolation = options.upsampling ?? GENERATOR_DEFAULTS.upsampling;
   let seed = options.seed ?? 1;
   // PyTorch's default init for Linear and Conv: uniform ±1/√fan_in.
   const torchInit = () =>
@@ -113,7 +125,7 @@ export function createGenerator(options: GeneratorOptions): LayersModel {
     })
     .apply(latent) as SymbolicTensor;
   x = layers.reshape({ name: 'to_map', targetShape: [height / 4, width / 4, base] }).apply(x) as SymbolicTensor;
-  x = norm(x, 'bn0', options.firstBnEpsilon ?? 1e-5);
+  x = norm(x, 'bn0', options.firstBnEpsilon ?? GENERATOR_DEFAULTS.firstBnEpsilon);
   x = leaky(norm(conv(up(x, 'up1'), 'conv1', base), 'bn1', epsilon), 'act1');
   x = leaky(norm(conv(up(x, 'up2'), 'conv2', base / 2), 'bn2', epsilon), 'act2');
   x = layers

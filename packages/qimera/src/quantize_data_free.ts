@@ -1,6 +1,12 @@
 import { createDisentanglementMapping } from '@qimera/disentangle';
-import { type DistillOptions, type DistillProgress, distill, type IterationLosses } from '@qimera/distill';
-import { createGenerator, type GeneratorOptions } from '@qimera/generator';
+import {
+  type DistillOptions,
+  type DistillProgress,
+  distill,
+  type IterationLosses,
+  resolveSettings,
+} from '@qimera/distill';
+import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions } from '@qimera/generator';
 import { calibrateActivationRanges, type QuantizeModelConfig, quantizeModel } from '@qimera/quantizers';
 import { ClassEmbedding, SeededRandom } from '@qimera/superposition';
 import { dispose, getBackend, randomNormal, type Tensor } from '@tensorflow/tfjs-core';
@@ -168,7 +174,7 @@ export async function quantizeDataFree(
     studentLearningRate: defaults.studentLearningRate,
     slots: defaults.slots,
     ...stripUndefined(options),
-    superposeProbability: method === 'gdfq' ? 0 : (options.superposeProbability ?? 0.4),
+    ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
     iterations: options.iterations ?? 80_000,
     teacher: model,
     student,
@@ -182,17 +188,13 @@ export async function quantizeDataFree(
   try {
     const result = await distill(trainer);
     const settings = {
-      ...Object.fromEntries(
-        Object.entries(trainer).filter(
-          ([key]) => !['teacher', 'student', 'generator', 'embedding', 'mapping', 'signal', 'onProgress'].includes(key),
-        ),
-      ),
+      ...resolveSettings(trainer),
       latentDim,
       mapping: useMapping,
       intermediateDim: useMapping ? intermediateDim : null,
       embeddingInit: options.embeddingInit ?? 'random',
       classConditionalGenerator: classConditional,
-      generator: { baseChannels: 128, ...options.generator },
+      generator: { ...GENERATOR_DEFAULTS, ...options.generator },
     };
     return report(settings, result.iterations, result.aborted, result.last?.losses ?? null);
   } catch (error) {

@@ -48,6 +48,8 @@ describe('quantizeDataFree', () => {
       intermediateDim: 100,
       superposeProbability: 0.4,
       batchSize: 8,
+      temperature: 20,
+      generator: { baseChannels: 8, bnEpsilon: 0.8 },
     });
     expect(report.finalLosses?.student).toBeGreaterThan(0);
     expect(activationQuantizers(model).every((q) => q.frozen)).toBe(true);
