@@ -12,10 +12,12 @@ import {
 export function randomizeWeights(net: LayersModel, seed = 1): void {
   let s = seed;
   for (const layer of net.layers) {
-    const values = layer.getWeights().map((w, i) =>
+    const weights = layer.getWeights();
+    const values = weights.map((w, i) =>
       tf.tidy(() => {
         const r = tf.randomNormal(w.shape, 0, 0.5, 'float32', s++);
-        const isVariance = layer.getClassName() === 'BatchNormalization' && i === 3;
+        // The moving variance is a BN layer's last weight, whether or not it has gamma / beta.
+        const isVariance = layer.getClassName() === 'BatchNormalization' && i === weights.length - 1;
         return isVariance ? tf.add(tf.abs(r), 0.5) : r;
       }),
     );

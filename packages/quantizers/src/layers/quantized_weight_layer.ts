@@ -1,9 +1,9 @@
-import { add, type serialization, type Tensor, tidy } from '@tensorflow/tfjs-core';
+import { add, dispose, type serialization, type Tensor, tidy } from '@tensorflow/tfjs-core';
 import { initializers, type LayerVariable, layers, type Shape } from '@tensorflow/tfjs-layers';
 import { type Range, rangeOver } from '../math/ranges.js';
 import { type QuantScheme, type QuantSpec, validateBits, validateScheme } from '../math/spec.js';
 import { fakeQuantizeSTE } from '../math/ste.js';
-import { fakeQuantize } from '../math/uniform.js';
+import { fakeQuantize, type QuantParams, quantParams } from '../math/uniform.js';
 import type { BaseLayerArgs } from './args.js';
 
 /** Weight-quantization options shared by the quantized Conv2D, DepthwiseConv2D and Dense. */
@@ -14,6 +14,14 @@ export interface WeightQuantArgs {
   weightScheme?: QuantScheme;
   /** One range per output channel (default, as in Qimera) or one for the whole kernel. */
   perChannel?: boolean;
+  /**
+   * The kernel is already on its k-bit grid, with the scale and zero point stored as
+   * the non-trainable weights `kernel_scale` and `kernel_zero_point` (shaped to
+   * broadcast against the kernel): the forward uses the kernel as it is. This is how
+   * exported models load (see `@qimera/export`); such a layer is not trainable, since
+   * updates would move the kernel off its grid. Default false.
+   */
+  kernelOnGrid?: boolean;
 }
 
 /** Options every quantized weight layer takes. */
@@ -35,8 +43,11 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
   readonly perChannel: boolean;
   readonly activation: string;
   readonly useBias: boolean;
+  readonly kernelOnGrid: boolean;
   protected kernel: LayerVariable | null = null;
   protected bias: LayerVariable | null = null;
+  private gridScale: LayerVariable | null = null;
+  private gridZeroPoint: LayerVariable | null = null;
   private readonly activationLayer: layers.Layer;
 
   /** The kernel's weight name, as the float layer it replaces names it. */
@@ -49,7 +60,7 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
   protected abstract linear(x: Tensor, kernel: Tensor): Tensor;
 
   constructor(args: QuantizedWeightLayerArgs) {
-    super(args);
+    super(args.kernelOnGrid ? { ...args, trainable: false } : args);
     const where = `${this.getClassName()} '${this.name}'`;
     this.weightSpec = {
       bits: validateBits(args.weightBits ?? 8, `${where} weightBits`),
@@ -58,6 +69,7 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
     this.perChannel = args.perChannel ?? true;
     this.activation = args.activation ?? 'linear';
     this.useBias = args.useBias ?? true;
+    this.kernelOnGrid = args.kernelOnGrid ?? false;
     // Reuses tfjs-layers' own activation functions; the explicit name keeps the global
     // layer-name counters (and so users' auto-generated names) untouched.
     this.activationLayer = layers.activation({
@@ -72,13 +84,25 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
     if (this.useBias) {
       this.bias = this.addWeight('bias', [this.outputChannels(shape)], 'float32', initializers.zeros());
     }
+    if (this.kernelOnGrid) {
+      const paramShape = this.kernelShape(shape).map((size, axis) =>
+        this.perChannel && this.channelAxes.includes(axis) ? size : 1,
+      );
+      const constant = (name: string, value: number) =>
+        this.addWeight(name, paramShape, 'float32', initializers.constant({ value }), undefined, false);
+      this.gridScale = constant('kernel_scale', 1);
+      this.gridZeroPoint = constant('kernel_zero_point', 0);
+    }
     this.built = true;
   }
 
   override call(inputs: Tensor | Tensor[]): Tensor {
     return tidy(() => {
       const x = Array.isArray(inputs) ? (inputs[0] as Tensor) : inputs;
-      const kernel = fakeQuantizeSTE(this.requireKernel().read(), (k) => this.kernelRange(k), this.weightSpec);
+      const master = this.requireKernel().read();
+      const kernel = this.kernelOnGrid
+        ? master
+        : fakeQuantizeSTE(master, (k) => this.kernelRange(k), this.weightSpec);
       let y = this.linear(x, kernel);
       if (this.bias) y = add(y, this.bias.read());
       return this.activationLayer.apply(y) as Tensor;
@@ -89,8 +113,25 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
   quantizedKernel(): Tensor {
     return tidy(() => {
       const kernel = this.requireKernel().read();
-      return fakeQuantize(kernel, this.kernelRange(kernel), this.weightSpec);
+      return this.kernelOnGrid ? kernel.clone() : fakeQuantize(kernel, this.kernelRange(kernel), this.weightSpec);
     });
+  }
+
+  /**
+   * Scale and zero point of the kernel's grid, shaped to broadcast against the kernel:
+   * from the current kernel's ranges, or the stored ones of a `kernelOnGrid` layer.
+   * `quantize(kernel, kernelQuantParams(), weightSpec)` gives the integer kernel.
+   */
+  kernelQuantParams(): QuantParams {
+    if (this.gridScale && this.gridZeroPoint) {
+      return { scale: this.gridScale.read().clone(), zeroPoint: this.gridZeroPoint.read().clone() };
+    }
+    const range = this.kernelRange(this.requireKernel().read());
+    try {
+      return quantParams(range, this.weightSpec);
+    } finally {
+      dispose([range.min, range.max]);
+    }
   }
 
   /** The range each kernel element is quantized with (per channel or per tensor). */
@@ -106,6 +147,7 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
       perChannel: this.perChannel,
       activation: this.activation,
       useBias: this.useBias,
+      kernelOnGrid: this.kernelOnGrid,
     };
   }
 

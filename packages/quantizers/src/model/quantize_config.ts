@@ -27,6 +27,18 @@ export interface QuantizeModelConfig {
   activationObserver?: ObserverKind;
   /** Default 0.9. */
   emaDecay?: number;
+  /**
+   * Also quantize the network input with an {@link ActivationQuantizer} of this many
+   * bits (8 makes the model integer-only, as integer inference needs). Default: the
+   * input stays float, as in Qimera.
+   */
+  inputBits?: number;
+  /**
+   * Fold every BatchNormalization into the Conv2D / DepthwiseConv2D / Dense before it
+   * (see {@link foldBatchNorm}) before quantizing, so the quantized model has no BN, as
+   * integer inference engines require. Default false (Qimera keeps BN in float).
+   */
+  foldBatchNorm?: boolean;
   /** Overrides by layer name; every name must exist and fit the override. */
   layers?: Record<string, LayerQuantOverride>;
 }

@@ -1,18 +1,13 @@
 import { type LayersModel, models } from '@tensorflow/tfjs-layers';
 import { OBSERVER_KINDS } from '../math/observers.js';
 import { validateBits, validateScheme } from '../math/spec.js';
+import { QuantizationError } from './errors.js';
+import { foldBatchNorm } from './fold_batch_norm.js';
 import { endsInRelu, FLOAT_LAYERS, QUANTIZED_CLASSES, QUANTIZED_TWINS } from './layer_kinds.js';
 import type { LayerQuantOverride, QuantizeModelConfig } from './quantize_config.js';
 import { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './topology_json.js';
 import '../layers/register.js';
 
-/** Thrown when a model or config cannot be quantized; lists every problem found. */
-export class QuantizationError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`cannot quantize the model:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'QuantizationError';
-  }
-}
 
 /**
  * A fake-quantized copy of `model`; `model` itself is not changed.
@@ -20,8 +15,9 @@ export class QuantizationError extends Error {
  * Every Conv2D, DepthwiseConv2D and Dense (first and last included) becomes its
  * quantized twin with the same weights; an {@link ActivationQuantizer} is inserted after
  * every ReLU / ReLU6, whether a standalone ReLU or Activation layer or a fused
- * `activation`. BatchNormalization and weightless layers are kept in float (BN is not
- * folded). The network input is not quantized. Sequential and functional models
+ * `activation`. BatchNormalization and weightless layers are kept in float, unless
+ * `foldBatchNorm` folds BN into the layer before it. The network input is quantized
+ * only when `inputBits` is given. Sequential and functional models
  * (branches, Add, Concatenate, shared layers) are supported; a Sequential model comes
  * back as the equivalent functional model. Activation quantizers start unfrozen:
  * calibrate them (see {@link calibrateActivationRanges}) before inference.
@@ -32,18 +28,24 @@ export class QuantizationError extends Error {
  *   option and unknown override at once; nothing is built in that case.
  */
 export async function quantizeModel(model: LayersModel, config: QuantizeModelConfig): Promise<LayersModel> {
-  const topology = functionalTopology(model);
-  const rewritten = rewriteTopology(topology, config);
-  const quantized = await models.modelFromJSON({ modelTopology: rewritten as never });
+  // Checked on the original topology first, so a bad config fails before any folding.
+  rewriteTopology(functionalTopology(model), config);
+  const source = config.foldBatchNorm ? await foldBatchNorm(model) : model;
   try {
-    for (const layer of model.layers) {
-      if (layer.weights.length > 0) quantized.getLayer(layer.name).setWeights(layer.getWeights());
+    const rewritten = rewriteTopology(functionalTopology(source), config);
+    const quantized = await models.modelFromJSON({ modelTopology: rewritten as never });
+    try {
+      for (const layer of source.layers) {
+        if (layer.weights.length > 0) quantized.getLayer(layer.name).setWeights(layer.getWeights());
+      }
+    } catch (error) {
+      quantized.dispose();
+      throw error;
     }
-  } catch (error) {
-    quantized.dispose();
-    throw error;
+    return quantized;
+  } finally {
+    if (source !== model) source.dispose();
   }
-  return quantized;
 }
 
 /**
@@ -96,22 +98,30 @@ export function rewriteTopology(topology: FunctionalJson, config: QuantizeModelC
           }
         : rewired,
     );
-    if (!endsInRelu(layer.class_name, layer.config)) continue;
+    const bits =
+      layer.class_name === 'InputLayer'
+        ? settings.inputBits
+        : endsInRelu(layer.class_name, layer.config)
+          ? (override.activationBits ?? settings.activationBits)
+          : undefined;
+    if (bits === undefined) continue;
     const quantName = uniqueName(`${layer.name}_quant`, names);
     redirect.set(layer.name, quantName);
+    // An InputLayer has no inbound node but one output node.
+    const nodes = Math.max(layer.inbound_nodes.length, 1);
     out.push({
       class_name: 'ActivationQuantizer',
       name: quantName,
       config: {
         name: quantName,
         trainable: false,
-        bits: override.activationBits ?? settings.activationBits,
+        bits,
         scheme: settings.activationScheme,
         observer: settings.observer,
         ema_decay: settings.emaDecay,
         frozen: false,
       },
-      inbound_nodes: layer.inbound_nodes.map((_, node) => [[layer.name, node, 0, {}]]),
+      inbound_nodes: Array.from({ length: nodes }, (_, node) => [[layer.name, node, 0, {}]]),
     });
   }
   return {
@@ -128,6 +138,10 @@ function resolveSettings(config: QuantizeModelConfig, problems: string[]) {
   const attempt = <T>(check: () => T, fallback: T): T => collect(problems, check, fallback);
   const weightBits = attempt(() => validateBits(config.weightBits, 'config.weightBits'), 8);
   const activationBits = attempt(() => validateBits(config.activationBits, 'config.activationBits'), 8);
+  const inputBits =
+    config.inputBits === undefined
+      ? undefined
+      : attempt<number | undefined>(() => validateBits(config.inputBits, 'config.inputBits'), undefined);
   const weightScheme = attempt(
     () => validateScheme(config.weightScheme ?? 'asymmetric', 'config.weightScheme'),
     'asymmetric',
@@ -146,6 +160,7 @@ function resolveSettings(config: QuantizeModelConfig, problems: string[]) {
   return {
     weightBits,
     activationBits,
+    inputBits,
     weightScheme,
     activationScheme,
     perChannel: config.perChannelWeights ?? true,
