@@ -42,9 +42,9 @@ export {
   freezeActivationRanges,
   unfreezeActivationRanges,
 } from './model/calibration.js';
-export type { LayerQuantOverride, QuantizeModelConfig } from './model/quantize_config.js';
 export { QuantizationError } from './model/errors.js';
-export { foldBatchNorm } from './model/fold_batch_norm.js';
-export { quantizeModel, rewriteTopology } from './model/quantize_model.js';
 export { floatTopology } from './model/float_topology.js';
+export { foldBatchNorm } from './model/fold_batch_norm.js';
+export type { LayerQuantOverride, QuantizeModelConfig } from './model/quantize_config.js';
+export { quantizeModel, rewriteTopology } from './model/quantize_model.js';
 export { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './model/topology_json.js';

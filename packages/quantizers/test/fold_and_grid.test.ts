@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { randomizeWeights, tinyBranchy, tinySequential } from '../../../test-support/models.js';
 import {
-  ActivationQuantizer,
+  type ActivationQuantizer,
   activationQuantizers,
   calibrateActivationRanges,
   type FunctionalJson,
@@ -13,7 +13,7 @@ import {
   functionalTopology,
   integerRange,
   QuantizationError,
-  QuantizedConv2D,
+  type QuantizedConv2D,
   QuantizedDepthwiseConv2D,
   quantize,
   quantizeModel,
@@ -158,7 +158,10 @@ describe('kernelOnGrid layers', () => {
     const b = onGrid.apply(x) as tf.Tensor;
     expect(maxAbsDiff(a, b)).toBe(0); // bit-identical
     const again = onGrid.kernelQuantParams();
-    const [q1, q2] = [quantize(kernel, params, source.weightSpec), quantize(onGrid.quantizedKernel(), again, onGrid.weightSpec)];
+    const [q1, q2] = [
+      quantize(kernel, params, source.weightSpec),
+      quantize(onGrid.quantizedKernel(), again, onGrid.weightSpec),
+    ];
     expect(Array.from(q2.dataSync())).toEqual(Array.from(q1.dataSync()));
     const { qmax } = integerRange(source.weightSpec);
     expect(Math.max(...q1.dataSync())).toBeLessThanOrEqual(qmax);

@@ -100,9 +100,7 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
     return tidy(() => {
       const x = Array.isArray(inputs) ? (inputs[0] as Tensor) : inputs;
       const master = this.requireKernel().read();
-      const kernel = this.kernelOnGrid
-        ? master
-        : fakeQuantizeSTE(master, (k) => this.kernelRange(k), this.weightSpec);
+      const kernel = this.kernelOnGrid ? master : fakeQuantizeSTE(master, (k) => this.kernelRange(k), this.weightSpec);
       let y = this.linear(x, kernel);
       if (this.bias) y = add(y, this.bias.read());
       return this.activationLayer.apply(y) as Tensor;

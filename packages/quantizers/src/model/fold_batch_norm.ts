@@ -1,4 +1,4 @@
-import { add, mul, reshape, rsqrt, sub, type Tensor, tidy, zeros } from '@tensorflow/tfjs-core';
+import { add, dispose, mul, reshape, rsqrt, sub, type Tensor, tidy, zeros } from '@tensorflow/tfjs-core';
 import { type LayersModel, models } from '@tensorflow/tfjs-layers';
 import { QuantizationError } from './errors.js';
 import { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './topology_json.js';
@@ -42,7 +42,7 @@ export async function foldBatchNorm(model: LayersModel): Promise<LayersModel> {
         ? foldedWeights(layer.getClassName(), layer.getWeights(), model.getLayer(bnName))
         : layer.getWeights();
       folded.getLayer(layer.name).setWeights(weights);
-      if (bnName) weights.forEach((w) => w.dispose());
+      if (bnName) dispose(weights);
     }
   } catch (error) {
     folded.dispose();
@@ -70,9 +70,13 @@ function findFolds(topology: FunctionalJson): Fold[] {
     if (!source || !target) {
       problems.push(`${where} cannot be folded: it must be called exactly once, on one layer's output`);
     } else if (!(target.class_name in FOLD_TARGETS)) {
-      problems.push(`${where} cannot be folded: its input comes from ${target.class_name} '${target.name}', not a Conv2D, DepthwiseConv2D or Dense`);
+      problems.push(
+        `${where} cannot be folded: its input comes from ${target.class_name} '${target.name}', not a Conv2D, DepthwiseConv2D or Dense`,
+      );
     } else if ((target.config.activation ?? 'linear') !== 'linear') {
-      problems.push(`${where} cannot be folded: '${target.name}' applies activation '${String(target.config.activation)}' before it`);
+      problems.push(
+        `${where} cannot be folded: '${target.name}' applies activation '${String(target.config.activation)}' before it`,
+      );
     } else if (target.inbound_nodes.length !== 1 || uses.get(target.name) !== 1) {
       problems.push(`${where} cannot be folded: the output of '${target.name}' is used elsewhere too`);
     } else if (axis !== -1 && axis !== (target.class_name === 'Dense' ? 1 : 3)) {
@@ -90,7 +94,7 @@ function foldedTopology(topology: FunctionalJson, folds: Fold[]): FunctionalJson
   const targets = new Set(folds.map((fold) => fold.target.name));
   const rename = (ref: TensorRef): TensorRef => {
     const target = removed.get(ref[0]);
-    return target ? [target, ref[1], ref[2], ...(ref.length > 3 ? [ref[3]] : [])] as TensorRef : ref;
+    return target ? ([target, ref[1], ref[2], ...(ref.length > 3 ? [ref[3]] : [])] as TensorRef) : ref;
   };
   const layers = topology.config.layers
     .filter((layer) => !removed.has(layer.name))

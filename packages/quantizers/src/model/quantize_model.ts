@@ -8,7 +8,6 @@ import type { LayerQuantOverride, QuantizeModelConfig } from './quantize_config.
 import { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './topology_json.js';
 import '../layers/register.js';
 
-
 /**
  * A fake-quantized copy of `model`; `model` itself is not changed.
  *
