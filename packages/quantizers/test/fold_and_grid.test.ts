@@ -15,6 +15,7 @@ import {
   QuantizationError,
   type QuantizedConv2D,
   QuantizedDepthwiseConv2D,
+  type QuantizedDepthwiseConv2DArgs,
   quantize,
   quantizeModel,
 } from '../src/index.js';
@@ -140,7 +141,7 @@ describe('kernelOnGrid layers', () => {
     expect(params.scale.shape).toEqual([1, 1, 6, 2]);
 
     const onGrid = new QuantizedDepthwiseConv2D({
-      ...(source.getConfig() as object),
+      ...(source.getConfig() as unknown as QuantizedDepthwiseConv2DArgs),
       name: 'dw_grid',
       kernelOnGrid: true,
     });
