@@ -15,6 +15,7 @@ export default defineConfig({
       { find: /^@qimera\/disentangle$/, replacement: source('./packages/disentangle/src/index.ts') },
       { find: /^@qimera\/distill$/, replacement: source('./packages/distill/src/index.ts') },
       { find: /^@qimera\/wasm-training$/, replacement: source('./packages/wasm-training/src/index.ts') },
+      { find: /^@qimera\/export$/, replacement: source('./packages/export/src/index.ts') },
       { find: /^qimera\/node$/, replacement: source('./packages/qimera/src/node.ts') },
       { find: /^qimera$/, replacement: source('./packages/qimera/src/index.ts') },
     ],

@@ -5,6 +5,12 @@
  * @packageDocumentation
  */
 export { ModelFileError } from './errors.js';
-export { loadLayersModelFromFile } from './load.js';
+export { fileLoadHandler, loadLayersModelFromFile } from './load.js';
 export { entryBytes, groupBytes } from './manifest.js';
-export { type SavedModelFiles, type SaveOptions, saveLayersModelToDir } from './save.js';
+export {
+  type DirSaveOptions,
+  dirSaveHandler,
+  type SavedModelFiles,
+  type SaveOptions,
+  saveLayersModelToDir,
+} from './save.js';

@@ -19,8 +19,7 @@ import { groupBytes } from './manifest.js';
  */
 export async function loadLayersModelFromFile(modelJsonPath: string): Promise<LayersModel> {
   const file = resolve(modelJsonPath);
-  const modelJson = parseModelJson(file, await readOrThrow(file, 'model.json'));
-  const artifacts = await io.getModelArtifactsForJSON(modelJson, (manifest) => readWeights(file, manifest));
+  const artifacts = await readModelArtifacts(file);
   // Backends such as wasm start asynchronously; building the model needs one running.
   await ready();
   try {
@@ -32,6 +31,20 @@ export async function loadLayersModelFromFile(modelJsonPath: string): Promise<La
       : '';
     throw new ModelFileError(file, `cannot build the model: ${message}${hint}`);
   }
+}
+
+/**
+ * A tfjs load handler for `model.json` and its weight shards (what
+ * {@link loadLayersModelFromFile} reads), for code that takes any `io.IOHandler`.
+ * Its `load()` throws the same {@link ModelFileError}s.
+ */
+export function fileLoadHandler(modelJsonPath: string): io.IOHandler {
+  return { load: () => readModelArtifacts(resolve(modelJsonPath)) };
+}
+
+async function readModelArtifacts(file: string): Promise<io.ModelArtifacts> {
+  const modelJson = parseModelJson(file, await readOrThrow(file, 'model.json'));
+  return io.getModelArtifactsForJSON(modelJson, (manifest) => readWeights(file, manifest));
 }
 
 function parseModelJson(file: string, bytes: Buffer): io.ModelJSON {

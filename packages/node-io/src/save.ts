@@ -29,21 +29,37 @@ export async function saveLayersModelToDir(
   dir: string,
   options: SaveOptions = {},
 ): Promise<SavedModelFiles> {
+  let files: SavedModelFiles | undefined;
+  await model.save(dirSaveHandler(dir, { ...options, onSaved: (saved) => (files = saved) }));
+  return files as SavedModelFiles;
+}
+
+/** Options of {@link dirSaveHandler}. */
+export interface DirSaveOptions extends SaveOptions {
+  /** Called with the written files once they are in place. */
+  onSaved?: (files: SavedModelFiles) => void;
+}
+
+/**
+ * A tfjs save handler (`model.save(handler)`, or any code that produces model
+ * artifacts) that writes `model.json` and one weights shard into `dir` the way
+ * {@link saveLayersModelToDir} does: atomically, removing a folder it created if the
+ * write fails. Artifacts' `userDefinedMetadata` is kept.
+ */
+export function dirSaveHandler(dir: string, options: DirSaveOptions = {}): io.IOHandler {
   const folder = resolve(dir);
   const weightsName = options.weightsFileName ?? 'weights.bin';
   if (weightsName.includes('/') || weightsName.includes('\\') || weightsName === 'model.json') {
     throw new ModelFileError(weightsName, "weightsFileName must be a plain file name other than 'model.json'");
   }
-  const created = await ensureFolder(folder);
-  const modelJsonPath = join(folder, 'model.json');
-  const weightsPath = join(folder, weightsName);
-  const temporary = [`${modelJsonPath}.tmp-${process.pid}`, `${weightsPath}.tmp-${process.pid}`] as const;
-  let weightBytes = 0;
-  try {
-    await model.save(
-      io.withSaveHandler(async (artifacts) => {
+  return {
+    save: async (artifacts) => {
+      const created = await ensureFolder(folder);
+      const modelJsonPath = join(folder, 'model.json');
+      const weightsPath = join(folder, weightsName);
+      const temporary = [`${modelJsonPath}.tmp-${process.pid}`, `${weightsPath}.tmp-${process.pid}`] as const;
+      try {
         const weights = new Uint8Array(io.CompositeArrayBuffer.join(artifacts.weightData ?? []));
-        weightBytes = weights.byteLength;
         const modelJson: io.ModelJSON = {
           modelTopology: artifacts.modelTopology as io.ModelJSON['modelTopology'],
           format: artifacts.format ?? 'layers-model',
@@ -57,17 +73,17 @@ export async function saveLayersModelToDir(
         await writeFile(temporary[0], JSON.stringify(modelJson));
         await rename(temporary[1], weightsPath);
         await rename(temporary[0], modelJsonPath);
+        options.onSaved?.({ modelJsonPath, weightsPath, weightBytes: weights.byteLength });
         return { modelArtifactsInfo: io.getModelArtifactsInfoForJSON(artifacts) };
-      }),
-    );
-  } catch (error) {
-    await Promise.all(temporary.map((file) => rm(file, { force: true })));
-    if (created && (await readdir(folder)).length === 0) await rm(folder, { recursive: true, force: true });
-    throw error instanceof ModelFileError
-      ? error
-      : new ModelFileError(folder, `cannot save the model: ${(error as Error).message}`);
-  }
-  return { modelJsonPath, weightsPath, weightBytes };
+      } catch (error) {
+        await Promise.all(temporary.map((file) => rm(file, { force: true })));
+        if (created && (await readdir(folder)).length === 0) await rm(folder, { recursive: true, force: true });
+        throw error instanceof ModelFileError
+          ? error
+          : new ModelFileError(folder, `cannot save the model: ${(error as Error).message}`);
+      }
+    },
+  };
 }
 
 /** Creates the folder if missing; true when this call created it. */

@@ -45,6 +45,7 @@ export {
 export { QuantizationError } from './model/errors.js';
 export { floatTopology } from './model/float_topology.js';
 export { foldBatchNorm } from './model/fold_batch_norm.js';
+export { QUANTIZED_CLASSES, QUANTIZED_TWINS } from './model/layer_kinds.js';
 export type { LayerQuantOverride, QuantizeModelConfig } from './model/quantize_config.js';
 export { quantizeModel, rewriteTopology } from './model/quantize_model.js';
 export { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './model/topology_json.js';

@@ -107,6 +107,11 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
     });
   }
 
+  /** The kernel variable (the float master copy, or the grid values when `kernelOnGrid`). */
+  get kernelWeight(): LayerVariable {
+    return this.requireKernel();
+  }
+
   /** The kernel as the forward uses it: float32 values on the k-bit grid. */
   quantizedKernel(): Tensor {
     return tidy(() => {

@@ -1,0 +1,204 @@
+import { ActivationQuantizer, dequantize, integerRange, QuantizedWeightLayer } from '@qimera/quantizers';
+import { dispose, io, ready, scalar, type Tensor, tensor, tensor1d, tidy } from '@tensorflow/tfjs-core';
+import { type LayersModel, models } from '@tensorflow/tfjs-layers';
+import { packedBytes, unpackBits } from './bit_packing.js';
+import { ArtifactError } from './errors.js';
+import { EXPORT_FORMAT, EXPORT_VERSION, type ExportEntry, type ExportMetadata, gridWeightNames } from './format.js';
+import { describeTarget, loadHandlerFor } from './targets.js';
+
+/** A manifest entry's raw values: floats, or the stored unsigned integers of a quantized entry. */
+interface Decoded {
+  entry: ExportEntry;
+  values: Float32Array | Int32Array;
+}
+
+/**
+ * Loads a model written by {@link exportQuantized} and rebuilds the fake-quantized
+ * LayersModel: kernels on their k-bit grids (layers with `kernelOnGrid`), frozen
+ * activation quantizers with the exported ranges. Its predictions equal those of the
+ * exported model bit for bit on the same backend. Not trainable: it is an inference
+ * artifact.
+ *
+ * @param source a model.json path (Node), a tfjs URL, or an IO handler.
+ * @throws ArtifactError naming the source when it is not a qimera export (plain tfjs
+ *   models load with `tf.loadLayersModel`), was written by a newer version, or its
+ *   weights are missing, truncated or do not fit the topology.
+ */
+export async function loadQuantizedModel(source: string | io.IOHandler): Promise<LayersModel> {
+  const where = describeTarget(source);
+  const handler = await loadHandlerFor(source);
+  if (!handler.load) throw new ArtifactError(where, 'its handler cannot load (no load method)');
+  const artifacts = await handler.load();
+  const metadata = readMetadata(artifacts, where);
+  const decoded = decodeWeights(artifacts, where);
+  await ready();
+  const model = await models.modelFromJSON({ modelTopology: metadata.modelTopology as never });
+  try {
+    for (const layer of model.layers) {
+      if (layer.weights.length === 0) continue;
+      const values = layerWeights(layer, decoded, metadata, where);
+      try {
+        layer.setWeights(values);
+      } finally {
+        dispose(values);
+      }
+    }
+  } catch (error) {
+    model.dispose();
+    throw error instanceof ArtifactError ? error : new ArtifactError(where, (error as Error).message);
+  }
+  return model;
+}
+
+/** The export metadata of loaded artifacts, checked. */
+export function readMetadata(artifacts: io.ModelArtifacts, where: string): ExportMetadata {
+  const metadata = (artifacts.userDefinedMetadata as { qimera?: Partial<ExportMetadata> } | undefined)?.qimera;
+  if (!metadata || metadata.format !== EXPORT_FORMAT) {
+    throw new ArtifactError(
+      where,
+      'is not a qimera quantized export (no userDefinedMetadata.qimera): load plain tfjs models with tf.loadLayersModel or loadLayersModelFromFile',
+    );
+  }
+  if (metadata.version !== EXPORT_VERSION) {
+    throw new ArtifactError(
+      where,
+      `was exported in format version ${String(metadata.version)}; this loader reads version ${EXPORT_VERSION}`,
+    );
+  }
+  if (!metadata.modelTopology || typeof metadata.activations !== 'object') {
+    throw new ArtifactError(where, 'userDefinedMetadata.qimera lacks modelTopology or activations');
+  }
+  return metadata as ExportMetadata;
+}
+
+function decodeWeights(artifacts: io.ModelArtifacts, where: string): Map<string, Decoded> {
+  const entries = (artifacts.weightSpecs ?? []) as ExportEntry[];
+  const data = new Uint8Array(io.CompositeArrayBuffer.join(artifacts.weightData ?? []));
+  const decoded = new Map<string, Decoded>();
+  let offset = 0;
+  for (const entry of entries) {
+    const count = entry.shape.reduce((n, d) => n * d, 1);
+    const quantization = entry.quantization as { dtype: string; bits?: number } | undefined;
+    const bytes =
+      quantization?.dtype === 'qimera-packed'
+        ? packedBytes(count, quantization.bits ?? 0)
+        : quantization?.dtype === 'uint8'
+          ? count
+          : quantization
+            ? null
+            : entry.dtype === 'float32' || entry.dtype === 'int32'
+              ? 4 * count
+              : null;
+    if (bytes === null) {
+      throw new ArtifactError(
+        where,
+        `weight '${entry.name}': unsupported encoding ${JSON.stringify(quantization?.dtype ?? entry.dtype)}`,
+      );
+    }
+    if (offset + bytes > data.byteLength) {
+      throw new ArtifactError(
+        where,
+        `weights data is truncated: '${entry.name}' needs bytes ${offset} to ${offset + bytes}, the data has ${data.byteLength}`,
+      );
+    }
+    const raw = data.slice(offset, offset + bytes);
+    offset += bytes;
+    const values =
+      quantization?.dtype === 'qimera-packed'
+        ? unpackBits(raw, quantization.bits as number, count)
+        : quantization
+          ? Int32Array.from(raw)
+          : entry.dtype === 'int32'
+            ? new Int32Array(raw.buffer)
+            : new Float32Array(raw.buffer);
+    decoded.set(entry.name, { entry, values });
+  }
+  if (offset !== data.byteLength) {
+    throw new ArtifactError(where, `weights data holds ${data.byteLength} bytes, the manifest describes ${offset}`);
+  }
+  return decoded;
+}
+
+/** One layer's weights, in its own order, from the decoded data and the metadata. */
+function layerWeights(
+  layer: LayersModel['layers'][number],
+  decoded: Map<string, Decoded>,
+  metadata: ExportMetadata,
+  where: string,
+): Tensor[] {
+  if (layer instanceof ActivationQuantizer) {
+    const range = metadata.activations[layer.name];
+    if (!range) throw new ArtifactError(where, `no range for activation quantizer '${layer.name}'`);
+    return [tensor1d([range.min, range.max]), scalar(range.observedBatches)];
+  }
+  const grid = layer instanceof QuantizedWeightLayer ? gridKernel(layer, decoded, where) : null;
+  const gridNames = gridWeightNames(layer.name);
+  return layer.weights.map((weight) => {
+    if (grid && weight === (layer as QuantizedWeightLayer).kernelWeight) return grid.kernel;
+    if (grid && weight.originalName === gridNames.scale) return grid.scale;
+    if (grid && weight.originalName === gridNames.zeroPoint) return grid.zeroPoint;
+    const found = decoded.get(weight.originalName);
+    if (!found) throw new ArtifactError(where, `the weights lack '${weight.originalName}'`);
+    const values = found.entry.quantization ? dequantizeStock(found) : found.values;
+    return tensor(values, weight.shape as number[], 'float32');
+  });
+}
+
+/** A kernel back on its grid: `(q - zeroPoint) * scale`, as the exporting model computed it. */
+function gridKernel(
+  layer: QuantizedWeightLayer,
+  decoded: Map<string, Decoded>,
+  where: string,
+): { kernel: Tensor; scale: Tensor; zeroPoint: Tensor } {
+  const kernelName = layer.kernelWeight.originalName;
+  const found = decoded.get(kernelName);
+  if (!found) throw new ArtifactError(where, `the weights lack kernel '${kernelName}'`);
+  const quantization = found.entry.quantization as { dtype: string; scale?: number; min?: number; offset?: number };
+  const paramShape = layer.weights.find((w) => w.originalName === gridWeightNames(layer.name).scale)?.shape as number[];
+  let scale: ArrayLike<number>;
+  let zeroPoint: ArrayLike<number>;
+  let offset: number;
+  if (quantization?.dtype === 'uint8') {
+    // tfjs-native entry: value = u * scale + min, with min = (qmin - zeroPoint) * scale.
+    offset = integerRange(layer.weightSpec).qmin;
+    const s = quantization.scale as number;
+    scale = [s];
+    zeroPoint = [Math.round(offset - (quantization.min as number) / s)];
+  } else if (quantization?.dtype === 'qimera-packed') {
+    const names = gridWeightNames(layer.name);
+    const s = decoded.get(names.scale);
+    const z = decoded.get(names.zeroPoint);
+    if (!s || !z)
+      throw new ArtifactError(
+        where,
+        `the weights lack the grid of '${kernelName}' (${names.scale}, ${names.zeroPoint})`,
+      );
+    scale = s.values;
+    zeroPoint = z.values;
+    offset = quantization.offset as number;
+  } else {
+    throw new ArtifactError(where, `kernel '${kernelName}' is stored in float, not on a grid`);
+  }
+  const channels = paramShape.reduce((n, d) => n * d, 1);
+  if (scale.length !== channels || zeroPoint.length !== channels) {
+    throw new ArtifactError(where, `kernel '${kernelName}' has ${scale.length} scales for ${channels} channels`);
+  }
+  return tidy(() => {
+    const params = {
+      scale: tensor(Float32Array.from(scale), paramShape, 'float32'),
+      zeroPoint: tensor(Float32Array.from(zeroPoint), paramShape, 'float32'),
+    };
+    const q = tensor(
+      Int32Array.from(found.values, (u) => u + offset),
+      layer.kernelWeight.shape as number[],
+      'int32',
+    );
+    return { kernel: dequantize(q, params), ...params };
+  });
+}
+
+/** tfjs's own decoding of a uint8 entry: `u * scale + min`. */
+function dequantizeStock(found: Decoded): Float32Array {
+  const { scale, min } = found.entry.quantization as { scale: number; min: number };
+  return Float32Array.from(found.values, (u) => u * scale + min);
+}

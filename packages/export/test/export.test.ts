@@ -1,0 +1,223 @@
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ActivationQuantizer,
+  activationQuantizers,
+  calibrateActivationRanges,
+  type QuantizedConv2D,
+  quantizeModel,
+} from '@qimera/quantizers';
+import * as tf from '@tensorflow/tfjs-core';
+import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../test-support/backend.js';
+import { tinyBranchy } from '../../../test-support/models.js';
+import {
+  ArtifactError,
+  ExportError,
+  exportQuantized,
+  loadQuantizedModel,
+  packBits,
+  quantizedArtifacts,
+  unpackBits,
+} from '../src/index.js';
+
+beforeAll(() => useBackend('cpu'));
+
+/** Saves into memory; `saved()` returns what was written. */
+function memoryTarget() {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  const handler = tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(a) };
+  });
+  return { handler, saved: () => artifacts as tf.io.ModelArtifacts };
+}
+
+async function calibrated(bits: { w: number; a: number }, perChannel = true): Promise<LayersModel> {
+  const q = await quantizeModel(tinyBranchy(), {
+    weightBits: bits.w,
+    activationBits: bits.a,
+    perChannelWeights: perChannel,
+  });
+  const batch = tf.randomNormal([4, 9, 9, 3], 0, 1, 'float32', 11);
+  await calibrateActivationRanges(q, [batch]);
+  batch.dispose();
+  return q;
+}
+
+const bitsOf = (t: tf.Tensor) => Array.from(new Uint32Array(Float32Array.from(t.dataSync()).buffer));
+
+describe('bit packing', () => {
+  it('packs least significant bit first with no padding (hand-computed)', () => {
+    // 2-bit [1, 2, 3, 0, 3] -> byte0 = 1 | 2<<2 | 3<<4 | 0<<6 = 57, byte1 = 3.
+    expect(Array.from(packBits([1, 2, 3, 0, 3], 2))).toEqual([57, 3]);
+    // 3-bit [5, 7, 6]: 101 | 111<<3 | 110<<6 = 0b1_1011_1101 -> [0xBD, 0x01].
+    expect(Array.from(packBits([5, 7, 6], 3))).toEqual([0xbd, 0x01]);
+  });
+
+  it('round-trips every width from 1 to 8 bits, values straddling bytes included', () => {
+    for (let bits = 1; bits <= 8; bits++) {
+      const values = Array.from({ length: 37 }, (_, i) => (i * 2654435761) % 2 ** bits);
+      const packed = packBits(values, bits);
+      expect(packed.length).toBe(Math.ceil((37 * bits) / 8));
+      expect(Array.from(unpackBits(packed, bits, 37))).toEqual(values);
+    }
+  });
+
+  it('refuses values that do not fit and short buffers', () => {
+    expect(() => packBits([0, 16], 4)).toThrow('value 16 at index 1 is not an unsigned 4-bit integer');
+    expect(() => packBits([1], 9)).toThrow('bits must be an integer from 1 to 8, got 9');
+    expect(() => unpackBits(new Uint8Array(1), 4, 3)).toThrow('3 4-bit values need 2 bytes, got 1');
+  });
+});
+
+describe('exportQuantized / loadQuantizedModel', () => {
+  it('round-trips a packed W4A4 per-channel model with bit-identical predictions', async () => {
+    const q = await calibrated({ w: 4, a: 4 });
+    const target = memoryTarget();
+    const report = await exportQuantized(q, target.handler);
+    expect(report.kernelEncoding).toBe('packed');
+    expect(report.quantizedLayers).toBe(6);
+    const loaded = await loadQuantizedModel(tf.io.fromMemory(target.saved()));
+    const x = tf.randomNormal([5, 9, 9, 3], 0, 1.5, 'float32', 21);
+    const [a, b] = [q.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+    expect(bitsOf(b)).toEqual(bitsOf(a));
+    expect(activationQuantizers(loaded).every((l) => l.frozen)).toBe(true);
+    expect(loaded.trainableWeights.filter((w) => w.name.includes('kernel'))).toEqual([]);
+    // Kernels: the loaded on-grid kernel is the fake-quantized one, bit for bit.
+    const original = (q.getLayer('dw') as QuantizedConv2D).quantizedKernel();
+    const reloaded = (loaded.getLayer('dw') as QuantizedConv2D).quantizedKernel();
+    expect(bitsOf(reloaded)).toEqual(bitsOf(original));
+    tf.dispose([x, a, b, original, reloaded]);
+
+    // A loaded model exports again to the same bytes.
+    const again = memoryTarget();
+    await exportQuantized(loaded, again.handler);
+    expect(new Uint8Array(again.saved().weightData as ArrayBuffer)).toEqual(
+      new Uint8Array(target.saved().weightData as ArrayBuffer),
+    );
+  });
+
+  it('stores a k-bit kernel in k/32 of its float32 bytes plus per-channel scale and zero point', async () => {
+    const q = await calibrated({ w: 3, a: 8 });
+    const { artifacts, report } = await quantizedArtifacts(q);
+    const entry = artifacts.weightSpecs?.find((e) => e.name === 'stem/kernel');
+    expect(entry?.quantization).toEqual({ dtype: 'qimera-packed', bits: 3, offset: 0 });
+    // stem kernel 3x3x3x6 = 162 values -> ceil(162 * 3 / 8) = 61 bytes.
+    const names = artifacts.weightSpecs?.map((e) => e.name) ?? [];
+    expect(names.slice(0, 3)).toEqual(['stem/kernel', 'stem/kernel_scale', 'stem/kernel_zero_point']);
+    const floatBytes = q.layers
+      .filter((l) => !(l instanceof ActivationQuantizer))
+      .flatMap((l) => l.weights)
+      .reduce((n, w) => n + 4 * w.shape.reduce((m: number, d) => m * (d as number), 1), 0);
+    expect(report.floatWeightBytes).toBe(floatBytes);
+    expect(report.weightBytes).toBe((artifacts.weightData as ArrayBuffer).byteLength);
+    expect(report.ratio).toBeLessThan(0.35);
+  });
+
+  it("writes tfjs's own uint8 entries for 8-bit per-tensor kernels, loadable by stock tfjs", async () => {
+    const q = await calibrated({ w: 8, a: 8 }, false);
+    const target = memoryTarget();
+    const report = await exportQuantized(q, target.handler);
+    expect(report.kernelEncoding).toBe('tfjs-uint8');
+    const artifacts = target.saved();
+    expect(artifacts.weightSpecs?.find((e) => e.name === 'stem/kernel')?.quantization?.dtype).toBe('uint8');
+    const topology = JSON.stringify(artifacts.modelTopology);
+    expect(topology).not.toContain('Quantized');
+    expect(topology).not.toContain('ActivationQuantizer');
+
+    const stock = await loadLayersModel(tf.io.fromMemory(artifacts));
+    const ours = await loadQuantizedModel(tf.io.fromMemory(artifacts));
+    expect(stock.getLayer('stem').getClassName()).toBe('Conv2D');
+    for (const name of ['stem', 'dw', 'logits']) {
+      const stockKernel = stock.getLayer(name).getWeights()[0] as tf.Tensor;
+      const ourKernel = (ours.getLayer(name) as QuantizedConv2D).quantizedKernel();
+      expect(bitsOf(stockKernel)).toEqual(bitsOf(ourKernel));
+      ourKernel.dispose();
+    }
+    const x = tf.randomNormal([3, 9, 9, 3], 0, 1, 'float32', 4);
+    const [a, b] = [q.predict(x) as tf.Tensor, ours.predict(x) as tf.Tensor];
+    expect(bitsOf(b)).toEqual(bitsOf(a));
+    tf.dispose([x, a, b]);
+  });
+
+  it('names every problem and writes nothing', async () => {
+    const q = await quantizeModel(tinyBranchy(), { weightBits: 12, activationBits: 4 });
+    const target = memoryTarget();
+    const error = await exportQuantized(q, target.handler).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExportError);
+    expect((error as ExportError).problems).toEqual([
+      "layer 'stem' has 12-bit weights; exports pack 2 to 8 bits",
+      "layer 'down' has 12-bit weights; exports pack 2 to 8 bits",
+      "layer 'dw' has 12-bit weights; exports pack 2 to 8 bits",
+      "layer 'pw' has 12-bit weights; exports pack 2 to 8 bits",
+      "layer 'skip' has 12-bit weights; exports pack 2 to 8 bits",
+      "layer 'logits' has 12-bit weights; exports pack 2 to 8 bits",
+      "activation quantizer 'stem_relu_quant' was never calibrated, so it has no range to export",
+      "activation quantizer 'dw_quant' was never calibrated, so it has no range to export",
+      "activation quantizer 'sum_relu6_quant' was never calibrated, so it has no range to export",
+    ]);
+    expect(target.saved()).toBeUndefined();
+    await expect(exportQuantized(tinyBranchy(), target.handler)).rejects.toThrow(
+      "model 'tiny_branchy' has no quantized layer: quantize it first",
+    );
+    const perChannel = await calibrated({ w: 8, a: 8 });
+    await expect(quantizedArtifacts(perChannel, { kernelEncoding: 'tfjs-uint8' })).rejects.toThrow(
+      "kernelEncoding 'tfjs-uint8' needs 8-bit per-tensor kernels; not so in: stem, down, dw, pw, skip, logits",
+    );
+  });
+
+  it('refuses plain models, other versions and damaged weights, naming the source', async () => {
+    const plain = tinyBranchy();
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await plain.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: {} as never })));
+    await expect(loadQuantizedModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts))).rejects.toThrow(
+      'the given IO handler: is not a qimera quantized export',
+    );
+    const { artifacts: good } = await quantizedArtifacts(await calibrated({ w: 4, a: 4 }));
+    const meta = (good.userDefinedMetadata as { qimera: Record<string, unknown> }).qimera;
+    const newer = { ...good, userDefinedMetadata: { qimera: { ...meta, version: 2 } } };
+    await expect(loadQuantizedModel(tf.io.fromMemory(newer as never))).rejects.toThrow(
+      'was exported in format version 2; this loader reads version 1',
+    );
+    const truncated = { ...good, weightData: (good.weightData as ArrayBuffer).slice(0, 100) };
+    await expect(loadQuantizedModel(tf.io.fromMemory(truncated))).rejects.toThrow(ArtifactError);
+    await expect(loadQuantizedModel(tf.io.fromMemory(truncated))).rejects.toThrow('weights data is truncated');
+    const missing = { ...good, weightSpecs: good.weightSpecs?.filter((e) => e.name !== 'logits/bias') };
+    const trimmed = { ...missing, weightData: (good.weightData as ArrayBuffer).slice(0, -16) };
+    await expect(loadQuantizedModel(tf.io.fromMemory(trimmed))).rejects.toThrow("the weights lack 'logits/bias'");
+  });
+
+  it('writes to and reads from a folder on disk, atomically', async () => {
+    const q = await calibrated({ w: 4, a: 4 });
+    const dir = join(mkdtempSync(join(tmpdir(), 'qimera-export-')), 'artifact');
+    const report = await exportQuantized(q, dir);
+    expect(statSync(join(dir, 'weights.bin')).size).toBe(report.weightBytes);
+    const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    expect(json.userDefinedMetadata.qimera.format).toBe('qimera-quantized');
+    const loaded = await loadQuantizedModel(join(dir, 'model.json'));
+    const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 8);
+    const [a, b] = [q.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+    expect(bitsOf(b)).toEqual(bitsOf(a));
+    tf.dispose([x, a, b]);
+
+    const file = join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    await expect(exportQuantized(q, file)).rejects.toThrow('exists and is not a folder');
+    await expect(loadQuantizedModel(join(dir, 'missing.json'))).rejects.toThrow('model.json not found');
+    expect(existsSync(join(file, 'model.json'))).toBe(false);
+  });
+
+  it('leaves no tensor behind', async () => {
+    const q = await calibrated({ w: 4, a: 4 });
+    const target = memoryTarget();
+    await exportQuantized(q, target.handler);
+    const before = tf.memory().numTensors;
+    await exportQuantized(q, target.handler);
+    expect(tf.memory().numTensors).toBe(before);
+    const loaded = await loadQuantizedModel(tf.io.fromMemory(target.saved()));
+    expect(tf.memory().numTensors - before).toBe(loaded.weights.length);
+  });
+});
