@@ -170,10 +170,9 @@ describe('exportQuantized / loadQuantizedModel', () => {
   });
 
   it('refuses plain models, other versions and damaged weights, naming the source', async () => {
-    const plain = tinyBranchy();
-    let artifacts: tf.io.ModelArtifacts | undefined;
-    await plain.save(tf.io.withSaveHandler(async (a) => ((artifacts = a), { modelArtifactsInfo: {} as never })));
-    await expect(loadQuantizedModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts))).rejects.toThrow(
+    const plain = memoryTarget();
+    await tinyBranchy().save(plain.handler);
+    await expect(loadQuantizedModel(tf.io.fromMemory(plain.saved()))).rejects.toThrow(
       'the given IO handler: is not a qimera quantized export',
     );
     const { artifacts: good } = await quantizedArtifacts(await calibrated({ w: 4, a: 4 }));
