@@ -16,6 +16,7 @@ export default defineConfig({
       { find: /^@qimera\/distill$/, replacement: source('./packages/distill/src/index.ts') },
       { find: /^@qimera\/wasm-training$/, replacement: source('./packages/wasm-training/src/index.ts') },
       { find: /^@qimera\/export$/, replacement: source('./packages/export/src/index.ts') },
+      { find: /^@qimera\/integer$/, replacement: source('./packages/integer/src/index.ts') },
       { find: /^qimera\/node$/, replacement: source('./packages/qimera/src/node.ts') },
       { find: /^qimera$/, replacement: source('./packages/qimera/src/index.ts') },
     ],

@@ -8,6 +8,7 @@ const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 export const SHARED_DIR = process.env.QIMERA_SHARED ?? resolve(repoRoot, '../shared');
 export const RESNET20_MODEL_JSON = join(SHARED_DIR, 'models/resnet20-cifar10/model.json');
 export const CIFAR10_TEST_BATCH = join(SHARED_DIR, 'datasets/cifar-10-batches-bin/test_batch.bin');
+export const CIFAR10_TRAIN_BATCH = join(SHARED_DIR, 'datasets/cifar-10-batches-bin/data_batch_1.bin');
 
 /** Why tests that need the shared files must be skipped, or null when they are present. */
 export function sharedFilesMissing(...files: string[]): string | null {
