@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type DataFreeMethod, parseCifar10, quantizeDataFree, useFastestBackend } from 'qimera';
+import type { Tensor } from '@tensorflow/tfjs-core';
+import { type DataFreeMethod, parseCifar10, quantizeDataFree, top1Accuracy, useFastestBackend } from 'qimera';
 import { loadLayersModelFromFile, saveLayersModelToDir } from 'qimera/node';
-import { top1 } from './evaluate.js';
 
 const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
 const { values } = parseArgs({
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     'eval-every': { type: 'string', default: '400' },
     'eval-images': { type: 'string', default: '10000' },
     mapping: { type: 'string', default: 'on' },
+    'fold-bn': { type: 'boolean', default: false },
     'warmup-epochs': { type: 'string', default: '4' },
     'iterations-per-epoch': { type: 'string', default: '200' },
     'student-lr': { type: 'string', default: '1e-4' },
@@ -59,7 +60,7 @@ const teacher = await loadLayersModelFromFile(values.teacher).catch((e: Error) =
 const testFile = join(values.data, 'test_batch.bin');
 const bytes = await readFile(testFile).catch(() => fail(`CIFAR-10 test batch not found: ${testFile}`));
 const test = parseCifar10(new Uint8Array(bytes), { count: Number(values['eval-images']) });
-const fp = top1(teacher, test);
+const fp = top1Accuracy((x) => teacher.predict(x) as Tensor, test);
 console.error(`FP teacher: ${(100 * fp).toFixed(2)}% on ${test.count} test images`);
 
 const controller = new AbortController();
@@ -73,6 +74,7 @@ const { model: student, report } = await quantizeDataFree(teacher, {
   activationBits,
   backend: 'current',
   mapping: values.mapping === 'on',
+  quantization: { foldBatchNorm: values['fold-bn'] },
   batchSize: Number(values.batch),
   warmupEpochs: Number(values['warmup-epochs']),
   iterationsPerEpoch: Number(values['iterations-per-epoch']),
@@ -85,7 +87,7 @@ const { model: student, report } = await quantizeDataFree(teacher, {
   onProgress: (p, current) => {
     if (p.phase === 'distill' && p.iteration % evalEvery === 0) {
       const started = Date.now();
-      const accuracy = top1(current, test);
+      const accuracy = top1Accuracy((x) => current.predict(x) as Tensor, test);
       evalMs += Date.now() - started;
       best = Math.max(best, accuracy);
       console.log(JSON.stringify({ iteration: p.iteration, seconds: trainingSeconds(p.elapsedMs), accuracy }));
@@ -93,15 +95,17 @@ const { model: student, report } = await quantizeDataFree(teacher, {
     if (minutes !== null && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
   },
 });
-const accuracy = top1(student, test);
+const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
 best = Math.max(best, accuracy);
-const outDir = join(values.out, `${method}-w${weightBits}a${activationBits}-seed${values.seed}`);
+const folded = values['fold-bn'] ? '-foldbn' : '';
+const outDir = join(values.out, `${method}-w${weightBits}a${activationBits}${folded}-seed${values.seed}`);
 await saveLayersModelToDir(student, outDir);
 console.log(
   JSON.stringify({
     method,
     bits: values.bits,
     mapping: method === 'qimera' ? values.mapping === 'on' : false,
+    foldBatchNorm: values['fold-bn'],
     fp,
     accuracy,
     best,

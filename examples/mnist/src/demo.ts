@@ -4,10 +4,9 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DataFreeMethod, quantizeDataFree, useFastestBackend } from 'qimera';
-import { loadLayersModelFromFile, saveLayersModelToDir } from 'qimera/node';
+import { loadLayersModelFromFile, progressBar, saveLayersModelToDir } from 'qimera/node';
 import { loadDigits } from './digits.js';
 import { accuracy } from './evaluate.js';
-import { progressBar } from './progress_bar.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,6 +1,6 @@
 /**
- * Dataset readers used to evaluate quantized models. Pure functions on bytes, so
- * they run in Node and in browsers alike.
+ * Dataset readers used to evaluate quantized models (pure functions on bytes, so
+ * they run in Node and in browsers alike) and a top-1 evaluation loop.
  * @packageDocumentation
  */
 export {
@@ -13,3 +13,4 @@ export {
   type ImageBatch,
   parseCifar10,
 } from './cifar10.js';
+export { top1Accuracy } from './evaluate.js';

@@ -1,0 +1,114 @@
+import { readdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { exportQuantized } from '@qimera/export';
+import { loadLayersModelFromFile } from '@qimera/node-io';
+import { progressBar } from '../progress_bar.js';
+import { type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
+import { positiveInteger, positiveNumber, QUANTIZE_HELP, UsageError } from './usage.js';
+
+const METHODS = ['qimera', 'gdfq', 'minmax'];
+
+/** `qimera quantize`: prints what it did to `log`, progress to stderr. */
+export async function quantizeCommand(args: string[], log: (line: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      bits: { type: 'string' },
+      out: { type: 'string' },
+      method: { type: 'string', default: 'qimera' },
+      minutes: { type: 'string' },
+      iterations: { type: 'string' },
+      'fold-bn': { type: 'boolean', default: false },
+      'input-bits': { type: 'string' },
+      batch: { type: 'string' },
+      'warmup-epochs': { type: 'string' },
+      'student-lr': { type: 'string' },
+      workers: { type: 'string', default: '1' },
+      seed: { type: 'string', default: '1' },
+      backend: { type: 'string', default: 'auto' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    log(QUANTIZE_HELP);
+    return;
+  }
+  const [modelPath, ...extra] = positionals;
+  if (!modelPath) throw new UsageError('quantize needs the model.json to quantize');
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  const bits = /^(\d+)\/(\d+)$/.exec(values.bits ?? '');
+  if (!values.bits) throw new UsageError('--bits is required, e.g. --bits 4/4');
+  const [weightBits, activationBits] = [Number(bits?.[1]), Number(bits?.[2])];
+  if (!bits || [weightBits, activationBits].some((b) => b < 2 || b > 8)) {
+    throw new UsageError(`--bits must be W/A with both from 2 to 8 (the export packs 2-8 bits), got '${values.bits}'`);
+  }
+  if (!values.out) throw new UsageError('--out <dir> is required');
+  const method = values.method as DataFreeMethod;
+  if (!METHODS.includes(method))
+    throw new UsageError(`--method must be qimera, gdfq or minmax, got '${values.method}'`);
+  const minutes = positiveNumber(values.minutes, '--minutes');
+  const iterations = positiveInteger(values.iterations, '--iterations');
+  if (minutes !== undefined && iterations !== undefined)
+    throw new UsageError('give --minutes or --iterations, not both');
+  if (method !== 'minmax' && minutes === undefined && iterations === undefined) {
+    throw new UsageError(`--method ${method} trains: give a budget, --minutes N or --iterations N`);
+  }
+  if (values.workers !== '1' && values.workers !== '2')
+    throw new UsageError(`--workers must be 1 or 2, got '${values.workers}'`);
+  const inputBits = positiveInteger(values['input-bits'], '--input-bits');
+  const batchSize = positiveInteger(values.batch, '--batch');
+  const warmupEpochs = values['warmup-epochs'] === undefined ? undefined : Number(values['warmup-epochs']);
+  if (warmupEpochs !== undefined && !(Number.isInteger(warmupEpochs) && warmupEpochs >= 0)) {
+    throw new UsageError(`--warmup-epochs must be an integer >= 0, got '${values['warmup-epochs']}'`);
+  }
+  const studentLearningRate = positiveNumber(values['student-lr'], '--student-lr');
+  const seed = positiveInteger(values.seed, '--seed') as number;
+  await assertFreshFolder(values.out);
+
+  const teacher = await loadLayersModelFromFile(modelPath);
+  const controller = new AbortController();
+  const budgetMs = minutes === undefined ? undefined : minutes * 60_000;
+  const bar = progressBar(`${method} W${weightBits}A${activationBits}`, budgetMs ? { timeBudgetMs: budgetMs } : {});
+  const { model, report } = await quantizeDataFree(teacher, {
+    method,
+    weightBits,
+    activationBits,
+    quantization: { foldBatchNorm: values['fold-bn'], ...(inputBits ? { inputBits } : {}) },
+    iterations: iterations ?? 80_000,
+    ...(batchSize ? { batchSize } : {}),
+    ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),
+    ...(studentLearningRate ? { studentLearningRate } : {}),
+    workers: Number(values.workers),
+    seed,
+    backend: values.backend,
+    log: (line) => process.stderr.write(`${line}\n`),
+    signal: controller.signal,
+    onProgress: (p) => {
+      bar(p);
+      if (budgetMs !== undefined && p.elapsedMs >= budgetMs) controller.abort();
+    },
+  });
+  const sizes = await exportQuantized(model, values.out);
+  const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+  log(
+    `${method} W${weightBits}A${activationBits}${values['fold-bn'] ? ' (BN folded)' : ''}: ${report.iterations} iterations ` +
+      `in ${(report.wallTimeMs / 1000).toFixed(0)} s on ${report.backend}`,
+  );
+  log(
+    `wrote ${values.out}: weights ${kb(sizes.weightBytes)} (${sizes.kernelEncoding}), float32 ${kb(sizes.floatWeightBytes)}, ` +
+      `${(100 * sizes.ratio).toFixed(1)}%`,
+  );
+}
+
+/** Refuses an output folder that exists and holds files, before any work is done. */
+async function assertFreshFolder(dir: string): Promise<void> {
+  try {
+    const entries = await readdir(dir);
+    if (entries.length > 0) throw new UsageError(`--out ${dir} already exists and is not empty`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new UsageError(`--out ${dir} exists and is not a folder`);
+    if (code !== 'ENOENT') throw error;
+  }
+}

@@ -1,0 +1,39 @@
+import { evalCommand } from './eval_command.js';
+import { quantizeCommand } from './quantize_command.js';
+import { MAIN_HELP, UsageError } from './usage.js';
+
+/** Where the CLI writes: results to `out`, diagnostics to `err`. */
+export interface CliOutput {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const COMMANDS: Record<string, (args: string[], log: (line: string) => void) => Promise<void>> = {
+  quantize: quantizeCommand,
+  eval: evalCommand,
+};
+
+/**
+ * Runs `qimera <command> ...` and returns the exit code: 0 done, 1 failed (a file or
+ * the model), 2 bad command line (with a pointer to --help).
+ */
+export async function runCli(argv: string[], output: CliOutput): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      output.out(MAIN_HELP);
+      return 0;
+    }
+    const run = COMMANDS[command];
+    if (!run) throw new UsageError(`unknown command '${command}' (quantize or eval)`);
+    await run(args, output.out);
+    return 0;
+  } catch (error) {
+    // parseArgs reports unknown options and missing values with ERR_PARSE_ARGS_* codes.
+    const code = (error as { code?: string }).code ?? '';
+    const usage = error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS');
+    output.err(`qimera${command ? ` ${command}` : ''}: ${(error as Error).message}`);
+    if (usage) output.err(`Run 'qimera ${command && COMMANDS[command] ? `${command} ` : ''}--help' for usage.`);
+    return usage ? 2 : 1;
+  }
+}

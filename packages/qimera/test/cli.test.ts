@@ -1,0 +1,148 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import '../../../test-support/backend.js';
+import { CIFAR10_TEST_BATCH, RESNET20_MODEL_JSON, sharedFilesMissing } from '../../../test-support/shared.js';
+import { runCli } from '../src/cli/run.js';
+
+/** Runs the CLI in-process; returns the exit code and what it printed. */
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const scratch = () => mkdtempSync(join(tmpdir(), 'qimera-cli-'));
+
+describe('qimera CLI: help and bad command lines', () => {
+  it('prints help for the program and each command', async () => {
+    expect(await cli('--help')).toMatchObject({
+      code: 0,
+      out: expect.stringContaining('qimera quantize <model.json>'),
+    });
+    expect(await cli()).toMatchObject({ code: 0, out: expect.stringContaining('Commands:') });
+    expect(await cli('quantize', '--help')).toMatchObject({ code: 0, out: expect.stringContaining('--fold-bn') });
+    expect(await cli('eval', '-h')).toMatchObject({ code: 0, out: expect.stringContaining('--cifar10 <dir>') });
+  });
+
+  it('names the bad argument and exits 2', async () => {
+    const cases: [string[], string][] = [
+      [['frob'], "unknown command 'frob' (quantize or eval)"],
+      [['quantize', '--bits', '4/4', '--out', 'x'], 'quantize needs the model.json to quantize'],
+      [['quantize', 'm.json', '--out', 'x'], '--bits is required, e.g. --bits 4/4'],
+      [
+        ['quantize', 'm.json', '--bits', '4-4', '--out', 'x'],
+        "--bits must be W/A with both from 2 to 8 (the export packs 2-8 bits), got '4-4'",
+      ],
+      [['quantize', 'm.json', '--bits', '4/9', '--out', 'x'], "got '4/9'"],
+      [['quantize', 'm.json', '--bits', '4/4'], '--out <dir> is required'],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x'],
+        '--method qimera trains: give a budget, --minutes N or --iterations N',
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'dfq'],
+        "--method must be qimera, gdfq or minmax, got 'dfq'",
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--minutes', '0'],
+        "--minutes must be a positive number, got '0'",
+      ],
+      [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--minutes', '1', '--iterations', '5'], 'not both'],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--iterations', '5', '--workers', '3'],
+        "--workers must be 1 or 2, got '3'",
+      ],
+      [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--colour'], "Unknown option '--colour'"],
+      [['eval', 'm.json'], '--cifar10 <dir> is required'],
+      [['eval', 'm.json', '--cifar10', 'd', '--limit', 'ten'], "--limit must be a positive integer, got 'ten'"],
+      [['eval', 'a.json', 'b.json', '--cifar10', 'd'], "unexpected argument 'b.json'"],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await cli(...argv);
+      expect(result.code, argv.join(' ')).toBe(2);
+      expect(result.err).toContain(message);
+      expect(result.err).toContain('--help');
+    }
+  });
+
+  it('refuses a non-empty output folder before any work, and a missing model without leaving a folder', async () => {
+    const dir = scratch();
+    const busy = join(dir, 'busy');
+    mkdirSync(busy);
+    writeFileSync(join(busy, 'keep.txt'), 'x');
+    const refused = await cli('quantize', 'missing.json', '--bits', '4/4', '--method', 'minmax', '--out', busy);
+    expect(refused).toMatchObject({
+      code: 2,
+      err: expect.stringContaining(`--out ${busy} already exists and is not empty`),
+    });
+    expect(readdirSync(busy)).toEqual(['keep.txt']);
+
+    const out = join(dir, 'fresh');
+    const missing = await cli(
+      'quantize',
+      join(dir, 'nope/model.json'),
+      '--bits',
+      '4/4',
+      '--method',
+      'minmax',
+      '--out',
+      out,
+    );
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain(`${join(dir, 'nope/model.json')}: model.json not found`);
+    expect(existsSync(out)).toBe(false);
+    const evalMissing = await cli('eval', join(dir, 'nope.json'), '--cifar10', dir);
+    expect(evalMissing).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('test_batch.bin: CIFAR-10 test batch not found'),
+    });
+  });
+});
+
+const skipReason = sharedFilesMissing(RESNET20_MODEL_JSON, CIFAR10_TEST_BATCH);
+describe.skipIf(skipReason !== null)('qimera CLI on ResNet-20 / CIFAR-10 (shared)', () => {
+  it('quantizes with BN folded, writes the artifact, and evaluates it, its integer form and the teacher', async () => {
+    const out = join(scratch(), 'resnet20-w4a4');
+    const cifar = dirname(CIFAR10_TEST_BATCH);
+    const quantized = await cli(
+      'quantize',
+      RESNET20_MODEL_JSON,
+      '--bits',
+      '4/4',
+      '--method',
+      'minmax',
+      '--fold-bn',
+      '--input-bits',
+      '8',
+      '--backend',
+      'wasm',
+      '--out',
+      out,
+    );
+    expect(quantized.err).toBe('');
+    expect(quantized.code).toBe(0);
+    expect(quantized.out).toMatch(
+      /wrote .*resnet20-w4a4: weights [\d.]+ KB \(packed\), float32 [\d.]+ KB, 1[0-6]\.\d%/,
+    );
+    expect(readdirSync(out).sort()).toEqual(['model.json', 'weights.bin']);
+    const meta = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')).userDefinedMetadata.qimera;
+    expect(
+      meta.modelTopology.config.layers.some((l: { class_name: string }) => l.class_name === 'BatchNormalization'),
+    ).toBe(false);
+
+    const accuracy = (text: string) => Number(/top-1 ([\d.]+)% on 300 /.exec(text)?.[1]);
+    const args = ['--cifar10', cifar, '--limit', '300', '--backend', 'wasm'];
+    const fake = await cli('eval', join(out, 'model.json'), ...args);
+    expect(fake.out).toContain('(exported artifact, wasm)');
+    const integer = await cli('eval', join(out, 'model.json'), ...args, '--integer');
+    expect(integer.out).toContain('(exported artifact, integer arithmetic, wasm)');
+    const teacher = await cli('eval', RESNET20_MODEL_JSON, ...args);
+    expect(teacher.out).toContain('(tfjs model, wasm)');
+    expect(accuracy(teacher.out)).toBeGreaterThan(85);
+    expect(accuracy(fake.out)).toBeGreaterThan(60);
+    expect(Math.abs(accuracy(integer.out) - accuracy(fake.out))).toBeLessThanOrEqual(1);
+  });
+});
