@@ -70,7 +70,7 @@ export function requantize(form: Form, grid: OutputGrid): IntTensor {
   const hi = Math.min(grid.qmax - grid.zeroPoint, cap);
   const unit = 2 ** -PARTIAL_BITS;
   const out = new Int32Array(size);
-  const clampToGrid = (steps: number) => (steps < lo ? lo : steps > hi ? hi : steps);
+  const clampToGrid = (steps: number) => Math.min(Math.max(steps, lo), hi);
   if (values.length === 1) {
     // One term (a convolution's accumulators, the common case): no per-term indirection.
     const [v0, { high, low }] = [values[0] as Int32Array, halves[0] as { high: Float64Array; low: Float64Array }];
