@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { loadLayersModelFromFile } from '@qimera/node-io';
 import {
   ActivationQuantizer,
   activationQuantizers,
@@ -13,6 +14,7 @@ import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinyBranchy } from '../../../test-support/models.js';
+import { RESNET20_MODEL_JSON, sharedFilesMissing } from '../../../test-support/shared.js';
 import {
   ArtifactError,
   ExportError,
@@ -218,5 +220,28 @@ describe('exportQuantized / loadQuantizedModel', () => {
     expect(tf.memory().numTensors).toBe(before);
     const loaded = await loadQuantizedModel(tf.io.fromMemory(target.saved()));
     expect(tf.memory().numTensors - before).toBe(loaded.weights.length);
+  });
+});
+
+const resnetMissing = sharedFilesMissing(RESNET20_MODEL_JSON);
+describe.skipIf(resnetMissing !== null)('ResNet-20 export (shared teacher)', () => {
+  it('W4 per channel is at most 16% of the float32 weights file and loads bit-identically', async () => {
+    const teacher = await loadLayersModelFromFile(RESNET20_MODEL_JSON);
+    const floatFile = statSync(join(dirname(RESNET20_MODEL_JSON), 'weights.bin')).size;
+    for (const foldBatchNorm of [false, true]) {
+      const q = await quantizeModel(teacher, { weightBits: 4, activationBits: 4, foldBatchNorm });
+      const x = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2);
+      await calibrateActivationRanges(q, [x]);
+      const target = memoryTarget();
+      const report = await exportQuantized(q, target.handler);
+      expect(report.weightBytes / floatFile).toBeLessThanOrEqual(0.16);
+      expect(report.batchNormLayers).toBe(foldBatchNorm ? 0 : 21);
+      const loaded = await loadQuantizedModel(tf.io.fromMemory(target.saved()));
+      const [a, b] = [q.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+      expect(bitsOf(b)).toEqual(bitsOf(a));
+      tf.dispose([x, a, b]);
+      q.dispose();
+      loaded.dispose();
+    }
   });
 });
