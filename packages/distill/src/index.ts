@@ -4,6 +4,7 @@
  * alternating generator / quantized-student trainer.
  * @packageDocumentation
  */
+export type { ImageBatchArrays, ImageSource } from './image_source.js';
 export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 export { multiStepRate } from './schedule.js';

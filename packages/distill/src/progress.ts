@@ -1,8 +1,11 @@
-/** Losses of one iteration (student ones are absent during warm-up). */
+/**
+ * Losses of one iteration: student ones are absent during warm-up, generator ones when
+ * the images come from an image source instead of the generator.
+ */
 export interface IterationLosses {
-  generator: number;
-  crossEntropy: number;
-  bns: number;
+  generator?: number;
+  crossEntropy?: number;
+  bns?: number;
   student?: number;
   kd?: number;
   studentCrossEntropy?: number;
@@ -17,7 +20,7 @@ export interface DistillProgress {
   phase: 'warmup' | 'distill';
   superposed: boolean;
   losses: IterationLosses;
-  /** Share of generated samples the teacher assigns to their target's top class. */
+  /** Share of the batch's samples the teacher assigns to their target's top class. */
   teacherAccuracy: number;
   elapsedMs: number;
   etaMs: number;

@@ -30,8 +30,9 @@ import { TeacherTaps } from './taps.js';
 export interface ReplicaModels {
   teacher: LayersModel;
   student: LayersModel;
-  generator: LayersModel;
-  embedding: ClassEmbedding;
+  /** Null when the images come from an image source. */
+  generator: LayersModel | null;
+  embedding: ClassEmbedding | null;
   mapping: LayersModel | null;
 }
 
@@ -42,6 +43,12 @@ export interface GeneratorStepSums {
   crossEntropy: number;
   bns: number;
   /** Samples whose teacher top-1 is their target's top class. */
+  agreeing: number;
+}
+
+/** Sums over one replica's samples when its images are given. */
+export interface ImageStepSums {
+  samples: number;
   agreeing: number;
 }
 
@@ -81,8 +88,8 @@ export class Replica {
   ) {
     this.taps = new TeacherTaps(models.teacher);
     this.generatorVariables = [
-      ...models.generator.trainableWeights.map((w) => w.read() as Variable),
-      ...(models.embedding.trainable ? [models.embedding.table] : []),
+      ...(models.generator?.trainableWeights.map((w) => w.read() as Variable) ?? []),
+      ...(models.embedding?.trainable ? [models.embedding.table] : []),
       ...(models.mapping?.trainableWeights.map((w) => w.read() as Variable) ?? []),
     ];
     this.studentVariables = models.student.trainableWeights.map((w) => w.read() as Variable);
@@ -93,21 +100,19 @@ export class Replica {
   /** Generates this replica's images, keeps them, and computes the generator gradients. */
   generatorStep(labels: LabelBatch, noiseSeed: number): GeneratorStepSums {
     this.endBatch();
-    const { models, settings, taps } = this;
+    const { settings, taps } = this;
+    const { generator, embedding, mapping } = this.models;
+    if (!generator || !embedding) throw new Error('Replica: generatorStep needs a generator and an embedding');
     const targets = tensor2d(labels.targets, [labels.batchSize, labels.numClasses]);
     let kept: Tensor[] = [];
     const { value, grads } = variableGrads(() => {
-      const latent = superposedLatent(labels, models.embedding, {
+      const latent = superposedLatent(labels, embedding, {
         noiseScale: settings.noiseScale,
         normalization: settings.embeddingNormalization,
         noiseSeed,
-        ...(models.mapping ? { mapSlots: (slots) => mapSlots(models.mapping as LayersModel, slots) } : {}),
+        ...(mapping ? { mapSlots: (slots) => mapSlots(mapping, slots) } : {}),
       });
-      const images = generateImages(
-        models.generator,
-        latent,
-        models.generator.inputs.length === 2 ? targets : undefined,
-      );
+      const images = generateImages(generator, latent, generator.inputs.length === 2 ? targets : undefined);
       const teacher = taps.forward(images);
       const crossEntropy = softCrossEntropy(teacher.logits, targets);
       const bns = batchNormStatisticsLoss(teacher.stats, taps.batchNorms);
@@ -128,6 +133,18 @@ export class Replica {
     };
     dispose([value, crossEntropy, bns]);
     return sums;
+  }
+
+  /**
+   * Keeps given images (NHWC) and targets as this iteration's batch, with the teacher's
+   * logits on them, in place of generated ones. Takes ownership of both tensors.
+   */
+  useImages(images: Tensor, targets: Tensor): ImageStepSums {
+    this.endBatch();
+    const teacherLogits = tidy(() => this.models.teacher.apply(images, { training: false }) as Tensor);
+    this.batch = { images, teacherLogits, targets };
+    const agreeing = tidy(() => sum(equal(argMax(teacherLogits, -1), argMax(targets, -1))).dataSync()[0] as number);
+    return { samples: images.shape[0] as number, agreeing };
   }
 
   /** The student forward on the kept images, so unfrozen activation ranges observe them. */

@@ -1,6 +1,14 @@
 import type { LabelBatch } from '@qimera/superposition';
+import { type Tensor, tensor, tensor2d } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type GeneratorStepSums, Replica, type ReplicaModels, type StudentStepSums } from './replica.js';
+import type { ImageBatchArrays } from './image_source.js';
+import {
+  type GeneratorStepSums,
+  type ImageStepSums,
+  Replica,
+  type ReplicaModels,
+  type StudentStepSums,
+} from './replica.js';
 import type { DistillSettings } from './settings.js';
 
 /** Losses averaged over the whole batch, and the teacher's agreement with the targets. */
@@ -23,6 +31,8 @@ export interface ReplicaGroup {
   readonly student: LayersModel;
   /** Generates, computes and applies the generator update; keeps the images. */
   generatorStep(labels: LabelBatch, noiseSeeds: number[], rate: number): Promise<GeneratorStepResult>;
+  /** Keeps given images (shape `[n, h, w, c]`) as the batch instead of generating one. */
+  imageStep(batch: ImageBatchArrays, shape: number[]): Promise<{ teacherAccuracy: number }>;
   /** Student forwards on the kept images, so unfrozen ranges observe them. */
   calibrate(): Promise<void>;
   /** Freezes activation ranges (calibrating never-observed ones first) everywhere. */
@@ -48,6 +58,10 @@ export class LocalReplicaGroup implements ReplicaGroup {
     const sums = this.replica.generatorStep(labels, noiseSeeds[0] as number);
     this.replica.applyGeneratorGradients(rate);
     return averageGenerator([sums]);
+  }
+
+  async imageStep(batch: ImageBatchArrays, shape: number[]): Promise<{ teacherAccuracy: number }> {
+    return teacherAccuracy([this.replica.useImages(...imageTensors(batch, shape))]);
   }
 
   async calibrate(): Promise<void> {
@@ -79,6 +93,18 @@ export function averageGenerator(parts: GeneratorStepSums[]): GeneratorStepResul
     bns: total('bns'),
     teacherAccuracy: total('agreeing'),
   };
+}
+
+/** Images and targets as tensors: `[n, h, w, c]` and `[n, classes]`. */
+export function imageTensors(batch: ImageBatchArrays, shape: number[]): [Tensor, Tensor] {
+  const n = shape[0] as number;
+  return [tensor(batch.images, shape), tensor2d(batch.targets, [n, batch.targets.length / n])];
+}
+
+/** The teacher's agreement with the targets over all replicas' samples. */
+export function teacherAccuracy(parts: ImageStepSums[]): { teacherAccuracy: number } {
+  const n = parts.reduce((a, p) => a + p.samples, 0);
+  return { teacherAccuracy: parts.reduce((a, p) => a + p.agreeing, 0) / n };
 }
 
 /** Batch-weighted averages of replicas' student sums. */

@@ -8,6 +8,7 @@ import { registerWasmTrainingKernels } from '@qimera/wasm-training';
 import { setBackend, tensor, tensor2d } from '@tensorflow/tfjs-core';
 import { modelFromArtifacts } from './model_transfer.js';
 import { Replica } from './replica.js';
+import { imageTensors } from './replica_group.js';
 import type { ReplicaInit, WorkerReply, WorkerRequest, WorkerResult } from './worker_protocol.js';
 
 const port = parentPort;
@@ -33,6 +34,10 @@ async function handle(request: WorkerRequest): Promise<WorkerResult> {
     case 'generator': {
       const sums = replica.generatorStep(request.labels, request.noiseSeed);
       return { sums, grads: replica.generatorGradientArrays() };
+    }
+    case 'images': {
+      const { images, targets, shape } = request;
+      return { sums: replica.useImages(...imageTensors({ images, targets }, shape)) };
     }
     case 'applyGenerator':
       replica.applyGeneratorGradients(request.rate, request.grads);
@@ -65,11 +70,16 @@ async function build(init: ReplicaInit): Promise<Replica> {
   const [teacher, student, generator, mapping] = await Promise.all([
     modelFromArtifacts(init.teacher),
     modelFromArtifacts(init.student),
-    modelFromArtifacts(init.generator),
+    init.generator ? modelFromArtifacts(init.generator) : Promise.resolve(null),
     init.mapping ? modelFromArtifacts(init.mapping) : Promise.resolve(null),
   ]);
-  const table = tensor2d(init.embedding.values, init.embedding.shape);
-  const embedding = ClassEmbedding.fromTable(table, { trainable: init.embedding.trainable });
-  table.dispose();
+  const embedding = init.embedding ? embeddingFrom(init.embedding) : null;
   return new Replica({ teacher, student, generator, embedding, mapping }, init.settings);
+}
+
+function embeddingFrom(init: NonNullable<ReplicaInit['embedding']>): ClassEmbedding {
+  const table = tensor2d(init.values, init.shape);
+  const embedding = ClassEmbedding.fromTable(table, { trainable: init.trainable });
+  table.dispose();
+  return embedding;
 }

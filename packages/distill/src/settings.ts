@@ -1,5 +1,6 @@
 import type { ClassEmbedding, EmbeddingNormalization } from '@qimera/superposition';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { ImageSource } from './image_source.js';
 import type { KdReduction } from './losses.js';
 import type { DistillProgress } from './progress.js';
 
@@ -8,8 +9,17 @@ export interface DistillOptions {
   teacher: LayersModel;
   /** The quantized student (see `quantizeModel`), activation quantizers unfrozen. */
   student: LayersModel;
-  generator: LayersModel;
-  embedding: ClassEmbedding;
+  /** The generator (required unless `images` is given). */
+  generator?: LayersModel;
+  /** The class embedding table (required unless `images` is given). */
+  embedding?: ClassEmbedding;
+  /**
+   * Distil on these images instead of generated ones: no generator, no embedding, the
+   * same student schedule (warm-up calibration, then student steps). The data-free
+   * method never uses it; it is for references with real data (what the generator
+   * costs) and for users who do have some images.
+   */
+  images?: ImageSource;
   /** The disentanglement mapping; null or absent trains without it. */
   mapping?: LayersModel | null;
   /** Total iterations to run (the budget). */
@@ -81,7 +91,7 @@ export function resolveSettings(options: DistillOptions) {
     iterationsPerEpoch: options.iterationsPerEpoch ?? 200,
     warmupEpochs: options.warmupEpochs ?? 4,
     batchSize: options.batchSize ?? 200,
-    numClasses: options.embedding.numClasses,
+    numClasses: options.embedding?.numClasses ?? outputClasses(options.teacher),
     superposeProbability: options.superposeProbability ?? 0.4,
     slots: options.slots ?? 2,
     noiseScale: options.noiseScale ?? 1,
@@ -120,6 +130,12 @@ export function resolveSettings(options: DistillOptions) {
     if (!(settings[key] > 0)) throw new RangeError(`distill: ${key} must be positive, got ${settings[key]}`);
   }
   return settings;
+}
+
+/** Classes of a classifier: the last dimension of its (single) output. */
+function outputClasses(teacher: LayersModel): number {
+  const shape = teacher.outputs[0]?.shape ?? [];
+  return (shape[shape.length - 1] as number | null) ?? 0;
 }
 
 /** The resolved settings {@link resolveSettings} returns. */

@@ -1,4 +1,6 @@
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { ImageBatchArrays } from './image_source.js';
 import type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 import { LocalReplicaGroup, type ReplicaGroup } from './replica_group.js';
 import { multiStepRate } from './schedule.js';
@@ -15,17 +17,24 @@ import { type DistillOptions, resolveSettings } from './settings.js';
  * observed are calibrated on the first batch). The teacher runs in inference mode and
  * never changes; the student's BatchNorms run in inference mode while their gamma and
  * beta train. With `workers: 2` each batch is split over two threads (see
- * {@link DistillOptions.workers}).
+ * {@link DistillOptions.workers}). With an image source ({@link DistillOptions.images})
+ * there is no generator: each iteration's batch comes from the source and only the
+ * student schedule runs.
  */
 export async function distill(options: DistillOptions): Promise<DistillResult> {
   const settings = resolveSettings(options);
+  const source = options.images;
+  if (!source && !(options.generator && options.embedding)) {
+    throw new Error('distill: give a generator and an embedding, or an image source (images)');
+  }
   const models = {
     teacher: options.teacher,
     student: options.student,
-    generator: options.generator,
-    embedding: options.embedding,
-    mapping: options.mapping ?? null,
+    generator: source ? null : (options.generator ?? null),
+    embedding: source ? null : (options.embedding ?? null),
+    mapping: source ? null : (options.mapping ?? null),
   };
+  const imageShape = inputShape(options.teacher);
   // Loaded only when asked for: worker threads exist in Node only, not in browsers.
   const group: ReplicaGroup =
     settings.workers === 2
@@ -42,14 +51,25 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
       const epoch = Math.floor(done / settings.iterationsPerEpoch);
       const rate = (base: number) => multiStepRate(base, epoch, settings.lrMilestones, settings.lrGamma);
       const warmup = epoch < settings.warmupEpochs;
-      const labels = sampleLabels(rng, settings);
-      const seeds = Array.from({ length: settings.workers }, () => rng.nextSeed());
-      const generator = await group.generatorStep(labels, seeds, rate(settings.generatorLearningRate));
-      const losses: IterationLosses = {
-        generator: generator.loss,
-        crossEntropy: generator.crossEntropy,
-        bns: generator.bns,
-      };
+      const losses: IterationLosses = {};
+      let superposed = false;
+      let teacherAccuracy: number;
+      if (source) {
+        const batch = checkedBatch(
+          source(done, settings.batchSize),
+          settings.batchSize,
+          imageShape,
+          settings.numClasses,
+        );
+        ({ teacherAccuracy } = await group.imageStep(batch, [settings.batchSize, ...imageShape]));
+      } else {
+        const labels = sampleLabels(rng, settings);
+        const seeds = Array.from({ length: settings.workers }, () => rng.nextSeed());
+        const generator = await group.generatorStep(labels, seeds, rate(settings.generatorLearningRate));
+        Object.assign(losses, { generator: generator.loss, crossEntropy: generator.crossEntropy, bns: generator.bns });
+        superposed = labels.superposed;
+        teacherAccuracy = generator.teacherAccuracy;
+      }
       if (warmup) await group.calibrate();
       else {
         if (!frozen) {
@@ -65,9 +85,9 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
         iterations: settings.iterations,
         epoch,
         phase: warmup ? 'warmup' : 'distill',
-        superposed: labels.superposed,
+        superposed,
         losses,
-        teacherAccuracy: generator.teacherAccuracy,
+        teacherAccuracy,
         elapsedMs,
         etaMs: (elapsedMs / (done + 1)) * (settings.iterations - done - 1),
       };
@@ -80,4 +100,28 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     await group.dispose();
   }
   return { iterations: done, aborted: done < settings.iterations, elapsedMs: Date.now() - started, last };
+}
+
+/** The teacher's input shape without the batch dimension. */
+function inputShape(teacher: LayersModel): number[] {
+  const shape = teacher.inputs[0]?.shape.slice(1) ?? [];
+  if (shape.some((d) => d == null))
+    throw new Error(`distill: the teacher's input shape must be fully known, got [${shape}]`);
+  return shape as number[];
+}
+
+/** A source's batch, checked against the batch size, image shape and classes. */
+function checkedBatch(batch: ImageBatchArrays, batchSize: number, shape: number[], classes: number): ImageBatchArrays {
+  const pixels = shape.reduce((a, b) => a * b, 1);
+  if (batch.images?.length !== batchSize * pixels) {
+    throw new RangeError(
+      `distill: the image source gave ${batch.images?.length} image values, expected ${batchSize} x [${shape}] = ${batchSize * pixels}`,
+    );
+  }
+  if (batch.targets?.length !== batchSize * classes) {
+    throw new RangeError(
+      `distill: the image source gave ${batch.targets?.length} target values, expected ${batchSize} x ${classes} classes`,
+    );
+  }
+  return batch;
 }

@@ -3,14 +3,23 @@ import { activationQuantizers } from '@qimera/quantizers';
 import type { LabelBatch } from '@qimera/superposition';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { ImageBatchArrays } from './image_source.js';
 import { modelArtifacts } from './model_transfer.js';
-import { type GeneratorStepSums, Replica, type ReplicaModels, type StudentStepSums } from './replica.js';
+import {
+  type GeneratorStepSums,
+  type ImageStepSums,
+  Replica,
+  type ReplicaModels,
+  type StudentStepSums,
+} from './replica.js';
 import {
   averageGenerator,
   averageStudent,
   type GeneratorStepResult,
+  imageTensors,
   type ReplicaGroup,
   type StudentStepResult,
+  teacherAccuracy,
 } from './replica_group.js';
 import type { DistillSettings } from './settings.js';
 import { spawnReplicaWorker } from './worker_entry.js';
@@ -50,10 +59,10 @@ export class WorkerReplicaGroup implements ReplicaGroup {
       const [teacher, student, generator, mapping] = await Promise.all([
         modelArtifacts(models.teacher),
         modelArtifacts(models.student),
-        modelArtifacts(models.generator),
+        models.generator ? modelArtifacts(models.generator) : Promise.resolve(null),
         models.mapping ? modelArtifacts(models.mapping) : Promise.resolve(null),
       ]);
-      const table = models.embedding.table;
+      const table = models.embedding?.table;
       await group.call({
         type: 'init',
         init: {
@@ -63,11 +72,14 @@ export class WorkerReplicaGroup implements ReplicaGroup {
           student,
           generator,
           mapping,
-          embedding: {
-            values: table.dataSync() as Float32Array,
-            shape: table.shape as [number, number],
-            trainable: models.embedding.trainable,
-          },
+          embedding:
+            table && models.embedding
+              ? {
+                  values: table.dataSync() as Float32Array,
+                  shape: table.shape as [number, number],
+                  trainable: models.embedding.trainable,
+                }
+              : null,
         },
       });
     } catch (error) {
@@ -92,6 +104,21 @@ export class WorkerReplicaGroup implements ReplicaGroup {
       (grads) => [{ type: 'applyGenerator', rate, grads }, () => this.replica.applyGeneratorGradients(rate, grads)],
     );
     return averageGenerator(sums);
+  }
+
+  async imageStep(batch: ImageBatchArrays, shape: number[]): Promise<{ teacherAccuracy: number }> {
+    const n = shape[0] as number;
+    const first = Math.ceil(n / 2);
+    const [pixels, classes] = [batch.images.length / n, batch.targets.length / n];
+    const half = (from: number, to: number) => ({
+      images: batch.images.slice(from * pixels, to * pixels),
+      targets: batch.targets.slice(from * classes, to * classes),
+    });
+    const theirs = half(first, n);
+    const pendingRemote = this.call({ type: 'images', ...theirs, shape: [n - first, ...shape.slice(1)] });
+    const mine = this.replica.useImages(...imageTensors(half(0, first), [first, ...shape.slice(1)]));
+    const other = (await pendingRemote) as { sums: ImageStepSums };
+    return teacherAccuracy([mine, other.sums]);
   }
 
   // Only this thread's ranges matter: they are copied to the worker when frozen.

@@ -1,6 +1,6 @@
 import type { LabelBatch } from '@qimera/superposition';
 import type { io } from '@tensorflow/tfjs-core';
-import type { GeneratorStepSums, StudentStepSums } from './replica.js';
+import type { GeneratorStepSums, ImageStepSums, StudentStepSums } from './replica.js';
 import type { DistillSettings } from './settings.js';
 
 /** Everything a worker needs to build its replica. */
@@ -9,20 +9,24 @@ export interface ReplicaInit {
   settings: DistillSettings;
   teacher: io.ModelArtifacts;
   student: io.ModelArtifacts;
-  generator: io.ModelArtifacts;
+  generator: io.ModelArtifacts | null;
   mapping: io.ModelArtifacts | null;
-  embedding: { values: Float32Array; shape: [number, number]; trainable: boolean };
+  embedding: { values: Float32Array; shape: [number, number]; trainable: boolean } | null;
 }
 
 /** Requests from the main thread, each answered once by a {@link WorkerReply}. */
 export type WorkerRequest =
   | { type: 'init'; init: ReplicaInit }
   | { type: 'generator'; labels: LabelBatch; noiseSeed: number }
+  | { type: 'images'; images: Float32Array; targets: Float32Array; shape: number[] }
   | { type: 'applyGenerator'; rate: number; grads: Float32Array[] }
   | { type: 'student' }
   | { type: 'applyStudent'; rate: number; grads: Float32Array[] }
   | { type: 'freeze'; quantizerWeights: Float32Array[][] };
 
-export type WorkerResult = { sums: GeneratorStepSums | StudentStepSums; grads: Float32Array[] } | Record<string, never>;
+export type WorkerResult =
+  | { sums: GeneratorStepSums | StudentStepSums; grads: Float32Array[] }
+  | { sums: ImageStepSums }
+  | Record<string, never>;
 
 export type WorkerReply = { id: number; result: WorkerResult } | { id: number; error: string };

@@ -7,7 +7,7 @@ import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
-import { type DistillOptions, type DistillProgress, distill } from '../src/index.js';
+import { type DistillOptions, type DistillProgress, distill, type ImageSource } from '../src/index.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -55,7 +55,7 @@ describe('distill', () => {
     ]);
     for (const p of progress) {
       expect(Number.isFinite(p.losses.generator)).toBe(true);
-      expect(p.losses.generator).toBeCloseTo(p.losses.crossEntropy + 0.1 * p.losses.bns, 4);
+      expect(p.losses.generator).toBeCloseTo((p.losses.crossEntropy as number) + 0.1 * (p.losses.bns as number), 4);
       expect(p.teacherAccuracy).toBeGreaterThanOrEqual(0);
       expect(p.teacherAccuracy).toBeLessThanOrEqual(1);
       expect(p.etaMs).toBeGreaterThanOrEqual(0);
@@ -79,7 +79,7 @@ describe('distill', () => {
     const losses = async (seed: number) => {
       const run = await setup();
       const seen: number[] = [];
-      await distill({ ...run, seed, onProgress: (p) => seen.push(p.losses.generator, p.losses.student ?? -1) });
+      await distill({ ...run, seed, onProgress: (p) => seen.push(p.losses.generator ?? -1, p.losses.student ?? -1) });
       const weights = weightsOf(run.student);
       run.dispose();
       return { seen, weights };
@@ -218,5 +218,95 @@ describe('distill with two worker threads', () => {
     const run = await setup();
     await expect(distill({ ...run, workers: 3 })).rejects.toThrow(/workers must be 1 or 2, got 3/);
     run.dispose();
+  });
+
+  it('distils on an image source instead of a generator: same schedule, no generator losses', async () => {
+    const { generator: _g, embedding: _e, mapping: _m, ...run } = await setup();
+    const requested: [number, number][] = [];
+    // Fixed "real" images: class c is a constant image of brightness c.
+    const images: ImageSource = (iteration, batchSize) => {
+      requested.push([iteration, batchSize]);
+      const labels = Array.from({ length: batchSize }, (_, i) => (i + iteration) % 5);
+      return {
+        images: Float32Array.from({ length: batchSize * 192 }, (_, k) => (labels[Math.floor(k / 192)] as number) / 5),
+        targets: Float32Array.from({ length: batchSize * 5 }, (_, k) => (k % 5 === labels[Math.floor(k / 5)] ? 1 : 0)),
+      };
+    };
+    const before = weightsOf(run.student);
+    const progress: DistillProgress[] = [];
+    const result = await distill({ ...run, images, onProgress: (p) => progress.push(p) });
+    expect(result.iterations).toBe(6);
+    expect(requested).toEqual([0, 1, 2, 3, 4, 5].map((i) => [i, 8]));
+    expect(progress.map((p) => p.phase)).toEqual(['warmup', 'warmup', 'distill', 'distill', 'distill', 'distill']);
+    for (const p of progress) {
+      expect(p.losses.generator).toBeUndefined();
+      expect(p.superposed).toBe(false);
+      if (p.phase === 'distill') expect(Number.isFinite(p.losses.student)).toBe(true);
+    }
+    expect(activationQuantizers(run.student).every((q) => q.frozen && q.rangeState().observedBatches === 2)).toBe(true);
+    expect(weightsOf(run.student)).not.toEqual(before);
+
+    const wrong: ImageSource = () => ({ images: new Float32Array(10), targets: new Float32Array(40) });
+    await expect(distill({ ...run, images: wrong })).rejects.toThrow(
+      'distill: the image source gave 10 image values, expected 8 x [8,8,3] = 1536',
+    );
+    await expect(distill(run)).rejects.toThrow(
+      'distill: give a generator and an embedding, or an image source (images)',
+    );
+    run.teacher.dispose();
+    run.student.dispose();
+  });
+
+  it('does not leak tensors across image-source iterations', async () => {
+    const { generator: _g, embedding: _e, mapping: _m, ...run } = await setup();
+    const images: ImageSource = (_, n) => ({
+      images: new Float32Array(n * 192).fill(0.5),
+      targets: Float32Array.from({ length: n * 5 }, (_, k) => (k % 5 === 0 ? 1 : 0)),
+    });
+    const counts: number[] = [];
+    await distill({
+      ...run,
+      images,
+      iterations: 8,
+      warmupEpochs: 0,
+      onProgress: () => counts.push(tf.memory().numTensors),
+    });
+    expect(counts[5]).toBe(counts[1]);
+    run.teacher.dispose();
+    run.student.dispose();
+  });
+
+  it('splits image-source batches over two workers like generated ones: same result as one thread', async () => {
+    // Both halves of every batch hold the same images, so the ranges the main thread
+    // calibrates on its half are the full batch's: one and two threads must agree.
+    const images: ImageSource = (iteration, n) => {
+      const half = Array.from({ length: n / 2 }, (_, i) => (i + iteration) % 5);
+      const labels = [...half, ...half];
+      return {
+        images: Float32Array.from(
+          { length: n * 192 },
+          (_, k) => ((labels[Math.floor(k / 192)] as number) + (k % 7)) / 9,
+        ),
+        targets: Float32Array.from({ length: n * 5 }, (_, k) => (k % 5 === labels[Math.floor(k / 5)] ? 1 : 0)),
+      };
+    };
+    const outcome = async (workers: number) => {
+      const { generator: _g, embedding: _e, mapping: _m, ...run } = await setup(5);
+      const seen: number[] = [];
+      await distill({ ...run, images, workers, iterations: 5, onProgress: (p) => seen.push(p.teacherAccuracy) });
+      const weights = weightsOf(run.student).map((w) => w.slice(0, 5));
+      run.teacher.dispose();
+      run.student.dispose();
+      return { seen, weights };
+    };
+    const single = await outcome(1);
+    const double = await outcome(2);
+    expect(double.seen).toEqual(single.seen);
+    double.weights.forEach((w, i) =>
+      w.forEach((v, j) => {
+        const reference = (single.weights[i] as number[])[j] as number;
+        expect(Math.abs(v - reference)).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(reference)));
+      }),
+    );
   });
 });

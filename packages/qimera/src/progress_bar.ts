@@ -22,7 +22,12 @@ export function progressBar(label: string, options: ProgressBarOptions = {}): (p
     const etaMs = budget ? Math.max(0, budget - p.elapsedMs) : p.etaMs;
     const width = 24;
     const filled = Math.round(share * width);
-    const losses = `L_G ${p.losses.generator.toFixed(3)}${p.losses.student === undefined ? '' : ` L_S ${p.losses.student.toFixed(3)}`}`;
+    const losses = [
+      p.losses.generator === undefined ? '' : `L_G ${p.losses.generator.toFixed(3)}`,
+      p.losses.student === undefined ? '' : `L_S ${p.losses.student.toFixed(3)}`,
+    ]
+      .filter(Boolean)
+      .join(' ');
     const steps = budget ? `${p.iteration} its` : `${p.iteration}/${p.iterations}`;
     const line = `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${steps} ${p.phase} ${losses} ETA ${Math.ceil(etaMs / 1000)}s`;
     if (stream.isTTY) {

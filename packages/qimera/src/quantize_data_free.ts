@@ -21,7 +21,10 @@ const METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'minmax'];
 
 /** Trainer settings a caller may override (everything but the models). */
 export type TrainerOverrides = Partial<
-  Omit<DistillOptions, 'teacher' | 'student' | 'generator' | 'embedding' | 'mapping' | 'signal' | 'onProgress' | 'seed'>
+  Omit<
+    DistillOptions,
+    'teacher' | 'student' | 'generator' | 'embedding' | 'mapping' | 'images' | 'signal' | 'onProgress' | 'seed'
+  >
 >;
 
 /** Options of {@link quantizeDataFree}. Only the bit widths are required. */
