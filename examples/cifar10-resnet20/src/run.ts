@@ -7,7 +7,19 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { type DataFreeMethod, parseCifar10, quantizeDataFree, top1Accuracy, useFastestBackend } from 'qimera';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  type DataFreeMethod,
+  type DistillProgress,
+  distill,
+  type ImageSource,
+  parseCifar10,
+  quantizeDataFree,
+  quantizeModel,
+  SeededRandom,
+  top1Accuracy,
+  useFastestBackend,
+} from 'qimera';
 import { loadLayersModelFromFile, saveLayersModelToDir } from 'qimera/node';
 
 const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
@@ -22,6 +34,8 @@ const { values } = parseArgs({
     'eval-images': { type: 'string', default: '10000' },
     mapping: { type: 'string', default: 'on' },
     'fold-bn': { type: 'boolean', default: false },
+    // 'real': distil on data_batch_1 images instead of generated ones (the upper reference).
+    images: { type: 'string', default: 'generated' },
     'warmup-epochs': { type: 'string', default: '4' },
     'iterations-per-epoch': { type: 'string', default: '200' },
     'student-lr': { type: 'string', default: '1e-4' },
@@ -46,6 +60,9 @@ if (!bitsMatch) fail(`--bits must look like W/A, e.g. 4/4, got '${values.bits}'`
 const [weightBits, activationBits] = [Number(bitsMatch?.[1]), Number(bitsMatch?.[2])];
 if (values.workers !== '1' && values.workers !== '2') fail(`--workers must be 1 or 2, got '${values.workers}'`);
 if (!['on', 'off'].includes(values.mapping)) fail(`--mapping must be on or off, got '${values.mapping}'`);
+if (!['generated', 'real'].includes(values.images)) fail(`--images must be generated or real, got '${values.images}'`);
+const realImages = values.images === 'real';
+if (realImages && method === 'minmax') fail('--images real trains the student: use it with --method qimera');
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
 const iterations = values.iterations === undefined ? null : Number(values.iterations);
 if (minutes === null && iterations === null && method !== 'minmax')
@@ -68,43 +85,72 @@ const evalEvery = Number(values['eval-every']);
 let evalMs = 0;
 let best = 0;
 const trainingSeconds = (elapsedMs: number) => (elapsedMs - evalMs) / 1000;
-const { model: student, report } = await quantizeDataFree(teacher, {
-  method,
-  weightBits,
-  activationBits,
-  backend: 'current',
-  mapping: values.mapping === 'on',
-  quantization: { foldBatchNorm: values['fold-bn'] },
+const onProgress = (p: DistillProgress, current: LayersModel) => {
+  if (p.phase === 'distill' && p.iteration % evalEvery === 0) {
+    const started = Date.now();
+    const accuracy = top1Accuracy((x) => current.predict(x) as Tensor, test);
+    evalMs += Date.now() - started;
+    best = Math.max(best, accuracy);
+    console.log(JSON.stringify({ iteration: p.iteration, seconds: trainingSeconds(p.elapsedMs), accuracy }));
+  }
+  if (minutes !== null && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
+};
+// The same student schedule either way; a time budget runs it until the clock says stop.
+const schedule = {
   batchSize: Number(values.batch),
   warmupEpochs: Number(values['warmup-epochs']),
   iterationsPerEpoch: Number(values['iterations-per-epoch']),
   studentLearningRate: Number(values['student-lr']),
-  // A time budget runs the official schedule until the clock says stop.
   iterations: iterations ?? 80_000,
   seed: Number(values.seed),
   workers: Number(values.workers),
   signal: controller.signal,
-  onProgress: (p, current) => {
-    if (p.phase === 'distill' && p.iteration % evalEvery === 0) {
-      const started = Date.now();
-      const accuracy = top1Accuracy((x) => current.predict(x) as Tensor, test);
-      evalMs += Date.now() - started;
-      best = Math.max(best, accuracy);
-      console.log(JSON.stringify({ iteration: p.iteration, seconds: trainingSeconds(p.elapsedMs), accuracy }));
+  onProgress,
+};
+const { student, report } = realImages
+  ? await distillOnRealImages()
+  : await quantizeDataFree(teacher, {
+      ...schedule,
+      method,
+      weightBits,
+      activationBits,
+      backend: 'current',
+      mapping: values.mapping === 'on',
+      quantization: { foldBatchNorm: values['fold-bn'] },
+    }).then(({ model, report }) => ({ student: model, report }));
+
+/** The upper reference: the same student distillation on data_batch_1 images. */
+async function distillOnRealImages() {
+  const started = Date.now();
+  const trainFile = join(values.data, 'data_batch_1.bin');
+  const bytes = await readFile(trainFile).catch(() => fail(`CIFAR-10 training batch not found: ${trainFile}`));
+  const train = parseCifar10(new Uint8Array(bytes));
+  const pixels = 32 * 32 * 3;
+  const rng = new SeededRandom(Number(values.seed));
+  const images: ImageSource = (_, n) => {
+    const batch = { images: new Float32Array(n * pixels), targets: new Float32Array(n * 10) };
+    for (let i = 0; i < n; i++) {
+      const k = rng.int(train.count);
+      batch.images.set(train.images.subarray(k * pixels, (k + 1) * pixels), i * pixels);
+      batch.targets[i * 10 + (train.labels[k] as number)] = 1;
     }
-    if (minutes !== null && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
-  },
-});
+    return batch;
+  };
+  const student = await quantizeModel(teacher, { weightBits, activationBits, foldBatchNorm: values['fold-bn'] });
+  const result = await distill({ ...schedule, teacher, student, images });
+  return { student, report: { iterations: result.iterations, wallTimeMs: Date.now() - started } };
+}
 const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
 best = Math.max(best, accuracy);
 const folded = values['fold-bn'] ? '-foldbn' : '';
-const outDir = join(values.out, `${method}-w${weightBits}a${activationBits}${folded}-seed${values.seed}`);
+const label = realImages ? 'real-images' : method;
+const outDir = join(values.out, `${label}-w${weightBits}a${activationBits}${folded}-seed${values.seed}`);
 await saveLayersModelToDir(student, outDir);
 console.log(
   JSON.stringify({
-    method,
+    method: label,
     bits: values.bits,
-    mapping: method === 'qimera' ? values.mapping === 'on' : false,
+    mapping: !realImages && method === 'qimera' && values.mapping === 'on',
     foldBatchNorm: values['fold-bn'],
     fp,
     accuracy,
