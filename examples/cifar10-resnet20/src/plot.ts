@@ -1,0 +1,160 @@
+// Top-1 accuracy against training minutes for benchmark runs, as a PNG:
+//   tsx src/plot.ts runs/qimera.jsonl runs/gdfq.jsonl --official --out docs/img/w4a4.png
+// Each file is what run.ts prints: checkpoint lines {iteration, seconds, accuracy} and
+// one summary line. Runs without checkpoints (minmax) become horizontal dashed lines,
+// and so does the FP teacher.
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { Raster, type Rgb } from './raster.js';
+
+interface Summary {
+  method: string;
+  bits: string;
+  mapping?: boolean;
+  foldBatchNorm?: boolean;
+  fp: number;
+  accuracy: number;
+  seconds: number;
+  workers?: number;
+}
+interface Series {
+  label: string;
+  points: [minutes: number, percent: number][];
+  flat: boolean;
+}
+
+// The official PyTorch code on this machine, W4A4 (issue #5): minutes, top-1 %.
+const OFFICIAL: [number, number][] = [
+  [8, 82.38],
+  [16, 82.61],
+  [31, 82.39],
+  [39, 85.15],
+  [47, 85.27],
+  [54, 84.8],
+];
+const COLORS: Rgb[] = [
+  [31, 119, 180],
+  [214, 39, 40],
+  [44, 160, 44],
+  [148, 103, 189],
+  [255, 127, 14],
+  [23, 190, 207],
+  [140, 86, 75],
+];
+const GREY: Rgb = [150, 150, 150];
+const INK: Rgb = [30, 30, 30];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    out: { type: 'string', default: 'accuracy.png' },
+    title: { type: 'string', default: 'ResNet-20 CIFAR-10: top-1 vs training minutes' },
+    official: { type: 'boolean', default: false },
+  },
+});
+if (positionals.length === 0) {
+  console.error('plot: give one or more run output files (JSON lines from run.ts)');
+  process.exit(2);
+}
+
+const series: Series[] = [];
+let fp: number | null = null;
+for (const file of positionals) {
+  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('{'));
+  const records = lines.map((l) => JSON.parse(l) as Record<string, number | string | boolean>);
+  const summary = records.find((r) => 'method' in r) as unknown as Summary | undefined;
+  if (!summary) {
+    console.error(`plot: ${file} has no summary line (did the run finish?)`);
+    process.exit(1);
+  }
+  fp = summary.fp;
+  const points = records
+    .filter((r) => 'iteration' in r && 'accuracy' in r && !('method' in r))
+    .map((r) => [(r.seconds as number) / 60, 100 * (r.accuracy as number)] as [number, number]);
+  points.push([summary.seconds / 60, 100 * summary.accuracy]);
+  const options = [
+    summary.method === 'qimera' && summary.mapping === false ? 'no DM' : '',
+    summary.foldBatchNorm ? 'BN folded' : '',
+    summary.workers === 2 ? '2 workers' : '',
+  ].filter(Boolean);
+  series.push({
+    label: `${summary.method} W${summary.bits.replace('/', 'A')}${options.length ? ` (${options.join(', ')})` : ''}`,
+    points,
+    flat: points.length === 1,
+  });
+}
+if (values.official) series.push({ label: 'official PyTorch code (issue 5)', points: OFFICIAL, flat: false });
+
+const raster = new Raster(960, 560);
+const plot = { left: 80, top: 50, right: 940, bottom: 500 };
+const curves = series.filter((s) => !s.flat);
+const maxMinutes = Math.max(1, ...curves.flatMap((s) => s.points.map((p) => p[0])));
+const percents = [...series.flatMap((s) => s.points.map((p) => p[1])), ...(fp === null ? [] : [100 * fp])];
+const [yMin, yMax] = [Math.floor(Math.min(...percents) - 1), Math.ceil(Math.max(...percents) + 1)];
+const xStep = niceStep(maxMinutes);
+const xMax = Math.ceil(maxMinutes / xStep) * xStep;
+const yStep = niceStep(yMax - yMin);
+const px = (minutes: number) => plot.left + ((plot.right - plot.left) * minutes) / xMax;
+const py = (percent: number) => plot.bottom - ((plot.bottom - plot.top) * (percent - yMin)) / (yMax - yMin);
+
+raster.text(plot.left, 16, values.title, INK);
+for (let x = 0; x <= xMax + 1e-9; x += xStep) {
+  raster.line(px(x), plot.top, px(x), plot.bottom, [230, 230, 230]);
+  const label = String(Number(x.toFixed(2)));
+  raster.text(px(x) - Raster.textWidth(label) / 2, plot.bottom + 10, label, INK);
+}
+for (let y = Math.ceil(yMin / yStep) * yStep; y <= yMax + 1e-9; y += yStep) {
+  raster.line(plot.left, py(y), plot.right, py(y), [230, 230, 230]);
+  const label = `${Number(y.toFixed(1))}%`;
+  raster.text(plot.left - 10 - Raster.textWidth(label), py(y) - 7, label, INK);
+}
+raster.line(plot.left, plot.bottom, plot.right, plot.bottom, INK, 2);
+raster.line(plot.left, plot.top, plot.left, plot.bottom, INK, 2);
+raster.text(
+  (plot.left + plot.right) / 2 - Raster.textWidth('training minutes') / 2,
+  plot.bottom + 34,
+  'training minutes',
+  INK,
+);
+
+const legend: [string, Rgb][] = [];
+if (fp !== null) {
+  raster.line(plot.left, py(100 * fp), plot.right, py(100 * fp), GREY, 2, 8);
+  legend.push([`FP teacher ${(100 * fp).toFixed(2)}%`, GREY]);
+}
+series.forEach((s, k) => {
+  const color = COLORS[k % COLORS.length] as Rgb;
+  legend.push([s.label, color]);
+  if (s.flat) {
+    const y = py((s.points[0] as [number, number])[1]);
+    raster.line(plot.left, y, plot.right, y, color, 2, 8);
+    return;
+  }
+  s.points.forEach(([m, p], i) => {
+    const next = s.points[i + 1];
+    if (next) raster.line(px(m), py(p), px(next[0]), py(next[1]), color, 3);
+    raster.fillRect(px(m) - 4, py(p) - 4, 9, 9, color);
+  });
+});
+const legendWidth = 40 + Math.max(...legend.map(([label]) => Raster.textWidth(label)));
+raster.fillRect(
+  plot.left + 350,
+  plot.bottom - 32 - 22 * (legend.length - 1),
+  legendWidth,
+  22 * legend.length + 6,
+  [255, 255, 255],
+);
+legend.forEach(([label, color], k) => {
+  const y = plot.bottom - 24 - 22 * (legend.length - 1 - k);
+  raster.fillRect(plot.left + 360, y + 2, 22, 10, color);
+  raster.text(plot.left + 390, y, label, INK);
+});
+await writeFile(values.out, raster.toPng());
+console.error(`plot: wrote ${values.out} (${series.length} series)`);
+
+/** A round tick step giving about 5-10 ticks over `span`. */
+function niceStep(span: number): number {
+  const raw = span / 6;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return ([1, 2, 5, 10].find((f) => f * power >= raw) ?? 10) * power;
+}
