@@ -232,6 +232,8 @@ export class Replica {
       if (grads) dispose(Object.values(grads));
     this.generatorOptimizer.dispose();
     this.studentOptimizer.dispose();
+    // MomentumOptimizer.dispose (tfjs 4.22) leaves its SGD base's learning-rate scalar.
+    (this.studentOptimizer as unknown as { c?: Tensor }).c?.dispose();
     this.taps.dispose();
   }
 
@@ -278,7 +280,14 @@ export class Replica {
   }
 }
 
-// tfjs optimizers read `learningRate` at every step but expose no setter for Adam.
+/**
+ * tfjs's SGD-family optimizers (momentum included) apply a cached scalar that only
+ * their `setLearningRate` updates; Adam reads `learningRate` at every step and has no
+ * setter.
+ */
 function setLearningRate(optimizer: Optimizer, rate: number): void {
-  (optimizer as unknown as { learningRate: number }).learningRate = rate;
+  const target = optimizer as unknown as { learningRate: number; setLearningRate?: (rate: number) => void };
+  if (target.learningRate === rate) return;
+  if (typeof target.setLearningRate === 'function') target.setLearningRate(rate);
+  else target.learningRate = rate;
 }

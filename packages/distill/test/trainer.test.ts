@@ -119,6 +119,25 @@ describe('distill', () => {
     run.dispose();
   });
 
+  it('applies the learning-rate schedule to the student (momentum SGD) and the generator (Adam)', async () => {
+    const run = await setup();
+    const snapshots: { student: number[][]; generator: number[][] }[] = [];
+    // Both rates drop to 0 at epoch 2 (iterations 5 and 6): from then on nothing moves.
+    await distill({
+      ...run,
+      lrMilestones: [2],
+      lrGamma: 0,
+      onProgress: () =>
+        snapshots.push({ student: weightsOf(run.student), generator: weightsOf(run.generator as LayersModel) }),
+    });
+    expect(snapshots[3]?.student).not.toEqual(snapshots[2]?.student); // epoch 1 trains
+    expect(snapshots[4]?.student).toEqual(snapshots[3]?.student);
+    expect(snapshots[5]?.student).toEqual(snapshots[3]?.student);
+    expect(snapshots[3]?.generator).not.toEqual(snapshots[2]?.generator);
+    expect(snapshots[5]?.generator.slice(0, 4)).toEqual(snapshots[3]?.generator.slice(0, 4));
+    run.dispose();
+  });
+
   it('trains gdfq style (no superposition, no mapping) and rejects bad options by name', async () => {
     const run = await setup();
     const generator = createGenerator({ imageSize: 8, channels: 3, inputDim: 4, baseChannels: 8 });

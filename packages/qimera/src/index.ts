@@ -20,6 +20,7 @@ export {
   type DataFreeOptions,
   type DataFreeReport,
   quantizeDataFree,
+  type TrainedGenerator,
   type TrainerOverrides,
 } from './quantize_data_free.js';
 export { type ClassifierShape, inspectClassifier } from './validate.js';

@@ -65,11 +65,24 @@ export interface DataFreeOptions extends TrainerOverrides {
   backend?: string;
   /** Where the backend choice is logged. Default `console.log`. */
   log?: (message: string) => void;
+  /**
+   * Return the trained generator, embedding table and mapping (the caller disposes
+   * them), e.g. to look at the images it learned. Default false: they are disposed.
+   */
+  keepGenerator?: boolean;
   /** Makes a run reproducible on the same backend. Default 1. */
   seed?: number;
   signal?: AbortSignal;
   /** After every iteration, with the student (see `DistillOptions.onProgress`). */
   onProgress?: (progress: DistillProgress, student: LayersModel) => void;
+}
+
+/** The trained image source, returned by `keepGenerator: true`; the caller owns it. */
+export interface TrainedGenerator {
+  generator: LayersModel;
+  embedding: ClassEmbedding;
+  /** Null for 'gdfq' or `mapping: false`. */
+  mapping: LayersModel | null;
 }
 
 /** What {@link quantizeDataFree} did. */
@@ -97,7 +110,7 @@ export interface DataFreeReport {
 export async function quantizeDataFree(
   model: LayersModel,
   options: DataFreeOptions,
-): Promise<{ model: LayersModel; report: DataFreeReport }> {
+): Promise<{ model: LayersModel; report: DataFreeReport; generator?: TrainedGenerator }> {
   const started = Date.now();
   const method = options.method ?? 'qimera';
   if (!METHODS.includes(method)) {
@@ -171,6 +184,8 @@ export async function quantizeDataFree(
       ? ClassEmbedding.fromClassifier(model, { expectedDim: latentDim, trainable: trainEmbedding })
       : ClassEmbedding.random(shape.numClasses, latentDim, { seed, trainable: trainEmbedding });
   const mapping = useMapping ? createDisentanglementMapping({ latentDim, intermediateDim, seed }) : null;
+  // Set once the caller owns the generator parts (keepGenerator after a good run).
+  let handedOver = false;
   const trainer: DistillOptions = {
     batchSize: defaults.batchSize,
     warmupEpochs: defaults.warmupEpochs,
@@ -199,14 +214,18 @@ export async function quantizeDataFree(
       classConditionalGenerator: classConditional,
       generator: { ...GENERATOR_DEFAULTS, ...options.generator },
     };
-    return report(settings, result.iterations, result.aborted, result.last?.losses ?? null);
+    const done = report(settings, result.iterations, result.aborted, result.last?.losses ?? null);
+    handedOver = options.keepGenerator ?? false;
+    return handedOver ? { ...done, generator: { generator, embedding, mapping } } : done;
   } catch (error) {
     student.dispose();
     throw error;
   } finally {
-    generator.dispose();
-    embedding.dispose();
-    mapping?.dispose();
+    if (!handedOver) {
+      generator.dispose();
+      embedding.dispose();
+      mapping?.dispose();
+    }
   }
 }
 
@@ -229,6 +248,7 @@ const OWN_OPTIONS = new Set([
   'log',
   'signal',
   'onProgress',
+  'keepGenerator',
 ]);
 
 function stripUndefined(options: DataFreeOptions): TrainerOverrides {

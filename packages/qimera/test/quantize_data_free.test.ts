@@ -57,6 +57,30 @@ describe('quantizeDataFree', () => {
     expect(teacher.getLayer('c1').getClassName()).toBe('Conv2D');
   });
 
+  it('hands the trained generator, embedding and mapping over with keepGenerator, and disposes them otherwise', async () => {
+    const teacher = tinySequential();
+    // A first run creates tfjs's lazily cached tensors; count from the second.
+    (await quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, ...small })).model.dispose();
+    const before = tf.memory().numTensors;
+    const plain = await quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, ...small });
+    expect(plain.generator).toBeUndefined();
+    const studentTensors = plain.model.weights.length;
+    expect(tf.memory().numTensors - before).toBe(studentTensors);
+    plain.model.dispose();
+
+    const kept = await quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, ...small, keepGenerator: true });
+    const { generator, embedding, mapping } = kept.generator ?? {};
+    expect(generator?.outputs[0]?.shape).toEqual([null, 8, 8, 3]);
+    expect(embedding?.numClasses).toBe(5);
+    expect(mapping?.outputs[0]?.shape).toEqual([null, 100]);
+    const owned = (generator?.weights.length ?? 0) + (mapping?.weights.length ?? 0) + 1 + kept.model.weights.length;
+    expect(tf.memory().numTensors - before).toBeGreaterThanOrEqual(owned);
+    generator?.dispose();
+    mapping?.dispose();
+    embedding?.dispose();
+    kept.model.dispose();
+  });
+
   it("'gdfq' turns off superposition and mapping; 'minmax' calibrates on noise without a generator", async () => {
     const teacher = tinySequential();
     const gdfq = await quantizeDataFree(teacher, {
