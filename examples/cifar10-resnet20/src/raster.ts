@@ -123,7 +123,7 @@ export class Raster {
     view.setUint32(4, this.height);
     header.set([8, 2, 0, 0, 0], 8); // 8-bit depth, RGB, deflate, no filter method, no interlace
     const signature = [137, 80, 78, 71, 13, 10, 26, 10];
-    return concat([
+    return Buffer.concat([
       Uint8Array.from(signature),
       chunk('IHDR', header),
       chunk('IDAT', deflateSync(raw)),
@@ -155,14 +155,4 @@ function crc32(bytes: Uint8Array): number {
   let c = 0xffffffff;
   for (const b of bytes) c = (CRC_TABLE[(c ^ b) & 0xff] as number) ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

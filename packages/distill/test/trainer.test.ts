@@ -38,6 +38,16 @@ async function setup(seed = 3): Promise<DistillOptions & { dispose: () => void }
 
 const weightsOf = (m: LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
 
+/** Weights equal up to float summation order: relative 2e-4. */
+function expectSameWeights(actual: number[][], expected: number[][]): void {
+  actual.forEach((w, i) =>
+    w.forEach((v, j) => {
+      const reference = (expected[i] as number[])[j] as number;
+      expect(Math.abs(v - reference)).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(reference)));
+    }),
+  );
+}
+
 describe('distill', () => {
   it('warms up (calibration only), freezes ranges, then trains the student; reports every iteration', async () => {
     const run = await setup();
@@ -198,13 +208,8 @@ describe('distill with two worker threads', () => {
     const single = await outcome(1);
     const double = await outcome(2);
     expect(double.iterations).toBe(single.iterations);
-    // Equal up to float summation order (half batches): relative 2e-4.
-    double.weights.forEach((w, i) =>
-      w.forEach((v, j) => {
-        const reference = (single.weights[i] as number[])[j] as number;
-        expect(Math.abs(v - reference)).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(reference)));
-      }),
-    );
+    // Equal up to float summation order (half batches).
+    expectSameWeights(double.weights, single.weights);
   });
 
   it('stops on abort and reports a worker failure instead of hanging', async () => {
@@ -321,11 +326,6 @@ describe('distill with two worker threads', () => {
     const single = await outcome(1);
     const double = await outcome(2);
     expect(double.seen).toEqual(single.seen);
-    double.weights.forEach((w, i) =>
-      w.forEach((v, j) => {
-        const reference = (single.weights[i] as number[])[j] as number;
-        expect(Math.abs(v - reference)).toBeLessThanOrEqual(2e-4 * Math.max(1, Math.abs(reference)));
-      }),
-    );
+    expectSameWeights(double.weights, single.weights);
   });
 });
