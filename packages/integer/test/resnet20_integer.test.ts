@@ -59,6 +59,12 @@ describe.skipIf(skipReason !== null)('integer arithmetic on ResNet-20 / CIFAR-10
     const integer = IntegerModel.fromQuantized(loaded);
 
     const test = await cifar(CIFAR10_TEST_BATCH, 10_000);
+    // The loaded artifact computes the in-memory model's logits bit for bit (wasm here).
+    const bits = (t: tf.Tensor) => Array.from(new Uint32Array(Float32Array.from(t.dataSync()).buffer));
+    const [inMemory, reloaded] = tf.tidy(() =>
+      [q, loaded].map((m) => bits(m.predict(test.batches[0] as tf.Tensor4D) as tf.Tensor)),
+    );
+    expect(reloaded).toEqual(inMemory);
     let agree = 0;
     let fakeCorrect = 0;
     let integerCorrect = 0;
