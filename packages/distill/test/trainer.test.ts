@@ -36,6 +36,25 @@ async function setup(seed = 3): Promise<DistillOptions & { dispose: () => void }
   };
 }
 
+/** {@link setup} for image-source runs: the generator parts are disposed, not passed. */
+async function setupForImages(seed = 3) {
+  const { generator, embedding, mapping, dispose: _all, ...run } = await setup(seed);
+  generator?.dispose();
+  embedding?.dispose();
+  mapping?.dispose();
+  return {
+    ...run,
+    dispose: () => {
+      run.teacher.dispose();
+      run.student.dispose();
+    },
+  };
+}
+
+/** One-hot targets over the tiny teacher's 5 classes, `labels.length * 5` values. */
+const oneHot = (labels: number[]) =>
+  Float32Array.from({ length: labels.length * 5 }, (_, k) => (k % 5 === labels[Math.floor(k / 5)] ? 1 : 0));
+
 const weightsOf = (m: LayersModel) => m.getWeights().map((w) => Array.from(w.dataSync()));
 
 /** Weights equal up to float summation order: relative 2e-4. */
@@ -245,7 +264,7 @@ describe('distill with two worker threads', () => {
   });
 
   it('distils on an image source instead of a generator: same schedule, no generator losses', async () => {
-    const { generator: _g, embedding: _e, mapping: _m, ...run } = await setup();
+    const { dispose, ...run } = await setupForImages();
     const requested: [number, number][] = [];
     // Fixed "real" images: class c is a constant image of brightness c.
     const images: ImageSource = (iteration, batchSize) => {
@@ -253,7 +272,7 @@ describe('distill with two worker threads', () => {
       const labels = Array.from({ length: batchSize }, (_, i) => (i + iteration) % 5);
       return {
         images: Float32Array.from({ length: batchSize * 192 }, (_, k) => (labels[Math.floor(k / 192)] as number) / 5),
-        targets: Float32Array.from({ length: batchSize * 5 }, (_, k) => (k % 5 === labels[Math.floor(k / 5)] ? 1 : 0)),
+        targets: oneHot(labels),
       };
     };
     const before = weightsOf(run.student);
@@ -277,15 +296,14 @@ describe('distill with two worker threads', () => {
     await expect(distill(run)).rejects.toThrow(
       'distill: give a generator and an embedding, or an image source (images)',
     );
-    run.teacher.dispose();
-    run.student.dispose();
+    dispose();
   });
 
   it('does not leak tensors across image-source iterations', async () => {
-    const { generator: _g, embedding: _e, mapping: _m, ...run } = await setup();
+    const { dispose, ...run } = await setupForImages();
     const images: ImageSource = (_, n) => ({
       images: new Float32Array(n * 192).fill(0.5),
-      targets: Float32Array.from({ length: n * 5 }, (_, k) => (k % 5 === 0 ? 1 : 0)),
+      targets: oneHot(new Array(n).fill(0)),
     });
     const counts: number[] = [];
     await distill({
@@ -296,8 +314,7 @@ describe('distill with two worker threads', () => {
       onProgress: () => counts.push(tf.memory().numTensors),
     });
     expect(counts[5]).toBe(counts[1]);
-    run.teacher.dispose();
-    run.student.dispose();
+    dispose();
   });
 
   it('splits image-source batches over two workers like generated ones: same result as one thread', async () => {
@@ -311,16 +328,15 @@ describe('distill with two worker threads', () => {
           { length: n * 192 },
           (_, k) => ((labels[Math.floor(k / 192)] as number) + (k % 7)) / 9,
         ),
-        targets: Float32Array.from({ length: n * 5 }, (_, k) => (k % 5 === labels[Math.floor(k / 5)] ? 1 : 0)),
+        targets: oneHot(labels),
       };
     };
     const outcome = async (workers: number) => {
-      const { generator: _g, embedding: _e, mapping: _m, ...run } = await setup(5);
+      const { dispose, ...run } = await setupForImages(5);
       const seen: number[] = [];
       await distill({ ...run, images, workers, iterations: 5, onProgress: (p) => seen.push(p.teacherAccuracy) });
       const weights = weightsOf(run.student).map((w) => w.slice(0, 5));
-      run.teacher.dispose();
-      run.student.dispose();
+      dispose();
       return { seen, weights };
     };
     const single = await outcome(1);

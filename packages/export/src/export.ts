@@ -129,15 +129,16 @@ export async function quantizedArtifacts(
   }
 
   const weightData = concat(chunks);
+  const topology = functionalTopology(model);
   const metadata: ExportMetadata = {
     format: EXPORT_FORMAT,
     version: EXPORT_VERSION,
     kernelEncoding: encoding,
-    modelTopology: loadableTopology(functionalTopology(model)),
+    modelTopology: loadableTopology(topology),
     activations,
   };
   const artifacts: io.ModelArtifacts = {
-    modelTopology: floatTopology(functionalTopology(model)) as never,
+    modelTopology: floatTopology(topology) as never,
     format: 'layers-model',
     generatedBy: 'qimera export',
     convertedBy: null,

@@ -27,11 +27,12 @@ import '../layers/register.js';
  *   option and unknown override at once; nothing is built in that case.
  */
 export async function quantizeModel(model: LayersModel, config: QuantizeModelConfig): Promise<LayersModel> {
-  // Checked on the original topology first, so a bad config fails before any folding.
-  rewriteTopology(functionalTopology(model), config);
+  // Checked on the original topology first, so a bad config fails before any folding;
+  // without folding that rewrite is the one built.
+  const unfolded = rewriteTopology(functionalTopology(model), config);
   const source = config.foldBatchNorm ? await foldBatchNorm(model) : model;
   try {
-    const rewritten = rewriteTopology(functionalTopology(source), config);
+    const rewritten = source === model ? unfolded : rewriteTopology(functionalTopology(source), config);
     const quantized = await models.modelFromJSON({ modelTopology: rewritten as never });
     try {
       for (const layer of source.layers) {
