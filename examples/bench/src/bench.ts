@@ -14,9 +14,11 @@ import {
   softCrossEntropy,
   useFastestBackend,
 } from 'qimera';
+import { scriptArguments } from 'qimera/node';
 import { buildResNet20 } from './resnet20.js';
 
 const { values } = parseArgs({
+  args: scriptArguments(),
   options: {
     batch: { type: 'string', default: '64' },
     repeats: { type: 'string', default: '3' },

@@ -18,11 +18,12 @@ import {
   superposedLatent,
   useFastestBackend,
 } from 'qimera';
-import { loadLayersModelFromFile, progressBar } from 'qimera/node';
+import { loadLayersModelFromFile, progressBar, scriptArguments } from 'qimera/node';
 import { Raster } from './raster.js';
 
 const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
 const { values } = parseArgs({
+  args: scriptArguments(),
   options: {
     iterations: { type: 'string', default: '300' },
     batch: { type: 'string', default: '64' },

@@ -5,6 +5,7 @@
 // and so does the FP teacher.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { scriptArguments } from 'qimera/node';
 import { Raster, type Rgb } from './raster.js';
 
 interface Summary {
@@ -45,6 +46,7 @@ const GREY: Rgb = [150, 150, 150];
 const INK: Rgb = [30, 30, 30];
 
 const { values, positionals } = parseArgs({
+  args: scriptArguments(),
   allowPositionals: true,
   options: {
     out: { type: 'string', default: 'accuracy.png' },

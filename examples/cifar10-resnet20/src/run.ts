@@ -17,13 +17,15 @@ import {
   quantizeDataFree,
   quantizeModel,
   SeededRandom,
+  type StudentLrSchedule,
   top1Accuracy,
   useFastestBackend,
 } from 'qimera';
-import { loadLayersModelFromFile, saveLayersModelToDir } from 'qimera/node';
+import { loadLayersModelFromFile, saveLayersModelToDir, scriptArguments } from 'qimera/node';
 
 const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
 const { values } = parseArgs({
+  args: scriptArguments(),
   options: {
     method: { type: 'string', default: 'qimera' },
     bits: { type: 'string', default: '4/4' },
@@ -39,6 +41,8 @@ const { values } = parseArgs({
     'warmup-epochs': { type: 'string', default: '4' },
     'iterations-per-epoch': { type: 'string', default: '200' },
     'student-lr': { type: 'string', default: '1e-4' },
+    'student-schedule': { type: 'string', default: 'step' },
+    'superpose-after': { type: 'string', default: '0' },
     seed: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'auto' },
     workers: { type: 'string', default: '1' },
@@ -61,6 +65,8 @@ const [weightBits, activationBits] = [Number(bitsMatch?.[1]), Number(bitsMatch?.
 if (values.workers !== '1' && values.workers !== '2') fail(`--workers must be 1 or 2, got '${values.workers}'`);
 if (!['on', 'off'].includes(values.mapping)) fail(`--mapping must be on or off, got '${values.mapping}'`);
 if (!['generated', 'real'].includes(values.images)) fail(`--images must be generated or real, got '${values.images}'`);
+if (!['step', 'cosine'].includes(values['student-schedule']))
+  fail(`--student-schedule must be step or cosine, got '${values['student-schedule']}'`);
 const realImages = values.images === 'real';
 if (realImages && method === 'minmax') fail('--images real trains the student: use it with --method qimera');
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
@@ -101,6 +107,7 @@ const schedule = {
   warmupEpochs: Number(values['warmup-epochs']),
   iterationsPerEpoch: Number(values['iterations-per-epoch']),
   studentLearningRate: Number(values['student-lr']),
+  studentLrSchedule: values['student-schedule'] as StudentLrSchedule,
   iterations: iterations ?? 80_000,
   seed: Number(values.seed),
   workers: Number(values.workers),
@@ -116,6 +123,7 @@ const { student, report } = realImages
       activationBits,
       backend: 'current',
       mapping: values.mapping === 'on',
+      superposeAfter: Number(values['superpose-after']),
       quantization: { foldBatchNorm: values['fold-bn'] },
     }).then(({ model, report }) => ({ student: model, report }));
 
@@ -163,6 +171,8 @@ console.log(
     warmupEpochs: Number(values['warmup-epochs']),
     iterationsPerEpoch: Number(values['iterations-per-epoch']),
     studentLearningRate: Number(values['student-lr']),
+    studentLrSchedule: values['student-schedule'],
+    superposeAfter: Number(values['superpose-after']),
     saved: outDir,
   }),
 );

@@ -4,11 +4,12 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DataFreeMethod, quantizeDataFree, useFastestBackend } from 'qimera';
-import { loadLayersModelFromFile, progressBar, saveLayersModelToDir } from 'qimera/node';
+import { loadLayersModelFromFile, progressBar, saveLayersModelToDir, scriptArguments } from 'qimera/node';
 import { loadDigits } from './digits.js';
 import { accuracy } from './evaluate.js';
 
 const { values } = parseArgs({
+  args: scriptArguments(),
   options: {
     iterations: { type: 'string', default: '300' },
     seed: { type: 'string', default: '1' },

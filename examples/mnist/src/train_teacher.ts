@@ -5,12 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { registerWasmTrainingKernels } from '@qimera/wasm-training';
 import * as tf from '@tensorflow/tfjs-core';
-import { saveLayersModelToDir } from 'qimera/node';
+import { saveLayersModelToDir, scriptArguments } from 'qimera/node';
 import { loadDigits } from './digits.js';
 import { accuracy } from './evaluate.js';
 import { buildTeacher } from './teacher.js';
 
 const { values } = parseArgs({
+  args: scriptArguments(),
   options: {
     epochs: { type: 'string', default: '4' },
     seed: { type: 'string', default: '1' },

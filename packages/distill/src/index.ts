@@ -7,7 +7,12 @@
 export type { ImageBatchArrays, ImageSource } from './image_source.js';
 export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
-export { multiStepRate } from './schedule.js';
-export { type DistillOptions, type DistillSettings, resolveSettings } from './settings.js';
+export { cosineRate, multiStepRate } from './schedule.js';
+export {
+  type DistillOptions,
+  type DistillSettings,
+  resolveSettings,
+  type StudentLrSchedule,
+} from './settings.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
 export { distill } from './trainer.js';

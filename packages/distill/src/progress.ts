@@ -20,6 +20,8 @@ export interface DistillProgress {
   phase: 'warmup' | 'distill';
   superposed: boolean;
   losses: IterationLosses;
+  /** Rates this iteration's updates used: absent where no update ran (see {@link IterationLosses}). */
+  learningRates: { generator?: number; student?: number };
   /** Share of the batch's samples the teacher assigns to their target's top class. */
   teacherAccuracy: number;
   elapsedMs: number;

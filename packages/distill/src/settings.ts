@@ -4,6 +4,10 @@ import type { ImageSource } from './image_source.js';
 import type { KdReduction } from './losses.js';
 import type { DistillProgress } from './progress.js';
 
+/** How the student's learning rate decays; see {@link DistillOptions.studentLrSchedule}. */
+export type StudentLrSchedule = 'step' | 'cosine';
+const STUDENT_LR_SCHEDULES: readonly StudentLrSchedule[] = ['step', 'cosine'];
+
 /** Everything the alternating trainer needs; defaults are QIMERA.md's CIFAR settings. */
 export interface DistillOptions {
   teacher: LayersModel;
@@ -32,6 +36,11 @@ export interface DistillOptions {
   batchSize?: number;
   /** Probability of a superposed batch. Default 0.4 (0: GDFQ). */
   superposeProbability?: number;
+  /**
+   * Iterations of plain (one class per sample) batches before superposed ones may be
+   * drawn, so the generator first learns the classes themselves. Default 0.
+   */
+  superposeAfter?: number;
   /** Classes per superposed sample (K). Default 2. */
   slots?: number;
   /** Default 1. */
@@ -58,7 +67,15 @@ export interface DistillOptions {
   nesterov?: boolean;
   /** L2 weight decay of every student weight (PyTorch style). Default 1e-4. */
   weightDecay?: number;
-  /** Epochs at which both learning rates are multiplied by `lrGamma`. Default [100, 200, 300]. */
+  /**
+   * How the student's learning rate changes. `'step'` (default, the paper): multiplied
+   * by `lrGamma` at each of `lrMilestones`. `'cosine'`: from `studentLearningRate` at the
+   * first student step (after warm-up) down to 0 at `iterations`, cosine shaped; meant
+   * for short budgets, where the paper's milestones (epoch 100 and later) are never
+   * reached. The generator's rate follows the milestones either way.
+   */
+  studentLrSchedule?: StudentLrSchedule;
+  /** Epochs at which the learning rates are multiplied by `lrGamma`. Default [100, 200, 300]. */
   lrMilestones?: number[];
   /** Default 0.1. */
   lrGamma?: number;
@@ -93,6 +110,7 @@ export function resolveSettings(options: DistillOptions) {
     batchSize: options.batchSize ?? 200,
     numClasses: options.embedding?.numClasses ?? outputClasses(options.teacher),
     superposeProbability: options.superposeProbability ?? 0.4,
+    superposeAfter: options.superposeAfter ?? 0,
     slots: options.slots ?? 2,
     noiseScale: options.noiseScale ?? 1,
     embeddingNormalization: options.embeddingNormalization ?? ('official' as EmbeddingNormalization),
@@ -106,6 +124,7 @@ export function resolveSettings(options: DistillOptions) {
     studentMomentum: options.studentMomentum ?? 0.9,
     nesterov: options.nesterov ?? true,
     weightDecay: options.weightDecay ?? 1e-4,
+    studentLrSchedule: options.studentLrSchedule ?? ('step' as StudentLrSchedule),
     lrMilestones: options.lrMilestones ?? [100, 200, 300],
     lrGamma: options.lrGamma ?? 0.1,
     seed: options.seed ?? 1,
@@ -119,6 +138,14 @@ export function resolveSettings(options: DistillOptions) {
   }
   if (!Number.isInteger(settings.warmupEpochs) || settings.warmupEpochs < 0) {
     throw new RangeError(`distill: warmupEpochs must be a non-negative integer, got ${settings.warmupEpochs}`);
+  }
+  if (!Number.isInteger(settings.superposeAfter) || settings.superposeAfter < 0) {
+    throw new RangeError(`distill: superposeAfter must be a non-negative integer, got ${settings.superposeAfter}`);
+  }
+  if (!STUDENT_LR_SCHEDULES.includes(settings.studentLrSchedule)) {
+    throw new RangeError(
+      `distill: studentLrSchedule must be 'step' or 'cosine', got ${JSON.stringify(settings.studentLrSchedule)}`,
+    );
   }
   if (settings.workers !== 1 && settings.workers !== 2) {
     throw new RangeError(`distill: workers must be 1 or 2, got ${settings.workers}`);

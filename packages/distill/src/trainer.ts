@@ -3,8 +3,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ImageBatchArrays } from './image_source.js';
 import type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 import { LocalReplicaGroup, type ReplicaGroup } from './replica_group.js';
-import { multiStepRate } from './schedule.js';
-import { type DistillOptions, resolveSettings } from './settings.js';
+import { cosineRate, multiStepRate } from './schedule.js';
+import { type DistillOptions, type DistillSettings, resolveSettings } from './settings.js';
 
 /**
  * The Qimera/GDFQ alternating loop. Each iteration: draw labels (superposed with
@@ -49,9 +49,15 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     for (; done < settings.iterations; done++) {
       if (options.signal?.aborted) break;
       const epoch = Math.floor(done / settings.iterationsPerEpoch);
-      const rate = (base: number) => multiStepRate(base, epoch, settings.lrMilestones, settings.lrGamma);
+      const generatorRate = multiStepRate(
+        settings.generatorLearningRate,
+        epoch,
+        settings.lrMilestones,
+        settings.lrGamma,
+      );
       const warmup = epoch < settings.warmupEpochs;
       const losses: IterationLosses = {};
+      const learningRates: DistillProgress['learningRates'] = {};
       let superposed = false;
       let teacherAccuracy: number;
       if (source) {
@@ -63,9 +69,13 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
         );
         ({ teacherAccuracy } = await group.imageStep(batch, [settings.batchSize, ...imageShape]));
       } else {
-        const labels = sampleLabels(rng, settings);
+        const labels = sampleLabels(rng, {
+          ...settings,
+          superposeProbability: done < settings.superposeAfter ? 0 : settings.superposeProbability,
+        });
         const seeds = Array.from({ length: settings.workers }, () => rng.nextSeed());
-        const generator = await group.generatorStep(labels, seeds, rate(settings.generatorLearningRate));
+        const generator = await group.generatorStep(labels, seeds, generatorRate);
+        learningRates.generator = generatorRate;
         Object.assign(losses, { generator: generator.loss, crossEntropy: generator.crossEntropy, bns: generator.bns });
         superposed = labels.superposed;
         teacherAccuracy = generator.teacherAccuracy;
@@ -76,7 +86,8 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
           await group.freezeRanges();
           frozen = true;
         }
-        const student = await group.studentStep(rate(settings.studentLearningRate));
+        learningRates.student = studentRate(settings, done, epoch);
+        const student = await group.studentStep(learningRates.student);
         Object.assign(losses, { student: student.loss, kd: student.kd, studentCrossEntropy: student.crossEntropy });
       }
       const elapsedMs = Date.now() - started;
@@ -87,6 +98,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
         phase: warmup ? 'warmup' : 'distill',
         superposed,
         losses,
+        learningRates,
         teacherAccuracy,
         elapsedMs,
         etaMs: (elapsedMs / (done + 1)) * (settings.iterations - done - 1),
@@ -100,6 +112,15 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     await group.dispose();
   }
   return { iterations: done, aborted: done < settings.iterations, elapsedMs: Date.now() - started, last };
+}
+
+/** The student's learning rate at iteration `done` (0-based) in `epoch`. */
+function studentRate(settings: DistillSettings, done: number, epoch: number): number {
+  if (settings.studentLrSchedule === 'step') {
+    return multiStepRate(settings.studentLearningRate, epoch, settings.lrMilestones, settings.lrGamma);
+  }
+  const first = settings.warmupEpochs * settings.iterationsPerEpoch;
+  return cosineRate(settings.studentLearningRate, done - first, settings.iterations - first);
 }
 
 /** The teacher's input shape without the batch dimension. */

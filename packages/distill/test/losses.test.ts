@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import {
   batchNormStatisticsLoss,
+  cosineRate,
   distillationLoss,
   multiStepRate,
   softCrossEntropy,
@@ -115,5 +116,11 @@ describe('TeacherTaps', () => {
     expect(Array.from(stats[0]!.mean.dataSync())).toEqual(Array.from(expected.mean.dataSync()));
     expect(stats[1]!.mean.shape).toEqual([4]);
     taps.dispose();
+  });
+
+  it('cosine learning rate: base at step 0, half way down at the middle, 0 from the end on', () => {
+    const rates = [0, 25, 50, 75, 100, 120].map((step) => cosineRate(0.2, step, 100));
+    const expected = [0.2, (0.2 * (1 + Math.SQRT1_2)) / 2, 0.1, (0.2 * (1 - Math.SQRT1_2)) / 2, 0, 0];
+    rates.forEach((rate, i) => expect(rate).toBeCloseTo(expected[i] as number, 12));
   });
 });

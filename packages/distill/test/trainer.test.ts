@@ -167,6 +167,46 @@ describe('distill', () => {
     run.dispose();
   });
 
+  it('decays the student rate on a cosine from the first student step, reports and applies it', async () => {
+    // Fresh models per run: the generator, embedding and mapping train too.
+    const trace = async (studentLrSchedule: 'step' | 'cosine') => {
+      const run = await setup();
+      const progress: { rates: DistillProgress['learningRates']; weights: number[][] }[] = [];
+      await distill({
+        ...run,
+        studentLearningRate: 0.01,
+        studentLrSchedule,
+        onProgress: (p) => progress.push({ rates: p.learningRates, weights: weightsOf(run.student) }),
+      });
+      run.dispose();
+      return progress;
+    };
+    const cosine = await trace('cosine');
+    // Iterations 3-6 are the 4 student steps: 0.01 · (1 + cos(π·k/4)) / 2, k = 0..3.
+    const expected = [0, 1, 2, 3].map((k) => (0.01 * (1 + Math.cos((Math.PI * k) / 4))) / 2);
+    expect(cosine.slice(0, 2).map((p) => p.rates.student)).toEqual([undefined, undefined]);
+    cosine.slice(2).forEach((p, k) => expect(p.rates.student).toBeCloseTo(expected[k] as number, 12));
+    expect(cosine.map((p) => p.rates.generator)).toEqual(Array(6).fill(1e-3));
+    const step = await trace('step');
+    expect(step.slice(2).map((p) => p.rates.student)).toEqual(Array(4).fill(0.01));
+    // The same first student step (same rate, same images), then the rates part.
+    expect(cosine[2]?.weights).toEqual(step[2]?.weights);
+    expect(cosine[3]?.weights).not.toEqual(step[3]?.weights);
+  });
+
+  it('draws only plain batches for the first superposeAfter iterations', async () => {
+    const run = await setup();
+    const superposed: boolean[] = [];
+    await distill({
+      ...run,
+      superposeProbability: 1,
+      superposeAfter: 3,
+      onProgress: (p) => superposed.push(p.superposed),
+    });
+    expect(superposed).toEqual([false, false, false, true, true, true]);
+    run.dispose();
+  });
+
   it('trains gdfq style (no superposition, no mapping) and rejects bad options by name', async () => {
     const run = await setup();
     const generator = createGenerator({ imageSize: 8, channels: 3, inputDim: 4, baseChannels: 8 });
@@ -176,6 +216,12 @@ describe('distill', () => {
       /distill: batchSize must be a positive integer, got 0/,
     );
     await expect(distill({ ...run, temperature: -1 })).rejects.toThrow(/distill: temperature must be positive/);
+    await expect(distill({ ...run, superposeAfter: -1 })).rejects.toThrow(
+      /distill: superposeAfter must be a non-negative integer, got -1/,
+    );
+    await expect(distill({ ...run, studentLrSchedule: 'linear' as 'step' })).rejects.toThrow(
+      /distill: studentLrSchedule must be 'step' or 'cosine', got "linear"/,
+    );
     generator.dispose();
     run.dispose();
   });
