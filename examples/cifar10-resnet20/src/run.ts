@@ -13,9 +13,13 @@ import {
   type DistillProgress,
   distill,
   type ImageSource,
+  inspectClassifier,
+  methodDefaults,
   parseCifar10,
   quantizeDataFree,
   quantizeModel,
+  SCHEDULE_PRESETS,
+  type SchedulePreset,
   SeededRandom,
   type StudentLrSchedule,
   top1Accuracy,
@@ -31,18 +35,20 @@ const { values } = parseArgs({
     bits: { type: 'string', default: '4/4' },
     minutes: { type: 'string' },
     iterations: { type: 'string' },
-    batch: { type: 'string', default: '200' },
+    // Schedule: the preset's values unless given (see SchedulePreset).
+    preset: { type: 'string', default: 'paper' },
+    batch: { type: 'string' },
     'eval-every': { type: 'string', default: '400' },
     'eval-images': { type: 'string', default: '10000' },
     mapping: { type: 'string', default: 'on' },
     'fold-bn': { type: 'boolean', default: false },
     // 'real': distil on data_batch_1 images instead of generated ones (the upper reference).
     images: { type: 'string', default: 'generated' },
-    'warmup-epochs': { type: 'string', default: '4' },
-    'iterations-per-epoch': { type: 'string', default: '200' },
-    'student-lr': { type: 'string', default: '1e-4' },
-    'student-schedule': { type: 'string', default: 'step' },
-    'superpose-after': { type: 'string', default: '0' },
+    'warmup-epochs': { type: 'string' },
+    'iterations-per-epoch': { type: 'string' },
+    'student-lr': { type: 'string' },
+    'student-schedule': { type: 'string' },
+    'superpose-after': { type: 'string' },
     seed: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'auto' },
     workers: { type: 'string', default: '1' },
@@ -65,7 +71,9 @@ const [weightBits, activationBits] = [Number(bitsMatch?.[1]), Number(bitsMatch?.
 if (values.workers !== '1' && values.workers !== '2') fail(`--workers must be 1 or 2, got '${values.workers}'`);
 if (!['on', 'off'].includes(values.mapping)) fail(`--mapping must be on or off, got '${values.mapping}'`);
 if (!['generated', 'real'].includes(values.images)) fail(`--images must be generated or real, got '${values.images}'`);
-if (!['step', 'cosine'].includes(values['student-schedule']))
+if (!SCHEDULE_PRESETS.includes(values.preset as SchedulePreset))
+  fail(`--preset must be ${SCHEDULE_PRESETS.join(' or ')}, got '${values.preset}'`);
+if (values['student-schedule'] !== undefined && !['step', 'cosine'].includes(values['student-schedule']))
   fail(`--student-schedule must be step or cosine, got '${values['student-schedule']}'`);
 const realImages = values.images === 'real';
 if (realImages && method === 'minmax') fail('--images real trains the student: use it with --method qimera');
@@ -101,29 +109,33 @@ const onProgress = (p: DistillProgress, current: LayersModel) => {
   }
   if (minutes !== null && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
 };
-// The same student schedule either way; a time budget runs it until the clock says stop.
+// The same student schedule either way: the preset's, with the options given on top; a
+// time budget runs it until the clock says stop.
+const shape = inspectClassifier(teacher, { needsGenerator: false });
+const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width), values.preset as SchedulePreset);
+const number = (flag: keyof typeof values, fallback: number) =>
+  values[flag] === undefined ? fallback : Number(values[flag]);
 const schedule = {
-  batchSize: Number(values.batch),
-  warmupEpochs: Number(values['warmup-epochs']),
-  iterationsPerEpoch: Number(values['iterations-per-epoch']),
-  studentLearningRate: Number(values['student-lr']),
-  studentLrSchedule: values['student-schedule'] as StudentLrSchedule,
-  iterations: iterations ?? 80_000,
+  batchSize: number('batch', defaults.batchSize),
+  warmupEpochs: number('warmup-epochs', defaults.warmupEpochs),
+  iterationsPerEpoch: number('iterations-per-epoch', defaults.iterationsPerEpoch),
+  studentLearningRate: number('student-lr', defaults.studentLearningRate),
+  studentLrSchedule: (values['student-schedule'] ?? defaults.studentLrSchedule) as StudentLrSchedule,
   seed: Number(values.seed),
   workers: Number(values.workers),
-  signal: controller.signal,
-  onProgress,
 };
+const superposeAfter = number('superpose-after', defaults.superposeAfter);
+const training = { ...schedule, iterations: iterations ?? 80_000, signal: controller.signal, onProgress };
 const { student, report } = realImages
   ? await distillOnRealImages()
   : await quantizeDataFree(teacher, {
-      ...schedule,
+      ...training,
       method,
       weightBits,
       activationBits,
       backend: 'current',
       mapping: values.mapping === 'on',
-      superposeAfter: Number(values['superpose-after']),
+      superposeAfter,
       quantization: { foldBatchNorm: values['fold-bn'] },
     }).then(({ model, report }) => ({ student: model, report }));
 
@@ -145,7 +157,7 @@ async function distillOnRealImages() {
     return batch;
   };
   const student = await quantizeModel(teacher, { weightBits, activationBits, foldBatchNorm: values['fold-bn'] });
-  const result = await distill({ ...schedule, teacher, student, images });
+  const result = await distill({ ...training, teacher, student, images });
   return { student, report: { iterations: result.iterations, wallTimeMs: Date.now() - started } };
 }
 const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
@@ -166,13 +178,9 @@ console.log(
     iterations: report.iterations,
     seconds: (report.wallTimeMs - evalMs) / 1000,
     backend,
-    workers: Number(values.workers),
-    batch: Number(values.batch),
-    warmupEpochs: Number(values['warmup-epochs']),
-    iterationsPerEpoch: Number(values['iterations-per-epoch']),
-    studentLearningRate: Number(values['student-lr']),
-    studentLrSchedule: values['student-schedule'],
-    superposeAfter: Number(values['superpose-after']),
+    preset: values.preset,
+    ...schedule,
+    superposeAfter: realImages || method !== 'qimera' ? null : superposeAfter,
     saved: outDir,
   }),
 );

@@ -14,7 +14,7 @@ export * from '@qimera/quantizers';
 export * from '@qimera/superposition';
 export * from '@qimera/wasm-training';
 export { BACKEND_PREFERENCE, useFastestBackend } from './backend.js';
-export { type MethodDefaults, methodDefaults } from './defaults.js';
+export { type MethodDefaults, methodDefaults, SCHEDULE_PRESETS, type SchedulePreset } from './defaults.js';
 export {
   type DataFreeMethod,
   type DataFreeOptions,

@@ -12,7 +12,7 @@ import { ClassEmbedding, SeededRandom } from '@qimera/superposition';
 import { dispose, getBackend, randomNormal, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
-import { methodDefaults } from './defaults.js';
+import { methodDefaults, type SchedulePreset } from './defaults.js';
 import { inspectClassifier } from './validate.js';
 
 /** The data-free methods. */
@@ -37,6 +37,12 @@ export interface DataFreeOptions extends TrainerOverrides {
    * ranges from N(0, 1) images, the naive data-free baseline.
    */
   method?: DataFreeMethod;
+  /**
+   * Schedule defaults: `'paper'` (default, QIMERA.md's) or `'short'` (for CPU budgets of
+   * minutes to an hour); see {@link SchedulePreset}. Trainer options given explicitly
+   * override the preset's values.
+   */
+  preset?: SchedulePreset;
   /** Iteration budget. Default 80,000 (400 epochs of 200, the official schedule). */
   iterations?: number;
   /** Latent (embedding) length. Default 64, or 512 for ImageNet-scale models. */
@@ -124,7 +130,8 @@ export async function quantizeDataFree(
       ...(options.log ? { log: options.log } : {}),
     });
   }
-  const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width));
+  const preset = options.preset ?? 'paper';
+  const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width), preset);
   const seed = options.seed ?? 1;
   const student = await quantizeModel(model, {
     ...options.quantization,
@@ -188,8 +195,11 @@ export async function quantizeDataFree(
   let handedOver = false;
   const trainer: DistillOptions = {
     batchSize: defaults.batchSize,
+    iterationsPerEpoch: defaults.iterationsPerEpoch,
     warmupEpochs: defaults.warmupEpochs,
     studentLearningRate: defaults.studentLearningRate,
+    studentLrSchedule: defaults.studentLrSchedule,
+    superposeAfter: defaults.superposeAfter,
     slots: defaults.slots,
     ...stripUndefined(options),
     ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
@@ -206,6 +216,7 @@ export async function quantizeDataFree(
   try {
     const result = await distill(trainer);
     const settings = {
+      preset,
       ...resolveSettings(trainer),
       latentDim,
       mapping: useMapping,
@@ -234,6 +245,7 @@ const OWN_OPTIONS = new Set([
   'weightBits',
   'activationBits',
   'method',
+  'preset',
   'latentDim',
   'mapping',
   'intermediateDim',

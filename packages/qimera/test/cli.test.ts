@@ -52,6 +52,10 @@ describe('qimera CLI: help and bad command lines', () => {
       ],
       [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--minutes', '1', '--iterations', '5'], 'not both'],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--iterations', '5', '--preset', 'fast'],
+        "--preset must be paper or short, got 'fast'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--iterations', '5', '--workers', '3'],
         "--workers must be 1 or 2, got '3'",
       ],

@@ -166,6 +166,30 @@ describe('quantizeDataFree', () => {
     });
     expect(fromClassifier.report.settings).toMatchObject({ embeddingInit: 'classifier', latentDim: 64 });
   });
+
+  it('takes schedule defaults from the preset; explicit options override them', async () => {
+    const { iterationsPerEpoch: _, warmupEpochs: __, ...budget } = small;
+    const { report } = await quantizeDataFree(tinySequential(), {
+      weightBits: 4,
+      activationBits: 4,
+      ...budget,
+      preset: 'short',
+      iterations: 2,
+      batchSize: 4,
+    });
+    expect(report.settings).toMatchObject({
+      preset: 'short',
+      batchSize: 4,
+      iterationsPerEpoch: 50,
+      warmupEpochs: 1,
+      superposeAfter: 200,
+    });
+    const paper = await quantizeDataFree(tinySequential(), { weightBits: 4, activationBits: 4, ...small });
+    expect(paper.report.settings).toMatchObject({ preset: 'paper', iterationsPerEpoch: 2, superposeAfter: 0 });
+    await expect(
+      quantizeDataFree(tinySequential(), { weightBits: 4, activationBits: 4, ...small, preset: 'fast' as 'short' }),
+    ).rejects.toThrow(/preset must be 'paper' or 'short', got "fast"/);
+  });
 });
 
 describe('defaults and backends', () => {
@@ -177,6 +201,12 @@ describe('defaults and backends', () => {
       warmupEpochs: 4,
       studentLearningRate: 1e-4,
     });
+    expect(methodDefaults(10, 32, 'paper')).toEqual(methodDefaults(10, 32));
+    expect(methodDefaults(10, 32)).toMatchObject({
+      iterationsPerEpoch: 200,
+      studentLrSchedule: 'step',
+      superposeAfter: 0,
+    });
     expect(methodDefaults(100, 32).slots).toBe(10);
     expect(methodDefaults(1000, 224)).toMatchObject({
       slots: 500,
@@ -185,6 +215,23 @@ describe('defaults and backends', () => {
       warmupEpochs: 50,
       classConditionalGenerator: true,
     });
+  });
+
+  it("'short' preset: batch 64, one warm-up epoch of 50 iterations, superposition from iteration 200", () => {
+    expect(methodDefaults(10, 32, 'short')).toEqual({
+      ...methodDefaults(10, 32),
+      batchSize: 64,
+      iterationsPerEpoch: 50,
+      warmupEpochs: 1,
+      superposeAfter: 200,
+    });
+    // ImageNet-scale models keep their batch size and student rate.
+    expect(methodDefaults(1000, 224, 'short')).toMatchObject({
+      batchSize: 16,
+      studentLearningRate: 1e-6,
+      warmupEpochs: 1,
+    });
+    expect(() => methodDefaults(10, 32, 'fast' as 'short')).toThrow(/preset must be 'paper' or 'short', got "fast"/);
   });
 
   it("quantizeDataFree switches backend: 'auto' picks the fastest, a name picks that one", async () => {

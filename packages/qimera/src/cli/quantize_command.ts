@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { exportQuantized } from '@qimera/export';
 import { loadLayersModelFromFile } from '@qimera/node-io';
+import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import { type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
 import { positiveInteger, positiveNumber, QUANTIZE_HELP, UsageError } from './usage.js';
@@ -17,6 +18,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
       bits: { type: 'string' },
       out: { type: 'string' },
       method: { type: 'string', default: 'qimera' },
+      preset: { type: 'string', default: 'paper' },
       minutes: { type: 'string' },
       iterations: { type: 'string' },
       'fold-bn': { type: 'boolean', default: false },
@@ -47,6 +49,9 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   const method = values.method as DataFreeMethod;
   if (!METHODS.includes(method))
     throw new UsageError(`--method must be qimera, gdfq or minmax, got '${values.method}'`);
+  const preset = values.preset as SchedulePreset;
+  if (!SCHEDULE_PRESETS.includes(preset))
+    throw new UsageError(`--preset must be ${SCHEDULE_PRESETS.join(' or ')}, got '${values.preset}'`);
   const minutes = positiveNumber(values.minutes, '--minutes');
   const iterations = positiveInteger(values.iterations, '--iterations');
   if (minutes !== undefined && iterations !== undefined)
@@ -72,6 +77,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   const bar = progressBar(`${method} W${weightBits}A${activationBits}`, budgetMs ? { timeBudgetMs: budgetMs } : {});
   const { model, report } = await quantizeDataFree(teacher, {
     method,
+    preset,
     weightBits,
     activationBits,
     quantization: { foldBatchNorm: values['fold-bn'], ...(inputBits ? { inputBits } : {}) },

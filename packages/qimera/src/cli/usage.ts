@@ -29,9 +29,11 @@ Options:
   --method <name>      qimera (default) | gdfq | minmax
   --minutes <N>        time budget (qimera, gdfq)
   --iterations <N>     iteration budget (qimera, gdfq); one of the two is required
+  --preset <name>      paper (default) | short: the training schedule for budgets of
+                       minutes to an hour on a CPU (batch 64, 50 warm-up iterations)
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
-  --batch <N>          batch size (default: the method's, 200 for CIFAR-size models)
+  --batch <N>          batch size (default: the preset's, 200 for CIFAR-size models)
   --warmup-epochs <N>  epochs of range calibration before the student trains
   --student-lr <x>     student learning rate
   --workers <1|2>      worker threads for training (default 1)
