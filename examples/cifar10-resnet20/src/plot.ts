@@ -2,7 +2,9 @@
 //   tsx src/plot.ts runs/qimera.jsonl runs/gdfq.jsonl --official --out docs/img/w4a4.png
 // Each file is what run.ts prints: checkpoint lines {iteration, seconds, accuracy} and
 // one summary line. Runs without checkpoints (minmax) become horizontal dashed lines,
-// and so does the FP teacher.
+// and so does the FP teacher. Runs that shared the machine have no meaningful wall time:
+// --seconds-per-iteration S places their checkpoints at iteration x S instead (a
+// rate measured on an idle machine), and the axis says so.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { scriptArguments } from 'qimera/node';
@@ -10,6 +12,7 @@ import { Raster, type Rgb } from './raster.js';
 
 interface Summary {
   method: string;
+  iterations: number;
   bits: string;
   mapping?: boolean;
   foldBatchNorm?: boolean;
@@ -52,8 +55,18 @@ const { values, positionals } = parseArgs({
     out: { type: 'string', default: 'accuracy.png' },
     title: { type: 'string', default: 'ResNet-20 CIFAR-10: top-1 vs training minutes' },
     official: { type: 'boolean', default: false },
+    'seconds-per-iteration': { type: 'string' },
   },
 });
+const secondsPerIteration =
+  values['seconds-per-iteration'] === undefined ? null : Number(values['seconds-per-iteration']);
+if (secondsPerIteration !== null && !(secondsPerIteration > 0)) {
+  console.error(`plot: --seconds-per-iteration must be a positive number, got '${values['seconds-per-iteration']}'`);
+  process.exit(2);
+}
+/** A point's minutes: its wall time, or its iteration at the given rate. */
+const minutesOf = (iteration: number, seconds: number) =>
+  (secondsPerIteration === null ? seconds : iteration * secondsPerIteration) / 60;
 if (positionals.length === 0) {
   console.error('plot: give one or more run output files (JSON lines from run.ts)');
   process.exit(2);
@@ -72,8 +85,10 @@ for (const file of positionals) {
   fp = summary.fp;
   const points = records
     .filter((r) => 'iteration' in r && 'accuracy' in r && !('method' in r))
-    .map((r) => [(r.seconds as number) / 60, 100 * (r.accuracy as number)] as [number, number]);
-  points.push([summary.seconds / 60, 100 * summary.accuracy]);
+    .map(
+      (r) => [minutesOf(r.iteration as number, r.seconds as number), 100 * (r.accuracy as number)] as [number, number],
+    );
+  points.push([minutesOf(summary.iterations, summary.seconds), 100 * summary.accuracy]);
   const options = [
     summary.method === 'qimera' && summary.mapping === false ? 'no DM' : '',
     summary.foldBatchNorm ? 'BN folded' : '',
@@ -112,12 +127,11 @@ for (let y = Math.ceil(yMin / yStep) * yStep; y <= yMax + 1e-9; y += yStep) {
 }
 raster.line(plot.left, plot.bottom, plot.right, plot.bottom, INK, 2);
 raster.line(plot.left, plot.top, plot.left, plot.bottom, INK, 2);
-raster.text(
-  (plot.left + plot.right) / 2 - Raster.textWidth('training minutes') / 2,
-  plot.bottom + 34,
-  'training minutes',
-  INK,
-);
+const xLabel =
+  secondsPerIteration === null
+    ? 'training minutes'
+    : `training minutes, estimated at ${secondsPerIteration} s per iteration`;
+raster.text((plot.left + plot.right) / 2 - Raster.textWidth(xLabel) / 2, plot.bottom + 34, xLabel, INK);
 
 const legend: [string, Rgb][] = [];
 if (fp !== null) {
