@@ -20,6 +20,8 @@ interface Summary {
   accuracy: number;
   seconds: number;
   workers?: number;
+  preset?: string;
+  superposeAfter?: number | null;
 }
 interface Series {
   label: string;
@@ -92,6 +94,8 @@ for (const file of positionals) {
   const options = [
     summary.method === 'qimera' && summary.mapping === false ? 'no DM' : '',
     summary.foldBatchNorm ? 'BN folded' : '',
+    summary.preset ? `${summary.preset} preset` : '',
+    summary.superposeAfter ? `superposed after ${summary.superposeAfter}` : '',
     summary.workers === 2 ? '2 workers' : '',
   ].filter(Boolean);
   series.push({
