@@ -157,8 +157,10 @@ series.forEach((s, k) => {
   });
 });
 const legendWidth = 40 + Math.max(...legend.map(([label]) => Raster.textWidth(label)));
+// Bottom right, inside the plot: the curves of interest sit near the top.
+const legendLeft = plot.right - legendWidth - 10;
 raster.fillRect(
-  plot.left + 350,
+  legendLeft - 10,
   plot.bottom - 32 - 22 * (legend.length - 1),
   legendWidth,
   22 * legend.length + 6,
@@ -166,8 +168,8 @@ raster.fillRect(
 );
 legend.forEach(([label, color], k) => {
   const y = plot.bottom - 24 - 22 * (legend.length - 1 - k);
-  raster.fillRect(plot.left + 360, y + 2, 22, 10, color);
-  raster.text(plot.left + 390, y, label, INK);
+  raster.fillRect(legendLeft, y + 2, 22, 10, color);
+  raster.text(legendLeft + 30, y, label, INK);
 });
 await writeFile(values.out, raster.toPng());
 console.error(`plot: wrote ${values.out} (${series.length} series)`);
