@@ -21,6 +21,7 @@ import {
   SCHEDULE_PRESETS,
   type SchedulePreset,
   SeededRandom,
+  STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
   top1Accuracy,
   useFastestBackend,
@@ -73,8 +74,11 @@ if (!['on', 'off'].includes(values.mapping)) fail(`--mapping must be on or off, 
 if (!['generated', 'real'].includes(values.images)) fail(`--images must be generated or real, got '${values.images}'`);
 if (!SCHEDULE_PRESETS.includes(values.preset as SchedulePreset))
   fail(`--preset must be ${SCHEDULE_PRESETS.join(' or ')}, got '${values.preset}'`);
-if (values['student-schedule'] !== undefined && !['step', 'cosine'].includes(values['student-schedule']))
-  fail(`--student-schedule must be step or cosine, got '${values['student-schedule']}'`);
+if (
+  values['student-schedule'] !== undefined &&
+  !STUDENT_LR_SCHEDULES.includes(values['student-schedule'] as StudentLrSchedule)
+)
+  fail(`--student-schedule must be ${STUDENT_LR_SCHEDULES.join(' or ')}, got '${values['student-schedule']}'`);
 const realImages = values.images === 'real';
 if (realImages && method === 'minmax') fail('--images real trains the student: use it with --method qimera');
 const minutes = values.minutes === undefined ? null : Number(values.minutes);

@@ -12,6 +12,7 @@ export {
   type DistillOptions,
   type DistillSettings,
   resolveSettings,
+  STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from './settings.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';

@@ -6,7 +6,8 @@ import type { DistillProgress } from './progress.js';
 
 /** How the student's learning rate decays; see {@link DistillOptions.studentLrSchedule}. */
 export type StudentLrSchedule = 'step' | 'cosine';
-const STUDENT_LR_SCHEDULES: readonly StudentLrSchedule[] = ['step', 'cosine'];
+/** Every {@link StudentLrSchedule}. */
+export const STUDENT_LR_SCHEDULES: readonly StudentLrSchedule[] = ['step', 'cosine'];
 
 /** Everything the alternating trainer needs; defaults are QIMERA.md's CIFAR settings. */
 export interface DistillOptions {
@@ -144,7 +145,7 @@ export function resolveSettings(options: DistillOptions) {
   }
   if (!STUDENT_LR_SCHEDULES.includes(settings.studentLrSchedule)) {
     throw new RangeError(
-      `distill: studentLrSchedule must be 'step' or 'cosine', got ${JSON.stringify(settings.studentLrSchedule)}`,
+      `distill: studentLrSchedule must be ${quotedList(STUDENT_LR_SCHEDULES)}, got ${JSON.stringify(settings.studentLrSchedule)}`,
     );
   }
   if (settings.workers !== 1 && settings.workers !== 2) {
@@ -167,3 +168,8 @@ function outputClasses(teacher: LayersModel): number {
 
 /** The resolved settings {@link resolveSettings} returns. */
 export type DistillSettings = ReturnType<typeof resolveSettings>;
+
+/** `'a' or 'b'`: allowed values for an error message. */
+function quotedList(values: readonly string[]): string {
+  return values.map((v) => `'${v}'`).join(' or ');
+}

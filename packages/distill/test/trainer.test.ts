@@ -145,6 +145,18 @@ describe('distill', () => {
     // No warm-up: the optimisers create their slot variables at the first step of each.
     await distill({ ...run, iterations: 8, warmupEpochs: 0, onProgress: () => counts.push(tf.memory().numTensors) });
     expect(counts[5]).toBe(counts[1]);
+    // Likewise across the switch to superposed batches, under the cosine schedule.
+    const switched: number[] = [];
+    await distill({
+      ...run,
+      iterations: 8,
+      warmupEpochs: 0,
+      superposeProbability: 1,
+      superposeAfter: 3,
+      studentLrSchedule: 'cosine',
+      onProgress: () => switched.push(tf.memory().numTensors),
+    });
+    expect(switched[6]).toBe(switched[1]);
     run.dispose();
   });
 

@@ -47,7 +47,8 @@ export function methodDefaults(
   preset: SchedulePreset = 'paper',
 ): MethodDefaults {
   if (!SCHEDULE_PRESETS.includes(preset)) {
-    throw new RangeError(`preset must be 'paper' or 'short', got ${JSON.stringify(preset)}`);
+    const allowed = SCHEDULE_PRESETS.map((p) => `'${p}'`).join(' or ');
+    throw new RangeError(`preset must be ${allowed}, got ${JSON.stringify(preset)}`);
   }
   const slots = numClasses <= 10 ? 2 : numClasses <= 100 ? 10 : Math.min(500, numClasses);
   const large = numClasses > 100 || imageSize >= 64;
