@@ -17,3 +17,4 @@ export {
 } from './settings.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
 export { distill } from './trainer.js';
+export { unfusedCopy } from './unfused_copy.js';

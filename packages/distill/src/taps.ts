@@ -1,5 +1,6 @@
 import { moments, reshape, type Tensor, type Tensor1D, tidy } from '@tensorflow/tfjs-core';
 import { type LayersModel, model, type SymbolicTensor } from '@tensorflow/tfjs-layers';
+import { unfusedCopy } from './unfused_copy.js';
 
 /** One teacher BatchNorm layer: its name and running statistics (owned by the taps). */
 export interface BatchNormTap {
@@ -23,11 +24,13 @@ export interface TeacherForward {
 /**
  * A view of a teacher that returns, in one forward, its logits and the input of every
  * BatchNormalization layer (the BN-statistics loss compares their batch mean and
- * variance with the layer's running ones). Dispose it when done (it owns copies of the
- * running statistics, not the teacher's weights).
+ * variance with the layer's running ones). The view runs on an unfused copy of the
+ * teacher (see {@link unfusedCopy}), so differentiating it to its input computes no
+ * weight gradients. Dispose it when done (it owns that copy and the running statistics).
  */
 export class TeacherTaps {
   readonly batchNorms: BatchNormTap[];
+  private readonly copy: LayersModel;
   private readonly view: LayersModel;
 
   constructor(readonly teacher: LayersModel) {
@@ -59,10 +62,15 @@ export class TeacherTaps {
         runningVariance: variance.clone() as Tensor1D,
       };
     });
+    this.copy = unfusedCopy(teacher);
+    const { copy } = this;
     this.view = model({
       name: `${teacher.name}_taps`,
-      inputs: teacher.inputs,
-      outputs: [teacher.outputs[0] as SymbolicTensor, ...bnLayers.map((layer) => layer.input as SymbolicTensor)],
+      inputs: copy.inputs,
+      outputs: [
+        copy.outputs[0] as SymbolicTensor,
+        ...bnLayers.map((layer) => copy.getLayer(layer.name).input as SymbolicTensor),
+      ],
     });
   }
 
@@ -84,6 +92,7 @@ export class TeacherTaps {
   }
 
   dispose(): void {
+    this.copy.dispose();
     for (const tap of this.batchNorms) {
       tap.runningMean.dispose();
       tap.runningVariance.dispose();
