@@ -16,6 +16,7 @@ import {
 } from 'qimera';
 import { scriptArguments } from 'qimera/node';
 import { buildResNet20 } from './resnet20.js';
+import { TwoThreadResNet } from './two_threads.js';
 
 const { values } = parseArgs({
   args: scriptArguments(),
@@ -52,8 +53,8 @@ async function timeIt(run: () => Promise<void> | void, times = repeats): Promise
   return (performance.now() - start) / times;
 }
 
-function measured(bench: Measurement['bench'], backend: string, ms: number): void {
-  report({ bench, backend, workers: 1, batch, imgPerSec: (batch / ms) * 1000, msPerBatch: ms });
+function measured(bench: Measurement['bench'], backend: string, workers: number, ms: number): void {
+  report({ bench, backend, workers, batch, imgPerSec: (batch / ms) * 1000, msPerBatch: ms });
 }
 
 for (const backend of values.backends.split(',')) {
@@ -64,6 +65,7 @@ for (const backend of values.backends.split(',')) {
   measured(
     'forward',
     backend,
+    1,
     await timeIt(() => tf.tidy(() => void (net.predict(x) as tf.Tensor).dataSync()), backend === 'cpu' ? 1 : repeats),
   );
 
@@ -85,8 +87,14 @@ for (const backend of values.backends.split(',')) {
         optimizer.applyGradients(grads);
         value.dataSync();
       });
-    measured('train-step', backend, await timeIt(step));
+    measured('train-step', backend, 1, await timeIt(step));
     optimizer.dispose();
+
+    // The same forward and training step, data-parallel over this thread and a worker.
+    const twoThreads = await TwoThreadResNet.start(net, backend, 0.01);
+    measured('forward', backend, 2, await timeIt(() => twoThreads.forward(x)));
+    measured('train-step', backend, 2, await timeIt(() => twoThreads.trainStep(x, y)));
+    await twoThreads.dispose();
 
     // The official CIFAR generator (width 128, DM to 100) against the teacher, W4A4 student,
     // on one thread and split over two.

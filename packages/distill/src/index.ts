@@ -18,3 +18,5 @@ export {
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
 export { distill } from './trainer.js';
 export { unfusedCopy } from './unfused_copy.js';
+export { spawnModuleWorker } from './worker_entry.js';
+export { weightedAverage } from './worker_group.js';

@@ -3,17 +3,21 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 /**
- * Starts the replica worker thread. From the built package this runs
- * `replica_worker.js` directly. When this module itself runs from TypeScript sources
- * (the repo's tests and examples), the worker first registers tsx, the TypeScript
- * loader the repo develops with, and then imports `replica_worker.ts`.
+ * Starts a worker thread running the ES module at `entry`. A TypeScript entry (`.ts`,
+ * as in this repo's tests, examples and benchmarks) runs through tsx, the TypeScript
+ * loader the repo develops with: the worker registers it before importing the entry
+ * (Node 20 workers do not pick up a parent's `--import tsx` in time for their entry).
  */
+export function spawnModuleWorker(entry: URL): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry);
+  const require = createRequire(import.meta.url);
+  const loader = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const code = `import { register } from ${JSON.stringify(loader)}; register(); await import(${JSON.stringify(entry.href)});`;
+  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
+}
+
+/** Starts the replica worker thread: `replica_worker.js` beside the built package, `.ts` from sources. */
 export function spawnReplicaWorker(): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./replica_worker.js', here));
-  const require = createRequire(here);
-  const loader = pathToFileURL(require.resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const entry = new URL('./replica_worker.ts', here).href;
-  const code = `import { register } from ${JSON.stringify(loader)}; register(); await import(${JSON.stringify(entry)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
+  return spawnModuleWorker(new URL(here.endsWith('.ts') ? './replica_worker.ts' : './replica_worker.js', here));
 }

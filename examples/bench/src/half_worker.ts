@@ -1,0 +1,43 @@
+// The second thread of the bench's data-parallel ResNet-20: holds its own copy of the
+// network on its own wasm backend and runs, on the half batch it is sent, a forward or
+// a gradient computation; applies the averaged gradients it is sent back.
+import '@tensorflow/tfjs-backend-wasm';
+import { parentPort } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { useFastestBackend } from 'qimera';
+import { type HalfReply, type HalfRequest, ResNetHalf } from './resnet_half.js';
+import { buildResNet20 } from './resnet20.js';
+
+const port = parentPort;
+if (!port) throw new Error('half_worker must run in a worker thread');
+let half: ResNetHalf | null = null;
+
+port.on('message', async (request: HalfRequest) => {
+  try {
+    const reply = await handle(request);
+    port.postMessage(reply, 'grads' in reply ? reply.grads?.map((g) => g.buffer as ArrayBuffer) : []);
+  } catch (error) {
+    port.postMessage({ error: (error as Error).stack ?? String(error) } satisfies HalfReply);
+  }
+});
+
+async function handle(request: HalfRequest): Promise<HalfReply> {
+  if (request.type === 'init') {
+    await useFastestBackend({ prefer: request.backend, log: () => {} });
+    const net = buildResNet20();
+    net.setWeights(net.weights.map((w, i) => tf.tensor(request.weights[i] as Float32Array, w.shape as number[])));
+    half = new ResNetHalf(net, request.learningRate);
+    return {};
+  }
+  if (!half) throw new Error('half_worker: not initialised');
+  if (request.type === 'forward') {
+    half.forward(request.images, request.shape);
+    return {};
+  }
+  if (request.type === 'grads') {
+    const grads = half.gradients(request.images, request.labels, request.shape);
+    return { grads };
+  }
+  half.apply(request.grads);
+  return {};
+}

@@ -1,0 +1,47 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { useFastestBackend } from 'qimera';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ResNetHalf } from '../src/resnet_half.js';
+import { buildResNet20 } from '../src/resnet20.js';
+import { TwoThreadResNet } from '../src/two_threads.js';
+
+beforeAll(() => useFastestBackend({ prefer: 'wasm', log: () => {} }));
+
+const flat = (net: { getWeights(): tf.Tensor[] }) => net.getWeights().map((w) => Array.from(w.dataSync()));
+
+describe('TwoThreadResNet (the bench data-parallel training step)', () => {
+  it('takes the same SGD step as one thread when both halves hold the same images', async () => {
+    // Identical halves: each half's BatchNorm statistics and mean loss equal the whole
+    // batch's, so the averaged gradient is the one-thread gradient.
+    const image = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 5);
+    const x = tf.concat([image, image]);
+    const y = tf.oneHot(tf.tensor1d([3, 3], 'int32'), 10);
+    const [parallel, reference] = [buildResNet20(), buildResNet20()];
+    reference.setWeights(parallel.getWeights());
+    const before = flat(parallel);
+
+    const single = new ResNetHalf(reference, 0.5);
+    single.apply(single.gradients(x.dataSync() as Float32Array, y.dataSync() as Float32Array, x.shape));
+    const two = await TwoThreadResNet.start(parallel, 'wasm', 0.5);
+    await two.trainStep(x, y);
+    await two.forward(x);
+    await two.dispose();
+
+    const [got, want] = [flat(parallel), flat(reference)];
+    expect(got.some((w, i) => w.some((v, k) => v !== before[i]?.[k]))).toBe(true); // it trained
+    got.forEach((w, i) =>
+      w.forEach((v, k) => {
+        const expected = want[i]?.[k] as number;
+        expect(Math.abs(v - expected)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(expected)));
+      }),
+    );
+    single.dispose();
+  });
+
+  it("rejects with the worker's error instead of hanging", async () => {
+    await expect(TwoThreadResNet.start(buildResNet20(), 'no-such-backend', 0.1)).rejects.toThrow(
+      /bench worker: .*no-such-backend/,
+    );
+  });
+});
