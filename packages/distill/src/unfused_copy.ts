@@ -1,3 +1,4 @@
+import { copyWeightsByName } from '@qimera/quantizers';
 import {
   add,
   conv2d,
@@ -96,13 +97,5 @@ export function unfusedCopy(model: LayersModel): LayersModel {
   const functional = model instanceof Sequential ? tfModel({ inputs: model.inputs, outputs: model.outputs }) : model;
   const config = { ...functional.getConfig(), customObjects: UNFUSED_LAYERS };
   const copy = LayersModel.fromConfig(LayersModel, config, UNFUSED_LAYERS) as LayersModel;
-  try {
-    for (const layer of model.layers) {
-      if (layer.weights.length > 0) copy.getLayer(layer.name).setWeights(layer.getWeights());
-    }
-  } catch (error) {
-    copy.dispose();
-    throw error;
-  }
-  return copy;
+  return copyWeightsByName(model, copy);
 }

@@ -42,6 +42,7 @@ export {
   freezeActivationRanges,
   unfreezeActivationRanges,
 } from './model/calibration.js';
+export { copyWeightsByName } from './model/copy_weights.js';
 export { QuantizationError } from './model/errors.js';
 export { floatTopology } from './model/float_topology.js';
 export { foldBatchNorm } from './model/fold_batch_norm.js';

@@ -7,6 +7,7 @@ import {
   ActivationQuantizer,
   activationQuantizers,
   calibrateActivationRanges,
+  copyWeightsByName,
   QuantizationError,
   QuantizedConv2D,
   QuantizedDense,
@@ -221,5 +222,18 @@ describe('activation quantizers in a model', () => {
       if (a.name === 'sum_relu6_quant' || a.name === 'dw_quant') expect(max).toBeLessThanOrEqual(6);
     }
     expect(q.getLayer('sum_relu6_quant')).toBeInstanceOf(ActivationQuantizer);
+  });
+});
+
+describe('copyWeightsByName', () => {
+  it('copies weights layer by layer, and disposes the target when a layer does not fit', () => {
+    const build = (units: number) => sequential({ layers: [layers.dense({ inputShape: [3], units, name: 'fc' })] });
+    const [source, twin, wrong] = [build(2), build(2), build(4)];
+    expect(copyWeightsByName(source, twin)).toBe(twin);
+    expect(Array.from(twin.getWeights()[0]!.dataSync())).toEqual(Array.from(source.getWeights()[0]!.dataSync()));
+    const before = tf.memory().numTensors;
+    expect(() => copyWeightsByName(source, wrong)).toThrow(/shape/i);
+    expect(tf.memory().numTensors).toBe(before - 2); // wrong's kernel and bias
+    [source, twin].forEach((m) => m.dispose());
   });
 });

@@ -1,6 +1,7 @@
 import { type LayersModel, models } from '@tensorflow/tfjs-layers';
 import { OBSERVER_KINDS } from '../math/observers.js';
 import { validateBits, validateScheme } from '../math/spec.js';
+import { copyWeightsByName } from './copy_weights.js';
 import { QuantizationError } from './errors.js';
 import { foldBatchNorm } from './fold_batch_norm.js';
 import { endsInRelu, FLOAT_LAYERS, QUANTIZED_CLASSES, QUANTIZED_TWINS } from './layer_kinds.js';
@@ -33,16 +34,7 @@ export async function quantizeModel(model: LayersModel, config: QuantizeModelCon
   const source = config.foldBatchNorm ? await foldBatchNorm(model) : model;
   try {
     const rewritten = source === model ? unfolded : rewriteTopology(functionalTopology(source), config);
-    const quantized = await models.modelFromJSON({ modelTopology: rewritten as never });
-    try {
-      for (const layer of source.layers) {
-        if (layer.weights.length > 0) quantized.getLayer(layer.name).setWeights(layer.getWeights());
-      }
-    } catch (error) {
-      quantized.dispose();
-      throw error;
-    }
-    return quantized;
+    return copyWeightsByName(source, await models.modelFromJSON({ modelTopology: rewritten as never }));
   } finally {
     if (source !== model) source.dispose();
   }
