@@ -40,7 +40,8 @@ export class TeacherTaps {
         `TeacherTaps: teacher '${teacher.name}' must have one output (logits), has ${teacher.outputs.length}`,
       );
     }
-    this.batchNorms = bnLayers.map((layer) => {
+    // Everything is checked before anything is allocated, so a refused teacher leaks nothing.
+    const statistics = bnLayers.map((layer) => {
       const config = layer.getConfig();
       const axis = config.axis as number | number[];
       if (axis !== -1 && !(Array.isArray(axis) && axis.length === 1 && axis[0] === -1)) {
@@ -56,13 +57,14 @@ export class TeacherTaps {
       const variance = values[byName('moving_variance')];
       if (!mean || !variance)
         throw new Error(`TeacherTaps: BatchNormalization '${layer.name}' has no moving statistics`);
-      return {
-        layer: layer.name,
-        runningMean: mean.clone() as Tensor1D,
-        runningVariance: variance.clone() as Tensor1D,
-      };
+      return { layer: layer.name, mean, variance };
     });
     this.copy = unfusedCopy(teacher);
+    this.batchNorms = statistics.map(({ layer, mean, variance }) => ({
+      layer,
+      runningMean: mean.clone() as Tensor1D,
+      runningVariance: variance.clone() as Tensor1D,
+    }));
     const { copy } = this;
     this.view = model({
       name: `${teacher.name}_taps`,

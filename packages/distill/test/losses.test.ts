@@ -100,6 +100,16 @@ describe('TeacherTaps', () => {
     taps.dispose();
   });
 
+  it('refuses a BN over a non-channel axis by name, allocating nothing', () => {
+    const net = sequential();
+    net.add(layers.conv2d({ inputShape: [4, 4, 1], filters: 2, kernelSize: 1, name: 'c' }));
+    net.add(layers.batchNormalization({ name: 'bn' })); // valid, checked first
+    net.add(layers.batchNormalization({ axis: 1, name: 'bn_rows' }));
+    const before = tf.memory().numTensors;
+    expect(() => new TeacherTaps(net)).toThrow(/'bn_rows' must normalise the last axis/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('finds every BN of a convolutional teacher, spatial positions included', () => {
     const net = sequential();
     net.add(layers.conv2d({ inputShape: [4, 4, 1], filters: 3, kernelSize: 1, name: 'c' }));
