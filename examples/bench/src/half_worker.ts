@@ -30,12 +30,19 @@ async function handle(request: HalfRequest): Promise<HalfReply> {
     return {};
   }
   if (!half) throw new Error('half_worker: not initialised');
+  const active = half;
   if (request.type === 'forward') {
-    half.forward(request.images, request.shape);
+    tf.tidy(() => active.forward(tf.tensor(request.images, request.shape)));
     return {};
   }
   if (request.type === 'grads') {
-    const grads = half.gradients(request.images, request.labels, request.shape);
+    const n = request.shape[0] as number;
+    const grads = tf.tidy(() =>
+      active.gradients(
+        tf.tensor(request.images, request.shape),
+        tf.tensor2d(request.labels, [n, request.labels.length / n]),
+      ),
+    );
     return { grads };
   }
   half.apply(request.grads);

@@ -13,7 +13,8 @@ export type HalfReply = { error: string } | { grads?: Float32Array[] };
 /**
  * One thread's share of a data-parallel ResNet-20: a forward, or the cross-entropy
  * gradients of a training step, on the images it is given; and an SGD update with
- * gradients it is given (the average over both threads).
+ * gradients it is given (the average over both threads). The main thread passes its
+ * half as tensors; the worker builds tensors from the arrays it is sent.
  */
 export class ResNetHalf {
   private readonly variables: tf.Variable[];
@@ -27,15 +28,13 @@ export class ResNetHalf {
     this.optimizer = tf.train.sgd(learningRate);
   }
 
-  forward(images: Float32Array, shape: number[]): void {
-    tf.tidy(() => void (this.net.predict(tf.tensor(images, shape)) as tf.Tensor).dataSync());
+  forward(x: tf.Tensor): void {
+    tf.tidy(() => void (this.net.predict(x) as tf.Tensor).dataSync());
   }
 
-  /** Gradients in trainable-weight order, as arrays to send or average. */
-  gradients(images: Float32Array, labels: Float32Array, shape: number[]): Float32Array[] {
+  /** Gradients for images `x` and one-hot labels `y`, in trainable-weight order, as arrays to send or average. */
+  gradients(x: tf.Tensor, y: tf.Tensor): Float32Array[] {
     return tf.tidy(() => {
-      const x = tf.tensor(images, shape);
-      const y = tf.tensor2d(labels, [shape[0] as number, labels.length / (shape[0] as number)]);
       const { grads } = tf.variableGrads(
         () => softCrossEntropy(this.net.apply(x, { training: true }) as tf.Tensor, y),
         this.variables,

@@ -35,31 +35,33 @@ export class TwoThreadResNet {
 
   async forward(x: tf.Tensor): Promise<void> {
     const [mine, theirs] = halves(x);
-    const remote = this.call({ type: 'forward', images: theirs.dataSync() as Float32Array, shape: theirs.shape });
-    this.local.forward(mine.dataSync() as Float32Array, mine.shape);
-    await remote;
-    tf.dispose([mine, theirs]);
+    try {
+      const remote = this.call({ type: 'forward', images: theirs.dataSync() as Float32Array, shape: theirs.shape });
+      this.local.forward(mine);
+      await remote;
+    } finally {
+      tf.dispose([mine, theirs]);
+    }
   }
 
   async trainStep(x: tf.Tensor, y: tf.Tensor): Promise<void> {
     const [[mine, theirs], [myLabels, theirLabels]] = [halves(x), halves(y)];
-    const remote = this.call({
-      type: 'grads',
-      images: theirs.dataSync() as Float32Array,
-      labels: theirLabels.dataSync() as Float32Array,
-      shape: theirs.shape,
-    });
-    const local = this.local.gradients(
-      mine.dataSync() as Float32Array,
-      myLabels.dataSync() as Float32Array,
-      mine.shape,
-    );
-    const other = (await remote).grads as Float32Array[];
-    const averaged = weightedAverage([local, other], [mine.shape[0] as number, theirs.shape[0] as number]);
-    const applied = this.call({ type: 'apply', grads: averaged });
-    this.local.apply(averaged);
-    await applied;
-    tf.dispose([mine, theirs, myLabels, theirLabels]);
+    try {
+      const remote = this.call({
+        type: 'grads',
+        images: theirs.dataSync() as Float32Array,
+        labels: theirLabels.dataSync() as Float32Array,
+        shape: theirs.shape,
+      });
+      const local = this.local.gradients(mine, myLabels);
+      const other = (await remote).grads as Float32Array[];
+      const averaged = weightedAverage([local, other], [mine.shape[0] as number, theirs.shape[0] as number]);
+      const applied = this.call({ type: 'apply', grads: averaged });
+      this.local.apply(averaged);
+      await applied;
+    } finally {
+      tf.dispose([mine, theirs, myLabels, theirLabels]);
+    }
   }
 
   async dispose(): Promise<void> {

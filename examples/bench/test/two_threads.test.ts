@@ -22,7 +22,7 @@ describe('TwoThreadResNet (the bench data-parallel training step)', () => {
     const before = flat(parallel);
 
     const single = new ResNetHalf(reference, 0.5);
-    single.apply(single.gradients(x.dataSync() as Float32Array, y.dataSync() as Float32Array, x.shape));
+    single.apply(single.gradients(x, y));
     const two = await TwoThreadResNet.start(parallel, 'wasm', 0.5);
     await two.trainStep(x, y);
     await two.forward(x);
@@ -37,6 +37,20 @@ describe('TwoThreadResNet (the bench data-parallel training step)', () => {
       }),
     );
     single.dispose();
+  });
+
+  it('keeps the main thread tensor count flat across steps', async () => {
+    const x = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 6);
+    const y = tf.oneHot(tf.tensor1d([1, 7], 'int32'), 10);
+    const two = await TwoThreadResNet.start(buildResNet20(), 'wasm', 0.1);
+    await two.trainStep(x, y); // the first step creates the optimiser's state
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 2; i++) {
+      await two.trainStep(x, y);
+      await two.forward(x);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    await two.dispose();
   });
 
   it("rejects with the worker's error instead of hanging", async () => {
