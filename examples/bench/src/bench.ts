@@ -5,16 +5,9 @@
 import '@tensorflow/tfjs-backend-cpu';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  ClassEmbedding,
-  createDisentanglementMapping,
-  createGenerator,
-  distill,
-  quantizeModel,
-  softCrossEntropy,
-  useFastestBackend,
-} from 'qimera';
+import { softCrossEntropy, useFastestBackend } from 'qimera';
 import { scriptArguments } from 'qimera/node';
+import { qimeraIterationTimes } from './qimera_iteration.js';
 import { buildResNet20 } from './resnet20.js';
 import { TwoThreadResNet } from './two_threads.js';
 
@@ -99,28 +92,9 @@ for (const backend of values.backends.split(',')) {
     // The official CIFAR generator (width 128, DM to 100) against the teacher, W4A4 student,
     // on one thread and split over two.
     for (const workers of [1, 2]) {
-      const student = await quantizeModel(net, { weightBits: 4, activationBits: 4 });
-      const generator = createGenerator({ imageSize: 32, channels: 3, inputDim: 100 });
-      const embedding = ClassEmbedding.random(10, 64, { seed: 1 });
-      const mapping = createDisentanglementMapping({ latentDim: 64 });
-      const stamps: number[] = [];
-      await distill({
-        teacher: net,
-        student,
-        generator,
-        embedding,
-        mapping,
-        workers,
-        batchSize: batch,
-        iterations: repeats + 2,
-        warmupEpochs: 0,
-        onProgress: () => stamps.push(performance.now()),
-      });
-      // The first two iterations create optimiser state and calibrate; time the rest.
-      const ms = ((stamps.at(-1) as number) - (stamps[1] as number)) / repeats;
+      const times = await qimeraIterationTimes(net, { batch, workers, iterations: repeats + 2 });
+      const ms = times.slice(2).reduce((a, b) => a + b, 0) / repeats;
       report({ bench: 'qimera-iteration', backend, workers, batch, imgPerSec: (batch / ms) * 1000, msPerBatch: ms });
-      for (const m of [student, generator, mapping]) m.dispose();
-      embedding.dispose();
     }
   }
   tf.dispose([x, y]);

@@ -35,16 +35,19 @@ async function handle(request: HalfRequest): Promise<HalfReply> {
     tf.tidy(() => active.forward(tf.tensor(request.images, request.shape)));
     return {};
   }
-  if (request.type === 'grads') {
-    const n = request.shape[0] as number;
-    const grads = tf.tidy(() =>
-      active.gradients(
-        tf.tensor(request.images, request.shape),
-        tf.tensor2d(request.labels, [n, request.labels.length / n]),
-      ),
-    );
-    return { grads };
+  if (request.type === 'apply') {
+    active.apply(request.grads);
+    return {};
   }
-  half.apply(request.grads);
+  const n = request.shape[0] as number;
+  const grads = tf.tidy(() =>
+    active.gradients(
+      tf.tensor(request.images, request.shape),
+      tf.tensor2d(request.labels, [n, request.labels.length / n]),
+    ),
+  );
+  if (request.type === 'grads') return { grads };
+  // 'step': a training step of this thread's own, nothing sent back.
+  active.apply(grads);
   return {};
 }

@@ -7,6 +7,7 @@ export type HalfRequest =
   | { type: 'init'; backend: string; weights: Float32Array[]; learningRate: number }
   | { type: 'forward'; images: Float32Array; shape: number[] }
   | { type: 'grads'; images: Float32Array; labels: Float32Array; shape: number[] }
+  | { type: 'step'; images: Float32Array; labels: Float32Array; shape: number[] }
   | { type: 'apply'; grads: Float32Array[] };
 export type HalfReply = { error: string } | { grads?: Float32Array[] };
 

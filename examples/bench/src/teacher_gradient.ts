@@ -11,6 +11,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { createGenerator, softCrossEntropy, unfusedCopy, useFastestBackend } from 'qimera';
 import { scriptArguments } from 'qimera/node';
 import { buildResNet20 } from './resnet20.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({ args: scriptArguments(), options: { repeats: { type: 'string', default: '4' } } });
 const repeats = Number(values.repeats);
@@ -44,7 +45,6 @@ for (let i = 0; i < repeats; i++) {
   fusedMs.push(generatorStep(fused));
   unfusedMs.push(generatorStep(unfused));
 }
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
 console.log(
   JSON.stringify({
     bench: 'generator-step',

@@ -64,6 +64,26 @@ export class TwoThreadResNet {
     }
   }
 
+  /**
+   * This thread runs `local` while the worker runs the same bench on a copy of the
+   * half batch `x` / `y`, with nothing exchanged (a training step applies each thread's
+   * own gradients): what the machine gives two independent threads.
+   */
+  async independentHalves(
+    bench: 'forward' | 'train-step',
+    x: tf.Tensor,
+    y: tf.Tensor,
+    local: () => void,
+  ): Promise<void> {
+    const images = x.dataSync() as Float32Array;
+    const remote =
+      bench === 'forward'
+        ? this.call({ type: 'forward', images, shape: x.shape })
+        : this.call({ type: 'step', images, labels: y.dataSync() as Float32Array, shape: x.shape });
+    local();
+    await remote;
+  }
+
   async dispose(): Promise<void> {
     this.local.dispose();
     await this.worker.terminate();

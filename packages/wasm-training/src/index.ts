@@ -3,12 +3,14 @@
  * (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
  * DepthwiseConv2dNativeBackpropInput, UnsortedSegmentSum), each composed from the
  * backend's XNNPACK-backed convolutions, matrix products and data-movement kernels,
- * and replaces its slow Conv2DBackpropInput with one built the same way.
+ * and replaces its slow Conv2DBackpropInput, Tile, Slice, Sum, Mean and Identity with
+ * faster ones (restoreWasmKernels puts tfjs-wasm's own back).
  * @packageDocumentation
  */
 export {
   type RegisterOptions,
   registerWasmTrainingKernels,
+  restoreWasmKernels,
   WASM_FASTER_KERNELS,
   WASM_TRAINING_KERNELS,
 } from './register.js';

@@ -1,8 +1,6 @@
 import {
   add,
-  getKernel,
   type KernelConfig,
-  type KernelFunc,
   reshape,
   type TensorInfo,
   Tile,
@@ -10,6 +8,7 @@ import {
   type TileInputs,
   zeros,
 } from '@tensorflow/tfjs-core';
+import { withFastPath } from './fast_path.js';
 import { composeKernel } from './kernel_io.js';
 
 // XNNPACK's broadcasting add handles up to 6 dimensions.
@@ -24,33 +23,22 @@ const MAX_BROADCAST_RANK = 6;
  * layouts that need more than 6 dimensions, use the original kernel.
  */
 export function fasterTileConfig(): KernelConfig {
-  const originalConfig = getKernel(Tile, 'wasm');
-  const original = originalConfig?.kernelFunc as KernelFunc | undefined;
-  return {
-    kernelName: Tile,
-    backendName: 'wasm',
-    // The original kernel binds its wasm function when the backend starts.
-    ...(originalConfig?.setupFunc ? { setupFunc: originalConfig.setupFunc } : {}),
-    kernelFunc: (args) => {
-      const { x } = args.inputs as TileInputs;
-      const { reps } = args.attrs as unknown as TileAttrs;
-      const info = x as TensorInfo;
-      const factors = broadcastFactors(info.shape, reps);
-      if (info.dtype !== 'float32' || factors.length > MAX_BROADCAST_RANK) {
-        if (!original) throw new Error('Tile (@qimera/wasm-training): no original wasm Tile kernel to fall back on');
-        return original(args);
-      }
-      const outShape = info.shape.map((d, i) => d * (reps[i] as number));
-      return composeKernel(args.backend, [info], (xt) => {
-        const spread = reshape(
-          xt,
-          factors.map((f) => (f.rep ? 1 : f.size)),
-        );
-        const copies = zeros(factors.map((f) => (f.rep ? f.size : 1)));
-        return reshape(add(spread, copies), outShape);
-      });
-    },
-  };
+  return withFastPath(Tile, (args) => {
+    const { x } = args.inputs as TileInputs;
+    const { reps } = args.attrs as unknown as TileAttrs;
+    const info = x as TensorInfo;
+    const factors = broadcastFactors(info.shape, reps);
+    if (info.dtype !== 'float32' || factors.length > MAX_BROADCAST_RANK) return null;
+    const outShape = info.shape.map((d, i) => d * (reps[i] as number));
+    return composeKernel(args.backend, [info], (xt) => {
+      const spread = reshape(
+        xt,
+        factors.map((f) => (f.rep ? 1 : f.size)),
+      );
+      const copies = zeros(factors.map((f) => (f.rep ? f.size : 1)));
+      return reshape(add(spread, copies), outShape);
+    });
+  });
 }
 
 interface Factor {

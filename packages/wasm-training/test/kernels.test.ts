@@ -1,42 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../../../test-support/backend.js';
-import { registerWasmTrainingKernels, WASM_FASTER_KERNELS, WASM_TRAINING_KERNELS } from '../src/index.js';
+import {
+  registerWasmTrainingKernels,
+  restoreWasmKernels,
+  WASM_FASTER_KERNELS,
+  WASM_TRAINING_KERNELS,
+} from '../src/index.js';
 import { broadcastFactors } from '../src/tile.js';
+import { expectRelativeClose, onBothBackends } from './compare.js';
 
 beforeAll(() => {
   registerWasmTrainingKernels();
 });
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
-
-/** Runs `f` on the cpu backend (reference) and on wasm, returning both results as arrays. */
-async function onBothBackends(f: () => tf.Tensor[]): Promise<{ cpu: Float32Array[]; wasm: Float32Array[] }> {
-  const run = async (name: string) => {
-    await tf.setBackend(name);
-    return tf.tidy(f).map((t) => {
-      const values = t.dataSync() as Float32Array;
-      t.dispose();
-      return values;
-    });
-  };
-  return { cpu: await run('cpu'), wasm: await run('wasm') };
-}
-
-function expectRelativeClose(cpu: Float32Array[], wasm: Float32Array[]): void {
-  expect(wasm.length).toBe(cpu.length);
-  cpu.forEach((ref, k) => {
-    const got = wasm[k] as Float32Array;
-    expect(got.length).toBe(ref.length);
-    let scale = 1e-6;
-    let err = 0;
-    ref.forEach((v, i) => {
-      scale = Math.max(scale, Math.abs(v));
-      err = Math.max(err, Math.abs(v - (got[i] as number)));
-    });
-    expect(err / scale).toBeLessThan(1e-4);
-  });
-}
 
 /** Gradients of a weighted sum of `op(x, w)` with respect to both inputs. */
 type Shape4 = [number, number, number, number];
@@ -269,10 +247,11 @@ describe('registration', () => {
       'DepthwiseConv2dNativeBackpropInput',
       'UnsortedSegmentSum',
     ]);
-    expect(WASM_FASTER_KERNELS).toEqual(['Conv2DBackpropInput', 'Tile']);
+    expect(WASM_FASTER_KERNELS).toEqual(['Conv2DBackpropInput', 'Tile', 'Slice', 'Sum', 'Mean', 'Identity']);
     expect(registerWasmTrainingKernels()).toEqual([]);
-    for (const name of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile']) {
-      expect(tf.getKernel(name, 'wasm')?.kernelFunc.toString()).toContain('composeKernel');
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc.toString()).toContain('composeKernel');
+    for (const name of WASM_FASTER_KERNELS) {
+      expect(tf.getKernel(name, 'wasm')?.kernelFunc.toString()).toContain('fastPath');
     }
     await tf.setBackend('wasm');
     const x = tf.randomNormal([2, 7, 7, 4]);
@@ -296,5 +275,58 @@ describe('registration', () => {
     for (let i = 0; i < 3; i++) step();
     expect(tf.memory().numTensors).toBe(tensors);
     expect(tf.memory().numBytes).toBe(bytes);
+  });
+
+  it('restores tfjs-wasm kernels by name and replaces them again', async () => {
+    await tf.setBackend('wasm');
+    const buffers = () => (tf.memory() as { numDataBuffers: number }).numDataBuffers;
+    const x = tf.tensor1d([1, 2, 3]);
+    const cloneAddsBuffer = () => {
+      const before = buffers();
+      const copy = tf.clone(x);
+      const added = buffers() - before;
+      copy.dispose();
+      return added;
+    };
+    expect(cloneAddsBuffer()).toBe(0);
+    expect(restoreWasmKernels(['Identity', 'Slice'])).toEqual(['Slice', 'Identity']);
+    expect(restoreWasmKernels(['Identity'])).toEqual([]);
+    // tfjs-wasm's own Identity copies.
+    expect(cloneAddsBuffer()).toBe(1);
+    expect(Array.from(tf.slice(x, 1, 2).dataSync())).toEqual([2, 3]);
+    expect(registerWasmTrainingKernels({ replaceSlowKernels: ['Identity'] })).toEqual(['Identity']);
+    expect(cloneAddsBuffer()).toBe(0);
+    expect(registerWasmTrainingKernels()).toEqual(['Slice']);
+    x.dispose();
+  });
+
+  it('gives the same gradients with every replacement restored (the originals work)', async () => {
+    await tf.setBackend('wasm');
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.randomNormal([2, 7, 7, 3], 0, 1, 'float32', 41);
+        const w = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 42);
+        const f = (a: tf.Tensor, b: tf.Tensor) => {
+          const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+          const { mean, variance } = tf.moments(y, [0, 1, 2]);
+          const normed = tf.batchNorm(y, mean, variance, tf.zeros([4]), tf.ones([4]), 1e-3);
+          return tf.sum(tf.square(tf.slice(tf.clone(normed), [0, 1, 0, 0], [2, 3, 4, 4])));
+        };
+        return tf
+          .grads(f)([x, w])
+          .map((g) => g.dataSync() as Float32Array);
+      });
+    const replaced = run();
+    expect(restoreWasmKernels()).toEqual([...WASM_FASTER_KERNELS]);
+    const original = run();
+    expect(registerWasmTrainingKernels()).toEqual([...WASM_FASTER_KERNELS]);
+    expectRelativeClose(original, replaced);
+  });
+
+  it('names the option and the allowed kernels for an unknown kernel name', () => {
+    expect(() => registerWasmTrainingKernels({ replaceSlowKernels: ['Conv2D'] })).toThrow(
+      /replaceSlowKernels: 'Conv2D' is not a replaceable wasm kernel; allowed: Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity/,
+    );
+    expect(() => restoreWasmKernels(['Nope'])).toThrow(/names: 'Nope' is not a replaceable wasm kernel/);
   });
 });

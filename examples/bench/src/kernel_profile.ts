@@ -1,0 +1,93 @@
+// Where a ResNet-20 training step's time goes, per wasm kernel. Every registered wasm
+// kernel is wrapped to time its calls (wasm kernels run synchronously, so wall time
+// is the kernel's): exclusive time leaves out the kernels it calls itself, which the
+// @qimera/wasm-training kernels do (a filter gradient is a transpose, a convolution
+// and another transpose); a kernel called inside another is listed under both names
+// ('Conv2DBackpropFilter > Conv2D'). Prints one JSON line per kernel, then a table,
+// per step.
+//   pnpm --filter @qimera/bench kernel-profile [-- --batch 64 --steps 3]
+import '@tensorflow/tfjs-backend-wasm';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { useFastestBackend } from 'qimera';
+import { scriptArguments } from 'qimera/node';
+import { ResNetHalf } from './resnet_half.js';
+import { buildResNet20 } from './resnet20.js';
+
+const { values } = parseArgs({
+  args: scriptArguments(),
+  options: { batch: { type: 'string', default: '64' }, steps: { type: 'string', default: '3' } },
+});
+const batch = Number(values.batch);
+const steps = Number(values.steps);
+
+await useFastestBackend({ prefer: 'wasm', log: (m) => console.error(m) });
+const net = buildResNet20();
+const half = new ResNetHalf(net, 0.01);
+const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
+const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10));
+const step = () => half.apply(half.gradients(x, y));
+step(); // warm-up: optimiser state, first-call setup
+
+interface KernelTime {
+  calls: number;
+  inclusiveMs: number;
+  exclusiveMs: number;
+}
+const times = new Map<string, KernelTime>();
+/** The kernels now running, outermost first, with the time spent in kernels they called. */
+const running: { name: string; childMs: number }[] = [];
+for (const config of tf.getKernelsForBackend('wasm')) {
+  const original = config.kernelFunc;
+  tf.unregisterKernel(config.kernelName, 'wasm');
+  tf.registerKernel({
+    ...config,
+    kernelFunc: (args) => {
+      // A kernel called by another is counted under both names: 'Conv2DBackpropFilter > Conv2D'.
+      const name = [...running.map((r) => r.name), config.kernelName].join(' > ');
+      running.push({ name: config.kernelName, childMs: 0 });
+      const start = performance.now();
+      const out = original(args);
+      const ms = performance.now() - start;
+      const { childMs } = running.pop() as { childMs: number };
+      const parent = running.at(-1);
+      if (parent) parent.childMs += ms;
+      const t = times.get(name) ?? { calls: 0, inclusiveMs: 0, exclusiveMs: 0 };
+      t.calls++;
+      t.inclusiveMs += ms;
+      t.exclusiveMs += ms - childMs;
+      times.set(name, t);
+      return out;
+    },
+  });
+}
+
+const start = performance.now();
+for (let s = 0; s < steps; s++) step();
+const stepMs = (performance.now() - start) / steps;
+const kernelMs = [...times.values()].reduce((sum, t) => sum + t.exclusiveMs, 0) / steps;
+
+const rows = [...times.entries()]
+  .map(([kernel, t]) => ({
+    kernel,
+    callsPerStep: t.calls / steps,
+    exclusiveMsPerStep: t.exclusiveMs / steps,
+    inclusiveMsPerStep: t.inclusiveMs / steps,
+    share: t.exclusiveMs / steps / stepMs,
+  }))
+  .sort((a, b) => b.exclusiveMsPerStep - a.exclusiveMsPerStep);
+for (const row of rows) console.log(JSON.stringify({ batch, ...row }));
+console.log(
+  `\nbatch ${batch}: ${stepMs.toFixed(0)} ms per training step (${((batch / stepMs) * 1000).toFixed(1)} img/s), ` +
+    `${kernelMs.toFixed(0)} ms of it in kernels (the rest: JavaScript between kernels)`,
+);
+console.log('\n| kernel | calls per step | exclusive ms | inclusive ms | share of step |\n|---|---|---|---|---|');
+for (const r of rows.filter((r) => r.share >= 0.005)) {
+  console.log(
+    `| ${r.kernel} | ${r.callsPerStep} | ${r.exclusiveMsPerStep.toFixed(1)} | ${r.inclusiveMsPerStep.toFixed(1)} | ${(r.share * 100).toFixed(1)}% |`,
+  );
+}
+
+half.dispose();
+tf.dispose([x, y]);
+net.dispose();

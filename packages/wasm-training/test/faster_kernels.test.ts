@@ -1,0 +1,182 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import '../../../test-support/backend.js';
+import { registerWasmTrainingKernels } from '../src/index.js';
+import { leadingBlockLength } from '../src/reduce.js';
+import { mergeWholeTrailingAxes } from '../src/slice.js';
+import { expectRelativeClose, onBothBackends } from './compare.js';
+
+beforeAll(() => {
+  registerWasmTrainingKernels();
+});
+
+/** The kernels (with input shapes) that `f` runs on wasm, nested ones included. */
+async function kernelsRun(f: () => tf.Tensor): Promise<{ name: string; inputShapes: number[][] }[]> {
+  await tf.setBackend('wasm');
+  const info = await tf.profile(() => f());
+  return info.kernels.map((k) => ({ name: k.name, inputShapes: k.inputShapes }));
+}
+
+describe('Slice on wasm (whole rows from the heap)', () => {
+  it('folds the trailing axes taken whole into the last axis cut', () => {
+    expect(mergeWholeTrailingAxes([64, 34, 34, 16], [0, 1, 1, 0], [64, 33, 33, 16])).toEqual({
+      shape: [64, 34, 544],
+      begin: [0, 1, 16],
+      size: [64, 33, 528],
+    });
+    expect(mergeWholeTrailingAxes([2, 3, 4], [1, 0, 0], [1, 3, 4])).toEqual({ shape: [24], begin: [12], size: [12] });
+    // The innermost axis is cut: nothing to fold. Nothing cut: one row.
+    expect(mergeWholeTrailingAxes([2, 3, 4], [0, 0, 1], [2, 3, 2])).toEqual({
+      shape: [2, 3, 4],
+      begin: [0, 0, 1],
+      size: [2, 3, 2],
+    });
+    expect(mergeWholeTrailingAxes([2, 3], [0, 0], [2, 3])).toEqual({ shape: [6], begin: [0], size: [6] });
+  });
+
+  it('matches cpu: spatial crops, batch cuts, innermost cuts, ranks 1 to 5, ints, bools, whole, empty', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([3, 7, 6, 5], 0, 1, 'float32', 21);
+      const x5 = tf.randomNormal([2, 3, 4, 5, 6], 0, 1, 'float32', 22);
+      const ints = tf.tensor3d([...Array(24).keys()], [2, 3, 4], 'int32');
+      return [
+        tf.slice(x, [0, 1, 2, 0], [3, 5, 3, 5]),
+        tf.slice(x, [1, 0, 0, 0], [2, 7, 6, 5]),
+        tf.slice(x, [0, 2, 0, 0], [3, 1, 6, 5]),
+        tf.slice(x, [1, 1, 1, 1], [1, 2, 3, 3]),
+        tf.slice(x5, [1, 0, 1, 2, 0], [1, 3, 2, 3, 6]),
+        tf.slice(tf.range(0, 10), [3], [4]),
+        tf.cast(tf.slice(ints, [0, 1, 0], [2, 2, 4]), 'float32'),
+        tf.cast(tf.slice(tf.greater(x, 0), [0, 2, 1, 0], [3, 3, 4, 5]), 'float32'),
+        tf.slice(x, [0, 0, 0, 0], [3, 7, 6, 5]),
+        tf.slice(x, [1, 2, 0, 0], [2, 0, 6, 5]),
+      ];
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+
+  it('makes the gradient of pad (a slice) match cpu', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([2, 5, 5, 3], 0, 1, 'float32', 23);
+      const probe = tf.randomNormal([2, 8, 6, 3], 0, 1, 'float32', 24);
+      const padded = (a: tf.Tensor) =>
+        tf.pad(a, [
+          [0, 0],
+          [1, 2],
+          [0, 1],
+          [0, 0],
+        ]);
+      return [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(padded(a), probe)))(x)];
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+});
+
+describe('Sum and Mean on wasm (leading axes as one average pooling)', () => {
+  it('recognises a leading block of axes in any order', () => {
+    expect(leadingBlockLength([0, 1, 2])).toBe(3);
+    expect(leadingBlockLength([2, 0, 1])).toBe(3);
+    expect(leadingBlockLength([0])).toBe(1);
+    expect(leadingBlockLength([1, 2])).toBe(0);
+    expect(leadingBlockLength([0, 2])).toBe(0);
+    expect(leadingBlockLength([])).toBe(0);
+  });
+
+  it('matches cpu: leading, negative, middle, innermost and all axes, keepDims, ints', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([8, 16, 16, 4], 0.5, 1, 'float32', 31);
+      const m = tf.randomNormal([5, 3], 0, 1, 'float32', 32);
+      const ints = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+      const results: tf.Tensor[] = [];
+      for (const reduce of [tf.sum, tf.mean]) {
+        results.push(
+          reduce(x, [0, 1, 2]),
+          reduce(x, [0, 1, 2], true),
+          reduce(x, [-4, -3]),
+          reduce(x, 0),
+          reduce(m, 0, true),
+          reduce(x, [1, 2]),
+          reduce(x, 3),
+          reduce(x),
+          tf.cast(reduce(ints, 0), 'float32'),
+        );
+      }
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      return [...results, mean, variance];
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+
+  it('reduces leading axes by AvgPool, innermost ones with the original kernel', async () => {
+    const x = tf.randomNormal([4, 3, 3, 2]);
+    const leading = await kernelsRun(() => tf.sum(x, [0, 1, 2]));
+    expect(leading.filter((k) => k.name === 'AvgPool').map((k) => k.inputShapes[0])).toEqual([[1, 36, 1, 2]]);
+    const innermost = await kernelsRun(() => tf.mean(x, [3]));
+    expect(innermost.map((k) => k.name)).not.toContain('AvgPool');
+    x.dispose();
+  });
+
+  it('gives each view of one tensor its own result (no operand cached by tensor id)', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor4d([...Array(24).keys()], [2, 3, 2, 2]);
+    expect(Array.from(tf.sum(x, [0, 1, 2]).dataSync())).toEqual([132, 144]);
+    expect(Array.from(tf.sum(x, [0, 1]).dataSync())).toEqual([60, 66, 72, 78]);
+    expect(Array.from(tf.sum(x, 0).dataSync())).toEqual([12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34]);
+    expect(Array.from(tf.mean(tf.reshape(x, [6, 4]), 0).dataSync())).toEqual([10, 11, 12, 13]);
+    x.dispose();
+  });
+
+  it('makes the BatchNorm-in-training gradient (moments + batchNorm) match cpu', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([4, 6, 6, 5], 0, 1, 'float32', 33);
+      const gamma = tf.randomUniform([5], 0.5, 1.5, 'float32', 34);
+      // tfjs's gradient bookkeeping fails on a batchNorm without offset: pass one.
+      const beta = tf.randomNormal([5], 0, 1, 'float32', 36);
+      const probe = tf.randomNormal([4, 6, 6, 5], 0, 1, 'float32', 35);
+      const f = (a: tf.Tensor, g: tf.Tensor) => {
+        const { mean, variance } = tf.moments(a, [0, 1, 2]);
+        const normed = tf.batchNorm(a as tf.Tensor4D, mean, variance, beta, g as tf.Tensor1D, 1e-3);
+        return tf.sum(tf.mul(normed, probe));
+      };
+      return tf.grads(f)([x, gamma]);
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+});
+
+describe('Identity on wasm (shared data)', () => {
+  it('gives a tensor that shares the data buffer and survives its source', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor1d([1, 2, 3]);
+    const buffers = (tf.memory() as { numDataBuffers: number }).numDataBuffers;
+    const copy = tf.clone(x);
+    expect((tf.memory() as { numDataBuffers: number }).numDataBuffers).toBe(buffers);
+    x.dispose();
+    expect(Array.from(copy.dataSync())).toEqual([1, 2, 3]);
+    copy.dispose();
+    expect((tf.memory() as { numDataBuffers: number }).numDataBuffers).toBe(buffers - 1);
+  });
+});
+
+describe('the replaced kernels', () => {
+  it('do not leak tensors or bytes across training-like steps', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.randomNormal([4, 7, 7, 3]);
+    const gamma = tf.ones([3]);
+    const beta = tf.zeros([3]);
+    const step = () =>
+      tf.tidy(() => {
+        tf.grads((a: tf.Tensor, g: tf.Tensor) => {
+          const { mean, variance } = tf.moments(a, [0, 1, 2]);
+          const normed = tf.batchNorm(a as tf.Tensor4D, mean, variance, beta, g as tf.Tensor1D, 1e-3);
+          return tf.sum(tf.slice(tf.clone(normed), [0, 1, 1, 0], [4, 5, 5, 3]));
+        })([x, gamma]);
+      });
+    step();
+    const { numTensors, numBytes } = tf.memory();
+    for (let i = 0; i < 3; i++) step();
+    expect(tf.memory().numTensors).toBe(numTensors);
+    expect(tf.memory().numBytes).toBe(numBytes);
+    tf.dispose([x, gamma, beta]);
+  });
+});
