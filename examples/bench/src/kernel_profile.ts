@@ -1,23 +1,34 @@
-// Where a ResNet-20 training step's time goes, per wasm kernel. Every registered wasm
+// Where the time of a ResNet-20 training step, or of a full Qimera iteration, goes, per
+// wasm kernel. Every registered wasm
 // kernel is wrapped to time its calls (wasm kernels run synchronously, so wall time
 // is the kernel's): exclusive time leaves out the kernels it calls itself, which the
 // @qimera/wasm-training kernels do (a filter gradient is a transpose, a convolution
 // and another transpose); a kernel called inside another is listed under both names
 // ('Conv2DBackpropFilter > Conv2D'). Prints one JSON line per kernel, then a table,
 // per step.
-//   pnpm --filter @qimera/bench kernel-profile [-- --batch 64 --steps 3]
+//   pnpm --filter @qimera/bench kernel-profile [-- --bench train-step|qimera-iteration --batch 64 --steps 3 --shapes]
+// (--shapes: one row per kernel and input shapes)
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { useFastestBackend } from 'qimera';
 import { scriptArguments } from 'qimera/node';
+import { qimeraIterationTimes } from './qimera_iteration.js';
 import { ResNetHalf } from './resnet_half.js';
 import { buildResNet20 } from './resnet20.js';
 
 const { values } = parseArgs({
   args: scriptArguments(),
-  options: { batch: { type: 'string', default: '64' }, steps: { type: 'string', default: '3' } },
+  options: {
+    bench: { type: 'string', default: 'train-step' },
+    batch: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '3' },
+    shapes: { type: 'boolean', default: false },
+  },
 });
+if (!['train-step', 'qimera-iteration'].includes(values.bench)) {
+  throw new Error(`--bench must be train-step or qimera-iteration, got '${values.bench}'`);
+}
 const batch = Number(values.batch);
 const steps = Number(values.steps);
 
@@ -27,7 +38,7 @@ const half = new ResNetHalf(net, 0.01);
 const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
 const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10));
 const step = () => half.apply(half.gradients(x, y));
-step(); // warm-up: optimiser state, first-call setup
+if (values.bench === 'train-step') step(); // warm-up: optimiser state, first-call setup
 
 interface KernelTime {
   calls: number;
@@ -44,7 +55,8 @@ for (const config of tf.getKernelsForBackend('wasm')) {
     ...config,
     kernelFunc: (args) => {
       // A kernel called by another is counted under both names: 'Conv2DBackpropFilter > Conv2D'.
-      const name = [...running.map((r) => r.name), config.kernelName].join(' > ');
+      const shapes = values.shapes ? ` ${JSON.stringify(Object.values(args.inputs).map((t) => t?.shape))}` : '';
+      const name = [...running.map((r) => r.name), config.kernelName].join(' > ') + shapes;
       running.push({ name: config.kernelName, childMs: 0 });
       const start = performance.now();
       const out = original(args);
@@ -62,9 +74,23 @@ for (const config of tf.getKernelsForBackend('wasm')) {
   });
 }
 
-const start = performance.now();
-for (let s = 0; s < steps; s++) step();
-const stepMs = (performance.now() - start) / steps;
+let stepMs: number;
+if (values.bench === 'train-step') {
+  const start = performance.now();
+  for (let s = 0; s < steps; s++) step();
+  stepMs = (performance.now() - start) / steps;
+} else {
+  // Two set-up iterations (optimiser state, calibration), then `steps` counted ones.
+  const iterationMs = await qimeraIterationTimes(net, {
+    batch,
+    workers: 1,
+    iterations: 2 + steps,
+    afterIteration: (i) => {
+      if (i === 1) times.clear();
+    },
+  });
+  stepMs = iterationMs.slice(2).reduce((a, b) => a + b, 0) / steps;
+}
 const kernelMs = [...times.values()].reduce((sum, t) => sum + t.exclusiveMs, 0) / steps;
 
 const rows = [...times.entries()]
@@ -76,9 +102,9 @@ const rows = [...times.entries()]
     share: t.exclusiveMs / steps / stepMs,
   }))
   .sort((a, b) => b.exclusiveMsPerStep - a.exclusiveMsPerStep);
-for (const row of rows) console.log(JSON.stringify({ batch, ...row }));
+for (const row of rows) console.log(JSON.stringify({ bench: values.bench, batch, ...row }));
 console.log(
-  `\nbatch ${batch}: ${stepMs.toFixed(0)} ms per training step (${((batch / stepMs) * 1000).toFixed(1)} img/s), ` +
+  `\n${values.bench}, batch ${batch}: ${stepMs.toFixed(0)} ms per step (${((batch / stepMs) * 1000).toFixed(1)} img/s), ` +
     `${kernelMs.toFixed(0)} ms of it in kernels (the rest: JavaScript between kernels)`,
 );
 console.log('\n| kernel | calls per step | exclusive ms | inclusive ms | share of step |\n|---|---|---|---|---|');

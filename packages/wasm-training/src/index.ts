@@ -3,8 +3,9 @@
  * (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter,
  * DepthwiseConv2dNativeBackpropInput, UnsortedSegmentSum), each composed from the
  * backend's XNNPACK-backed convolutions, matrix products and data-movement kernels,
- * and replaces its slow Conv2DBackpropInput, Tile, Slice, Sum, Mean and Identity with
- * faster ones (restoreWasmKernels puts tfjs-wasm's own back).
+ * and replaces slow ones (Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity,
+ * transposed BatchMatMul, ResizeNearestNeighborGrad) with faster ones
+ * (restoreWasmKernels puts tfjs-wasm's own back).
  * @packageDocumentation
  */
 export {

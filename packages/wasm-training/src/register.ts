@@ -7,7 +7,9 @@ import { fasterConv2DBackpropInputConfig } from './conv2d_backprop_input.js';
 import { depthwiseConv2dBackpropFilterConfig } from './depthwise_backprop_filter.js';
 import { depthwiseConv2dBackpropInputConfig } from './depthwise_backprop_input.js';
 import { sharingIdentityConfig } from './identity.js';
+import { fasterBatchMatMulConfig } from './mat_mul.js';
 import { fasterMeanConfig, fasterSumConfig } from './reduce.js';
+import { fasterResizeNearestNeighborGradConfig } from './resize_nearest_grad.js';
 import { fasterSliceConfig } from './slice.js';
 import { fasterTileConfig } from './tile.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
@@ -28,6 +30,8 @@ export const WASM_FASTER_KERNELS: readonly string[] = [
   'Sum',
   'Mean',
   'Identity',
+  'BatchMatMul',
+  'ResizeNearestNeighborGrad',
 ];
 
 // Built once, with tfjs-wasm's own kernels saved first: the fast paths fall back on
@@ -45,6 +49,8 @@ function fasterKernels(): KernelConfig[] {
       fasterSumConfig(),
       fasterMeanConfig(),
       sharingIdentityConfig(),
+      fasterBatchMatMulConfig(),
+      fasterResizeNearestNeighborGradConfig(),
     ];
   }
   return replacements;

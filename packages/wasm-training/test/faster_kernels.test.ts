@@ -180,3 +180,92 @@ describe('the replaced kernels', () => {
     tf.dispose([x, gamma, beta]);
   });
 });
+
+describe('BatchMatMul with a transposed operand on wasm (transpose, then XNNPACK)', () => {
+  it('matches cpu for each transpose, batch-1 ranks 2 and 3, and batched products (original kernel)', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const a = tf.randomNormal([5, 3], 0, 1, 'float32', 51);
+      const b = tf.randomNormal([5, 4], 0, 1, 'float32', 52);
+      const c = tf.randomNormal([3, 4], 0, 1, 'float32', 53);
+      const e = tf.randomNormal([4, 5], 0, 1, 'float32', 59);
+      const a3 = tf.randomNormal([2, 5, 3], 0, 1, 'float32', 54);
+      const b3 = tf.randomNormal([2, 5, 4], 0, 1, 'float32', 55);
+      return [
+        tf.matMul(a, b, true, false),
+        tf.matMul(b, c, false, true),
+        tf.matMul(a, e, true, true),
+        tf.matMul(tf.reshape(a, [1, 5, 3]), tf.reshape(b, [1, 5, 4]), true, false),
+        tf.matMul(a3, b3, true, false),
+      ];
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+
+  it("makes a Dense layer's gradients match cpu", async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([6, 7], 0, 1, 'float32', 56);
+      const w = tf.randomNormal([7, 9], 0, 1, 'float32', 57);
+      const probe = tf.randomNormal([6, 9], 0, 1, 'float32', 58);
+      return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.matMul(a, b), probe)))([x, w]);
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+
+  it('gives two views of one right operand their own results (tfjs-wasm caches its operand by id)', async () => {
+    await tf.setBackend('wasm');
+    const values = tf.tensor1d([1, 2, 3, 4, 5, 6]);
+    // Column sums as aᵀ·b, with b viewed as 3x2, then as 2x3 (one tensor id).
+    const first = tf.matMul(tf.ones([3, 1]), tf.reshape(values, [3, 2]), true, false);
+    const second = tf.matMul(tf.ones([2, 1]), tf.reshape(values, [2, 3]), true, false);
+    expect(Array.from(first.dataSync())).toEqual([9, 12]);
+    expect(Array.from(second.dataSync())).toEqual([5, 7, 9]);
+    tf.dispose([values, first, second]);
+  });
+});
+
+describe('ResizeNearestNeighborGrad on wasm (average pooling for whole factors)', () => {
+  const cases: { size: [number, number]; alignCorners: boolean; halfPixelCenters: boolean }[] = [
+    { size: [8, 10], alignCorners: false, halfPixelCenters: false },
+    { size: [12, 10], alignCorners: false, halfPixelCenters: false },
+    { size: [8, 10], alignCorners: false, halfPixelCenters: true },
+    { size: [8, 10], alignCorners: true, halfPixelCenters: false },
+    { size: [6, 7], alignCorners: false, halfPixelCenters: false },
+  ];
+  const resized = (a: tf.Tensor, c: (typeof cases)[number]) =>
+    tf.image.resizeNearestNeighbor(a as tf.Tensor4D, c.size, c.alignCorners, c.halfPixelCenters);
+
+  // tfjs-cpu 4.22's kernel reads dy at the images' batch stride, so it is right for batch 1 only.
+  it('matches cpu (batch 1) for factors 2x2 and 3x2, half-pixel centres, aligned corners and fractions', async () => {
+    const { cpu, wasm } = await onBothBackends(() => {
+      const x = tf.randomNormal([1, 4, 5, 3], 0, 1, 'float32', 61);
+      return cases.map((c) => {
+        const probe = tf.randomNormal([1, ...c.size, 3], 0, 1, 'float32', 62);
+        return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resized(a, c), probe)))(x);
+      });
+    });
+    expectRelativeClose(cpu, wasm);
+  });
+
+  it('is the adjoint of the upsampling for batch 2: <grad, v> = <resize(v), probe>', async () => {
+    await tf.setBackend('wasm');
+    for (const c of cases) {
+      const [lhs, rhs] = tf.tidy(() => {
+        const x = tf.randomNormal([2, 4, 5, 3], 0, 1, 'float32', 63);
+        const v = tf.randomNormal([2, 4, 5, 3], 0, 1, 'float32', 64);
+        const probe = tf.randomNormal([2, ...c.size, 3], 0, 1, 'float32', 65);
+        const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resized(a, c), probe)))(x);
+        return [tf.sum(tf.mul(grad, v)).dataSync()[0], tf.sum(tf.mul(resized(v, c), probe)).dataSync()[0]];
+      }) as unknown as [number, number];
+      expect(Math.abs(lhs - rhs)).toBeLessThan(1e-4 * Math.max(1, Math.abs(rhs)));
+    }
+  });
+
+  it('runs the whole-factor gradient as one AvgPool', async () => {
+    const x = tf.randomNormal([1, 3, 3, 2]);
+    const kernels = await kernelsRun(() =>
+      tf.grad((a: tf.Tensor) => tf.sum(tf.image.resizeNearestNeighbor(a as tf.Tensor4D, [6, 6])))(x),
+    );
+    expect(kernels.filter((k) => k.name === 'AvgPool').map((k) => k.inputShapes[0])).toEqual([[1, 6, 6, 2]]);
+    x.dispose();
+  });
+});

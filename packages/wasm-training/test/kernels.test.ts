@@ -247,7 +247,16 @@ describe('registration', () => {
       'DepthwiseConv2dNativeBackpropInput',
       'UnsortedSegmentSum',
     ]);
-    expect(WASM_FASTER_KERNELS).toEqual(['Conv2DBackpropInput', 'Tile', 'Slice', 'Sum', 'Mean', 'Identity']);
+    expect(WASM_FASTER_KERNELS).toEqual([
+      'Conv2DBackpropInput',
+      'Tile',
+      'Slice',
+      'Sum',
+      'Mean',
+      'Identity',
+      'BatchMatMul',
+      'ResizeNearestNeighborGrad',
+    ]);
     expect(registerWasmTrainingKernels()).toEqual([]);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc.toString()).toContain('composeKernel');
     for (const name of WASM_FASTER_KERNELS) {
@@ -325,7 +334,7 @@ describe('registration', () => {
 
   it('names the option and the allowed kernels for an unknown kernel name', () => {
     expect(() => registerWasmTrainingKernels({ replaceSlowKernels: ['Conv2D'] })).toThrow(
-      /replaceSlowKernels: 'Conv2D' is not a replaceable wasm kernel; allowed: Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity/,
+      /replaceSlowKernels: 'Conv2D' is not a replaceable wasm kernel; allowed: Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity, BatchMatMul, ResizeNearestNeighborGrad/,
     );
     expect(() => restoreWasmKernels(['Nope'])).toThrow(/names: 'Nope' is not a replaceable wasm kernel/);
   });

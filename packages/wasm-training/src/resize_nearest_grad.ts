@@ -1,0 +1,36 @@
+import {
+  avgPool,
+  type KernelConfig,
+  mul,
+  ResizeNearestNeighborGrad,
+  type ResizeNearestNeighborGradAttrs,
+  type ResizeNearestNeighborGradInputs,
+  scalar,
+  type Tensor4D,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { withFastPath } from './fast_path.js';
+import { composeKernel } from './kernel_io.js';
+
+/**
+ * The gradient of nearest-neighbour upsampling by whole factors (UpSampling2D, as in
+ * the Qimera generator) as one XNNPACK average pooling: each input pixel was copied to
+ * an sh x sw block, so its gradient is the block's sum, sh * sw times the block mean.
+ * Upsampling by fractional factors, or with aligned corners, uses the original kernel.
+ */
+export function fasterResizeNearestNeighborGradConfig(): KernelConfig {
+  return withFastPath(ResizeNearestNeighborGrad, ({ inputs, attrs, backend }) => {
+    const { images, dy } = inputs as ResizeNearestNeighborGradInputs;
+    const { alignCorners } = attrs as unknown as ResizeNearestNeighborGradAttrs;
+    const [x, g] = [images, dy] as TensorInfo[];
+    const [, inH, inW] = (x as TensorInfo).shape as [number, number, number, number];
+    const [, outH, outW] = (g as TensorInfo).shape as [number, number, number, number];
+    const factors = [outH / inH, outW / inW] as [number, number];
+    if (alignCorners || (g as TensorInfo).dtype !== 'float32' || !factors.every((f) => Number.isInteger(f) && f > 1)) {
+      return null;
+    }
+    return composeKernel(backend, [g as TensorInfo], (dyt) =>
+      mul(avgPool(dyt as Tensor4D, factors, factors, 'valid'), scalar(factors[0] * factors[1])),
+    );
+  });
+}
