@@ -1,4 +1,4 @@
-import { registerWasmTrainingKernels } from '@qimera/wasm-training';
+import { registerCpuKernelFixes, registerWasmTrainingKernels } from '@qimera/wasm-training';
 import { findBackendFactory, getBackend, setBackend } from '@tensorflow/tfjs-core';
 
 /** Backends in the order {@link useFastestBackend} tries them. */
@@ -7,7 +7,8 @@ export const BACKEND_PREFERENCE = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu
 /**
  * Switches tfjs to the fastest backend that is registered: tfjs-node ('tensorflow')
  * when the user imported it, then webgpu / webgl in browsers, then wasm (with the
- * training kernels of `@qimera/wasm-training`), then cpu. Pass `prefer` to pick one
+ * training kernels of `@qimera/wasm-training`), then cpu (with its fix of a tfjs-cpu
+ * gradient, `registerCpuKernelFixes`). Pass `prefer` to pick one
  * explicitly. Logs the choice through `log` (default `console.log`).
  *
  * @returns the backend name now in use.
@@ -18,6 +19,7 @@ export async function useFastestBackend(
 ): Promise<string> {
   const log = options.log ?? console.log;
   registerWasmTrainingKernels();
+  registerCpuKernelFixes();
   const candidates = options.prefer ? [options.prefer] : BACKEND_PREFERENCE.filter((name) => findBackendFactory(name));
   for (const name of candidates) {
     if (!findBackendFactory(name)) {

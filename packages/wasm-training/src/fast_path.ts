@@ -4,25 +4,32 @@ import { getKernel, type KernelConfig, type KernelFunc, type TensorInfo } from '
 export type KernelArgs = Parameters<KernelFunc>[0];
 
 /**
- * A replacement for one of tfjs-wasm's own kernels that runs `fastPath` and hands every
- * call it returns null for to the original kernel. Must be built after tfjs-wasm
- * registered its kernels (the original is looked up here).
+ * A replacement for one of a backend's own kernels (tfjs-wasm's unless told) that runs
+ * `fastPath` and hands every call it returns null for to the original kernel, which
+ * `fastPath` may also call itself. Must be built after the backend registered its
+ * kernels (the original is looked up here).
  */
-export function withFastPath(kernelName: string, fastPath: (args: KernelArgs) => TensorInfo | null): KernelConfig {
-  const originalConfig = getKernel(kernelName, 'wasm');
+export function withFastPath(
+  kernelName: string,
+  fastPath: (args: KernelArgs, original: KernelFunc | undefined) => TensorInfo | null,
+  backendName = 'wasm',
+): KernelConfig {
+  const originalConfig = getKernel(kernelName, backendName);
   const original = originalConfig?.kernelFunc;
   return {
     kernelName,
-    backendName: 'wasm',
-    // The original kernel binds its wasm function when the backend starts.
+    backendName,
+    // The original kernel binds its functions when the backend starts.
     ...(originalConfig?.setupFunc ? { setupFunc: originalConfig.setupFunc } : {}),
     kernelFunc: (args) => {
-      const fast = fastPath(args);
+      const fast = fastPath(args, original);
       if (fast) return fast;
       if (!original) {
-        throw new Error(`${kernelName} (@qimera/wasm-training): no original wasm ${kernelName} kernel to fall back on`);
+        throw new Error(
+          `${kernelName} (@qimera/wasm-training): no original ${backendName} ${kernelName} kernel to fall back on`,
+        );
       }
-      return original(args);
+      return original(args) as TensorInfo;
     },
   };
 }

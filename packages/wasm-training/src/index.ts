@@ -5,9 +5,11 @@
  * backend's XNNPACK-backed convolutions, matrix products and data-movement kernels,
  * and replaces slow ones (Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity,
  * transposed BatchMatMul, ResizeNearestNeighborGrad) with faster ones
- * (restoreWasmKernels puts tfjs-wasm's own back).
+ * (restoreWasmKernels puts tfjs-wasm's own back). registerCpuKernelFixes corrects a
+ * cpu-backend gradient that is wrong in tfjs 4.22.
  * @packageDocumentation
  */
+export { registerCpuKernelFixes } from './cpu_fixes.js';
 export {
   type RegisterOptions,
   registerWasmTrainingKernels,

@@ -1,0 +1,66 @@
+import {
+  concat,
+  engine,
+  getKernel,
+  type KernelConfig,
+  ResizeNearestNeighborGrad,
+  type ResizeNearestNeighborGradInputs,
+  registerKernel,
+  slice,
+  type Tensor,
+  type TensorInfo,
+  unregisterKernel,
+} from '@tensorflow/tfjs-core';
+import { withFastPath } from './fast_path.js';
+import { composeKernel } from './kernel_io.js';
+
+/**
+ * tfjs-cpu 4.22's ResizeNearestNeighborGrad reads `dy` at the images' batch stride, so
+ * every batch element after the first gets a wrong gradient (for instance a generator's
+ * UpSampling2D trained on the cpu backend). It is right for one element: this runs it
+ * one batch element at a time and stacks the results.
+ */
+function cpuResizeNearestNeighborGradFix(): KernelConfig {
+  return withFastPath(
+    ResizeNearestNeighborGrad,
+    ({ inputs, attrs, backend }, original) => {
+      const { images, dy } = inputs as ResizeNearestNeighborGradInputs;
+      const [x, g] = [images, dy] as TensorInfo[];
+      const batch = (x as TensorInfo).shape[0] as number;
+      if (batch <= 1 || !original) return null;
+      return composeKernel(backend, [x as TensorInfo, g as TensorInfo], (xt, dyt) => {
+        const element = (t: Tensor, b: number) => slice(t, b, 1);
+        const parts = Array.from({ length: batch }, (_, b) => {
+          const out = original({ inputs: { images: element(xt, b), dy: element(dyt, b) }, attrs, backend });
+          return engine().makeTensorFromTensorInfo(out as TensorInfo);
+        });
+        return concat(parts, 0);
+      });
+    },
+    'cpu',
+  );
+}
+
+let fixes: KernelConfig[] | null = null;
+
+/**
+ * Registers corrections for cpu-backend kernels whose gradients are wrong in tfjs 4.22
+ * (ResizeNearestNeighborGrad past the first batch element). Does nothing for kernels
+ * the cpu backend has not registered (import `@tensorflow/tfjs-backend-cpu` first).
+ * Safe to call more than once.
+ *
+ * @returns the kernel names registered by this call.
+ */
+export function registerCpuKernelFixes(): string[] {
+  if (!getKernel(ResizeNearestNeighborGrad, 'cpu')) return [];
+  fixes ??= [cpuResizeNearestNeighborGradFix()];
+  const added: string[] = [];
+  for (const config of fixes) {
+    const current = getKernel(config.kernelName, 'cpu');
+    if (current === config) continue;
+    if (current) unregisterKernel(config.kernelName, 'cpu');
+    registerKernel(config);
+    added.push(config.kernelName);
+  }
+  return added;
+}
