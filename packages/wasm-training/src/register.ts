@@ -117,7 +117,7 @@ function chosenKernels(choice: boolean | readonly string[], option: string): rea
   const unknown = choice.filter((name) => !WASM_FASTER_KERNELS.includes(name));
   if (unknown.length > 0) {
     throw new Error(
-      `${option}: ${unknown.map((n) => `'${n}'`).join(', ')} is not a replaceable wasm kernel; ` +
+      `${option}: ${unknown.map((n) => `'${n}'`).join(', ')} ${unknown.length > 1 ? 'are not replaceable wasm kernels' : 'is not a replaceable wasm kernel'}; ` +
         `allowed: ${WASM_FASTER_KERNELS.join(', ')}`,
     );
   }

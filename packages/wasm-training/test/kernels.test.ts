@@ -336,6 +336,8 @@ describe('registration', () => {
     expect(() => registerWasmTrainingKernels({ replaceSlowKernels: ['Conv2D'] })).toThrow(
       /replaceSlowKernels: 'Conv2D' is not a replaceable wasm kernel; allowed: Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity, BatchMatMul, ResizeNearestNeighborGrad/,
     );
-    expect(() => restoreWasmKernels(['Nope'])).toThrow(/names: 'Nope' is not a replaceable wasm kernel/);
+    expect(() => restoreWasmKernels(['Nope', 'Conv2D'])).toThrow(
+      /names: 'Nope', 'Conv2D' are not replaceable wasm kernels; allowed: /,
+    );
   });
 });
