@@ -34,11 +34,6 @@ const steps = Number(values.steps);
 
 await useFastestBackend({ prefer: 'wasm', log: (m) => console.error(m) });
 const net = buildResNet20();
-const half = new ResNetHalf(net, 0.01);
-const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
-const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10));
-const step = () => half.apply(half.gradients(x, y));
-if (values.bench === 'train-step') step(); // warm-up: optimiser state, first-call setup
 
 interface KernelTime {
   calls: number;
@@ -54,7 +49,7 @@ for (const config of tf.getKernelsForBackend('wasm')) {
   tf.registerKernel({
     ...config,
     kernelFunc: (args) => {
-      // A kernel called by another is counted under both names: 'Conv2DBackpropFilter > Conv2D'.
+      // Keyed by the call path: Conv2D called by Conv2DBackpropFilter is 'Conv2DBackpropFilter > Conv2D'.
       const shapes = values.shapes ? ` ${JSON.stringify(Object.values(args.inputs).map((t) => t?.shape))}` : '';
       const name = [...running.map((r) => r.name), config.kernelName].join(' > ') + shapes;
       running.push({ name: config.kernelName, childMs: 0 });
@@ -76,9 +71,17 @@ for (const config of tf.getKernelsForBackend('wasm')) {
 
 let stepMs: number;
 if (values.bench === 'train-step') {
+  const half = new ResNetHalf(net, 0.01);
+  const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
+  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10));
+  const step = () => half.apply(half.gradients(x, y));
+  step(); // warm-up: optimiser state, first-call setup
+  times.clear();
   const start = performance.now();
   for (let s = 0; s < steps; s++) step();
   stepMs = (performance.now() - start) / steps;
+  half.dispose();
+  tf.dispose([x, y]);
 } else {
   // Two set-up iterations (optimiser state, calibration), then `steps` counted ones.
   const iterationMs = await qimeraIterationTimes(net, {
@@ -114,6 +117,4 @@ for (const r of rows.filter((r) => r.share >= 0.005)) {
   );
 }
 
-half.dispose();
-tf.dispose([x, y]);
 net.dispose();
