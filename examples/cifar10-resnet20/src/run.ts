@@ -105,11 +105,13 @@ let best = 0;
 const trainingSeconds = (elapsedMs: number) => (elapsedMs - evalMs) / 1000;
 const onProgress = (p: DistillProgress, current: LayersModel) => {
   if (p.phase === 'distill' && p.iteration % evalEvery === 0) {
+    // Training time up to this checkpoint: read before this evaluation's time is added.
+    const seconds = trainingSeconds(p.elapsedMs);
     const started = Date.now();
     const accuracy = top1Accuracy((x) => current.predict(x) as Tensor, test);
     evalMs += Date.now() - started;
     best = Math.max(best, accuracy);
-    console.log(JSON.stringify({ iteration: p.iteration, seconds: trainingSeconds(p.elapsedMs), accuracy }));
+    console.log(JSON.stringify({ iteration: p.iteration, seconds, accuracy }));
   }
   if (minutes !== null && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
 };
