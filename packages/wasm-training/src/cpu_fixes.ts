@@ -25,10 +25,10 @@ function cpuResizeNearestNeighborGradFix(): KernelConfig {
     ResizeNearestNeighborGrad,
     ({ inputs, attrs, backend }, original) => {
       const { images, dy } = inputs as ResizeNearestNeighborGradInputs;
-      const [x, g] = [images, dy] as TensorInfo[];
-      const batch = (x as TensorInfo).shape[0] as number;
+      const [x, g] = [images, dy] as [TensorInfo, TensorInfo];
+      const batch = x.shape[0] as number;
       if (batch <= 1 || !original) return null;
-      return composeKernel(backend, [x as TensorInfo, g as TensorInfo], (xt, dyt) => {
+      return composeKernel(backend, [x, g], (xt, dyt) => {
         const element = (t: Tensor, b: number) => slice(t, b, 1);
         const parts = Array.from({ length: batch }, (_, b) => {
           const out = original({ inputs: { images: element(xt, b), dy: element(dyt, b) }, attrs, backend });

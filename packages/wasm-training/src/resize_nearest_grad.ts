@@ -22,14 +22,14 @@ export function fasterResizeNearestNeighborGradConfig(): KernelConfig {
   return withFastPath(ResizeNearestNeighborGrad, ({ inputs, attrs, backend }) => {
     const { images, dy } = inputs as ResizeNearestNeighborGradInputs;
     const { alignCorners } = attrs as unknown as ResizeNearestNeighborGradAttrs;
-    const [x, g] = [images, dy] as TensorInfo[];
-    const [, inH, inW] = (x as TensorInfo).shape as [number, number, number, number];
-    const [, outH, outW] = (g as TensorInfo).shape as [number, number, number, number];
+    const [x, g] = [images, dy] as [TensorInfo, TensorInfo];
+    const [, inH, inW] = x.shape as [number, number, number, number];
+    const [, outH, outW] = g.shape as [number, number, number, number];
     const factors = [outH / inH, outW / inW] as [number, number];
-    if (alignCorners || (g as TensorInfo).dtype !== 'float32' || !factors.every((f) => Number.isInteger(f) && f > 1)) {
+    if (alignCorners || g.dtype !== 'float32' || !factors.every((f) => Number.isInteger(f) && f > 1)) {
       return null;
     }
-    return composeKernel(backend, [g as TensorInfo], (dyt) =>
+    return composeKernel(backend, [g], (dyt) =>
       mul(avgPool(dyt as Tensor4D, factors, factors, 'valid'), scalar(factors[0] * factors[1])),
     );
   });
