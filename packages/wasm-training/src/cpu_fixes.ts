@@ -5,13 +5,11 @@ import {
   type KernelConfig,
   ResizeNearestNeighborGrad,
   type ResizeNearestNeighborGradInputs,
-  registerKernel,
   slice,
   type Tensor,
   type TensorInfo,
-  unregisterKernel,
 } from '@tensorflow/tfjs-core';
-import { withFastPath } from './fast_path.js';
+import { installKernels, withFastPath } from './fast_path.js';
 import { composeKernel } from './kernel_io.js';
 
 /**
@@ -54,13 +52,5 @@ let fixes: KernelConfig[] | null = null;
 export function registerCpuKernelFixes(): string[] {
   if (!getKernel(ResizeNearestNeighborGrad, 'cpu')) return [];
   fixes ??= [cpuResizeNearestNeighborGradFix()];
-  const added: string[] = [];
-  for (const config of fixes) {
-    const current = getKernel(config.kernelName, 'cpu');
-    if (current === config) continue;
-    if (current) unregisterKernel(config.kernelName, 'cpu');
-    registerKernel(config);
-    added.push(config.kernelName);
-  }
-  return added;
+  return installKernels(fixes);
 }

@@ -1,4 +1,11 @@
-import { getKernel, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  getKernel,
+  type KernelConfig,
+  type KernelFunc,
+  registerKernel,
+  type TensorInfo,
+  unregisterKernel,
+} from '@tensorflow/tfjs-core';
 
 /** What a kernel function is called with. */
 export type KernelArgs = Parameters<KernelFunc>[0];
@@ -32,4 +39,22 @@ export function withFastPath(
       return original(args) as TensorInfo;
     },
   };
+}
+
+/**
+ * Registers each config in place of whatever its backend has under that kernel name,
+ * skipping those already in place.
+ *
+ * @returns the kernel names registered by this call.
+ */
+export function installKernels(configs: readonly KernelConfig[]): string[] {
+  const installed: string[] = [];
+  for (const config of configs) {
+    const current = getKernel(config.kernelName, config.backendName);
+    if (current === config) continue;
+    if (current) unregisterKernel(config.kernelName, config.backendName);
+    registerKernel(config);
+    installed.push(config.kernelName);
+  }
+  return installed;
 }

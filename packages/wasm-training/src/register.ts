@@ -6,6 +6,7 @@ import { conv2DBackpropFilterConfig } from './conv2d_backprop_filter.js';
 import { fasterConv2DBackpropInputConfig } from './conv2d_backprop_input.js';
 import { depthwiseConv2dBackpropFilterConfig } from './depthwise_backprop_filter.js';
 import { depthwiseConv2dBackpropInputConfig } from './depthwise_backprop_input.js';
+import { installKernels } from './fast_path.js';
 import { sharingIdentityConfig } from './identity.js';
 import { fasterBatchMatMulConfig } from './mat_mul.js';
 import { fasterMeanConfig, fasterSumConfig } from './reduce.js';
@@ -81,14 +82,7 @@ export function registerWasmTrainingKernels(options: RegisterOptions = {}): stri
     registerKernel(config);
     added.push(config.kernelName);
   }
-  for (const config of fasterKernels().filter((c) => replace.includes(c.kernelName))) {
-    const current = getKernel(config.kernelName, config.backendName);
-    if (current === config) continue;
-    if (current) unregisterKernel(config.kernelName, config.backendName);
-    registerKernel(config);
-    added.push(config.kernelName);
-  }
-  return added;
+  return [...added, ...installKernels(fasterKernels().filter((c) => replace.includes(c.kernelName)))];
 }
 
 /**

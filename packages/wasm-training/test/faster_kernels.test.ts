@@ -5,6 +5,7 @@ import { registerWasmTrainingKernels } from '../src/index.js';
 import { leadingBlockLength } from '../src/reduce.js';
 import { mergeWholeTrailingAxes } from '../src/slice.js';
 import { expectRelativeClose, onBothBackends } from './compare.js';
+import { adjointPair, isAdjoint, RESIZE_CASES, resizeGradient } from './resize_cases.js';
 
 beforeAll(() => {
   registerWasmTrainingKernels();
@@ -224,40 +225,18 @@ describe('BatchMatMul with a transposed operand on wasm (transpose, then XNNPACK
 });
 
 describe('ResizeNearestNeighborGrad on wasm (average pooling for whole factors)', () => {
-  const cases: { size: [number, number]; alignCorners: boolean; halfPixelCenters: boolean }[] = [
-    { size: [8, 10], alignCorners: false, halfPixelCenters: false },
-    { size: [12, 10], alignCorners: false, halfPixelCenters: false },
-    { size: [8, 10], alignCorners: false, halfPixelCenters: true },
-    { size: [8, 10], alignCorners: true, halfPixelCenters: false },
-    { size: [6, 7], alignCorners: false, halfPixelCenters: false },
-  ];
-  const resized = (a: tf.Tensor, c: (typeof cases)[number]) =>
-    tf.image.resizeNearestNeighbor(a as tf.Tensor4D, c.size, c.alignCorners, c.halfPixelCenters);
-
   // tfjs-cpu 4.22's kernel reads dy at the images' batch stride, so it is right for batch 1 only.
   it('matches cpu (batch 1) for factors 2x2 and 3x2, half-pixel centres, aligned corners and fractions', async () => {
     const { cpu, wasm } = await onBothBackends(() => {
       const x = tf.randomNormal([1, 4, 5, 3], 0, 1, 'float32', 61);
-      return cases.map((c) => {
-        const probe = tf.randomNormal([1, ...c.size, 3], 0, 1, 'float32', 62);
-        return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resized(a, c), probe)))(x);
-      });
+      return RESIZE_CASES.map((c) => resizeGradient(c, x, tf.randomNormal([1, ...c.size, 3], 0, 1, 'float32', 62)));
     });
     expectRelativeClose(cpu, wasm);
   });
 
   it('is the adjoint of the upsampling for batch 2: <grad, v> = <resize(v), probe>', async () => {
     await tf.setBackend('wasm');
-    for (const c of cases) {
-      const [lhs, rhs] = tf.tidy(() => {
-        const x = tf.randomNormal([2, 4, 5, 3], 0, 1, 'float32', 63);
-        const v = tf.randomNormal([2, 4, 5, 3], 0, 1, 'float32', 64);
-        const probe = tf.randomNormal([2, ...c.size, 3], 0, 1, 'float32', 65);
-        const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resized(a, c), probe)))(x);
-        return [tf.sum(tf.mul(grad, v)).dataSync()[0], tf.sum(tf.mul(resized(v, c), probe)).dataSync()[0]];
-      }) as unknown as [number, number];
-      expect(Math.abs(lhs - rhs)).toBeLessThan(1e-4 * Math.max(1, Math.abs(rhs)));
-    }
+    for (const c of RESIZE_CASES) expect(isAdjoint(adjointPair(c, 2))).toBe(true);
   });
 
   it('runs the whole-factor gradient as one AvgPool', async () => {
