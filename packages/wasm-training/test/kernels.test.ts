@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../../../test-support/backend.js';
+import { channelsPerImage } from '../src/conv2d_backprop_filter.js';
 import {
   registerWasmTrainingKernels,
   restoreWasmKernels,
@@ -34,10 +35,12 @@ function gradsOf(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D, xShape: Sh
 }
 
 describe('Conv2DBackpropFilter on wasm matches cpu', () => {
-  const cases: { k: number; s: number; pad: Pad; size: [number, number]; batch: number }[] = [];
+  // inChannels 3, 6 and 8 run the filter gradient with 1, 2 and 4 channels per image.
+  const cases: { k: number; s: number; pad: Pad; size: [number, number]; batch: number; inChannels: number }[] = [];
   for (const k of [1, 3, 5]) {
     for (const s of [1, 2]) {
-      for (const pad of ['same', 'valid'] as const) cases.push({ k, s, pad, size: [9, 7], batch: 2 });
+      for (const pad of ['same', 'valid'] as const) cases.push({ k, s, pad, size: [9, 7], batch: 2, inChannels: 3 });
+      cases.push({ k, s, pad: 'same', size: [7, 6], batch: 2, inChannels: 8 });
     }
   }
   cases.push({
@@ -51,16 +54,29 @@ describe('Conv2DBackpropFilter on wasm matches cpu', () => {
     ],
     size: [8, 11],
     batch: 1,
+    inChannels: 4,
   });
-  cases.push({ k: 3, s: 1, pad: 'same', size: [1, 5], batch: 1 });
-  cases.push({ k: 5, s: 2, pad: 'same', size: [5, 5], batch: 3 });
+  cases.push({ k: 3, s: 1, pad: 'same', size: [1, 5], batch: 1, inChannels: 3 });
+  cases.push({ k: 3, s: 1, pad: 'valid', size: [5, 6], batch: 3, inChannels: 6 });
+  cases.push({ k: 5, s: 2, pad: 'same', size: [5, 5], batch: 3, inChannels: 3 });
   for (const c of cases) {
-    it(`k${c.k} s${c.s} ${JSON.stringify(c.pad)} ${c.size.join('x')} batch ${c.batch}`, async () => {
+    it(`k${c.k} s${c.s} ${JSON.stringify(c.pad)} ${c.size.join('x')} batch ${c.batch} in ${c.inChannels}`, async () => {
       const op = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, c.s, c.pad);
-      const { cpu, wasm } = await onBothBackends(gradsOf(op, [c.batch, ...c.size, 3], [c.k, c.k, 3, 4]));
+      const { cpu, wasm } = await onBothBackends(
+        gradsOf(op, [c.batch, ...c.size, c.inChannels], [c.k, c.k, c.inChannels, 4]),
+      );
       expectRelativeClose(cpu, wasm);
     });
   }
+
+  it('puts 1, 2 or 4 input channels in one image so that its output pixels fill tiles of 4', () => {
+    expect(channelsPerImage(16, 9)).toBe(4); // 36 pixels
+    expect(channelsPerImage(6, 9)).toBe(2); // 18 pixels: 4 channels do not divide 6
+    expect(channelsPerImage(3, 9)).toBe(1);
+    expect(channelsPerImage(32, 1)).toBe(4); // 1x1 filters: 4 pixels
+    expect(channelsPerImage(32, 4)).toBe(1); // 2x2 filters fill a tile alone
+    expect(channelsPerImage(10, 6)).toBe(2); // 1x6 (or 2x3): 12 pixels
+  });
 
   it('fused conv2d with bias and ReLU (the layers API path) trains on wasm', async () => {
     const { cpu, wasm } = await onBothBackends(() => {
