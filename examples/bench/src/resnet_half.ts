@@ -35,13 +35,18 @@ export class ResNetHalf {
 
   /** Gradients for images `x` and one-hot labels `y`, in trainable-weight order, as arrays to send or average. */
   gradients(x: tf.Tensor, y: tf.Tensor): Float32Array[] {
-    return tf.tidy(() => {
+    const grads = tf.tidy(() => {
       const { grads } = tf.variableGrads(
         () => softCrossEntropy(this.net.apply(x, { training: true }) as tf.Tensor, y),
         this.variables,
       );
-      return this.variables.map((v) => (grads[v.name] as tf.Tensor).dataSync() as Float32Array);
+      return this.variables.map((v) => grads[v.name] as tf.Tensor);
     });
+    // Read outside tidy: tidy walks what it returns, a typed array element by element
+    // (a tenth of a training step's time for ResNet-20's 270k weights).
+    const arrays = grads.map((g) => g.dataSync() as Float32Array);
+    tf.dispose(grads);
+    return arrays;
   }
 
   apply(grads: Float32Array[]): void {

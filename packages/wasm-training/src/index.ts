@@ -6,10 +6,12 @@
  * and replaces slow ones (Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity,
  * transposed BatchMatMul, ResizeNearestNeighborGrad) with faster ones
  * (restoreWasmKernels puts tfjs-wasm's own back). registerCpuKernelFixes corrects a
- * cpu-backend gradient that is wrong in tfjs 4.22.
+ * cpu-backend gradient that is wrong in tfjs 4.22; registerReductionGradients gives Sum
+ * and Mean gradients without tfjs's JavaScript-filled ones.
  * @packageDocumentation
  */
 export { registerCpuKernelFixes } from './cpu_fixes.js';
+export { registerReductionGradients } from './reduction_gradients.js';
 export {
   type RegisterOptions,
   registerWasmTrainingKernels,
