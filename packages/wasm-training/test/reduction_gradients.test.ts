@@ -66,9 +66,9 @@ describe.each(['cpu', 'wasm'] as const)('Sum and Mean gradients (broadcast, no o
       })(v),
     );
     const m = 60;
-    const values = v.dataSync();
+    const values = Array.from(v.dataSync());
     const means = [0, 1].map((c) => values.filter((_, i) => i % 2 === c).reduce((s, t) => s + t, 0) / m);
-    const expected = Array.from(values, (t, i) => {
+    const expected = values.map((t, i) => {
       const c = i % 2;
       return (a[c] as number) / m + ((b[c] as number) * 2 * (t - (means[c] as number))) / m;
     });
