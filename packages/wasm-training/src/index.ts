@@ -4,7 +4,7 @@
  * DepthwiseConv2dNativeBackpropInput, UnsortedSegmentSum), each composed from the
  * backend's XNNPACK-backed convolutions, matrix products and data-movement kernels,
  * and replaces slow ones (Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity,
- * transposed BatchMatMul, ResizeNearestNeighborGrad) with faster ones
+ * Cast, transposed BatchMatMul, ResizeNearestNeighborGrad) with faster ones
  * (restoreWasmKernels puts tfjs-wasm's own back). registerCpuKernelFixes corrects a
  * cpu-backend gradient that is wrong in tfjs 4.22; registerReductionGradients gives Sum
  * and Mean gradients without tfjs's JavaScript-filled ones.

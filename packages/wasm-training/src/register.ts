@@ -7,11 +7,11 @@ import { fasterConv2DBackpropInputConfig } from './conv2d_backprop_input.js';
 import { depthwiseConv2dBackpropFilterConfig } from './depthwise_backprop_filter.js';
 import { depthwiseConv2dBackpropInputConfig } from './depthwise_backprop_input.js';
 import { installKernels } from './fast_path.js';
-import { sharingIdentityConfig } from './identity.js';
 import { fasterBatchMatMulConfig } from './mat_mul.js';
 import { fasterMeanConfig, fasterSumConfig } from './reduce.js';
 import { registerReductionGradients } from './reduction_gradients.js';
 import { fasterResizeNearestNeighborGradConfig } from './resize_nearest_grad.js';
+import { sharingCastConfig, sharingIdentityConfig } from './sharing.js';
 import { fasterSliceConfig } from './slice.js';
 import { fasterTileConfig } from './tile.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
@@ -32,6 +32,7 @@ export const WASM_FASTER_KERNELS: readonly string[] = [
   'Sum',
   'Mean',
   'Identity',
+  'Cast',
   'BatchMatMul',
   'ResizeNearestNeighborGrad',
 ];
@@ -51,6 +52,7 @@ function fasterKernels(): KernelConfig[] {
       fasterSumConfig(),
       fasterMeanConfig(),
       sharingIdentityConfig(),
+      sharingCastConfig(),
       fasterBatchMatMulConfig(),
       fasterResizeNearestNeighborGradConfig(),
     ];

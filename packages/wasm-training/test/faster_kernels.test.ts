@@ -159,6 +159,39 @@ describe('Identity on wasm (shared data)', () => {
   });
 });
 
+describe('Cast on wasm (shared data when the dtype stays)', () => {
+  const buffers = () => (tf.memory() as { numDataBuffers: number }).numDataBuffers;
+
+  it('to the same dtype shares the data buffer and survives its source', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor1d([1.5, -2, 3]);
+    const before = buffers();
+    const same = tf.cast(x, 'float32');
+    expect(buffers()).toBe(before);
+    x.dispose();
+    expect(Array.from(same.dataSync())).toEqual([1.5, -2, 3]);
+    same.dispose();
+    expect(buffers()).toBe(before - 1);
+  });
+
+  it('to another dtype converts into a new buffer; numbers to bool are x != 0', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor1d([1.75, -2.5, 0]);
+    const before = buffers();
+    const asInt = tf.cast(x, 'int32');
+    const asBool = tf.cast(x, 'bool');
+    expect(buffers()).toBe(before + 2);
+    expect(asInt.dtype).toBe('int32');
+    expect(Array.from(asInt.dataSync())).toEqual([1, -2, 0]);
+    expect(asBool.dtype).toBe('bool');
+    expect(Array.from(asBool.dataSync())).toEqual([1, 1, 0]);
+    expect(tf.tidy(() => Array.from(tf.cast(tf.tensor1d([-3, 0, 256], 'int32'), 'bool').dataSync()))).toEqual([
+      1, 0, 1,
+    ]);
+    tf.dispose([x, asInt, asBool]);
+  });
+});
+
 describe('the replaced kernels', () => {
   it('do not leak tensors or bytes across training-like steps', async () => {
     await tf.setBackend('wasm');

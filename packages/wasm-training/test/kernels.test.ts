@@ -270,6 +270,7 @@ describe('registration', () => {
       'Sum',
       'Mean',
       'Identity',
+      'Cast',
       'BatchMatMul',
       'ResizeNearestNeighborGrad',
     ]);
@@ -350,7 +351,7 @@ describe('registration', () => {
 
   it('names the option and the allowed kernels for an unknown kernel name', () => {
     expect(() => registerWasmTrainingKernels({ replaceSlowKernels: ['Conv2D'] })).toThrow(
-      /replaceSlowKernels: 'Conv2D' is not a replaceable wasm kernel; allowed: Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity, BatchMatMul, ResizeNearestNeighborGrad/,
+      /replaceSlowKernels: 'Conv2D' is not a replaceable wasm kernel; allowed: Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity, Cast, BatchMatMul, ResizeNearestNeighborGrad/,
     );
     expect(() => restoreWasmKernels(['Nope', 'Conv2D'])).toThrow(
       /names: 'Nope', 'Conv2D' are not replaceable wasm kernels; allowed: /,
