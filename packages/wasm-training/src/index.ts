@@ -6,12 +6,12 @@
  * and replaces slow ones (Conv2DBackpropInput, Tile, Slice, Sum, Mean, Identity,
  * Cast, transposed BatchMatMul, ResizeNearestNeighborGrad) with faster ones
  * (restoreWasmKernels puts tfjs-wasm's own back). registerCpuKernelFixes corrects a
- * cpu-backend gradient that is wrong in tfjs 4.22; registerReductionGradients gives Sum
- * and Mean gradients without tfjs's JavaScript-filled ones.
+ * cpu-backend gradient that is wrong in tfjs 4.22; registerFasterGradients gives Sum, Mean
+ * and FusedBatchNorm gradients that do less work than tfjs's.
  * @packageDocumentation
  */
 export { registerCpuKernelFixes } from './cpu_fixes.js';
-export { registerReductionGradients } from './reduction_gradients.js';
+export { FASTER_GRADIENTS, registerFasterGradients } from './faster_gradients.js';
 export {
   type RegisterOptions,
   registerWasmTrainingKernels,

@@ -7,9 +7,9 @@ import { fasterConv2DBackpropInputConfig } from './conv2d_backprop_input.js';
 import { depthwiseConv2dBackpropFilterConfig } from './depthwise_backprop_filter.js';
 import { depthwiseConv2dBackpropInputConfig } from './depthwise_backprop_input.js';
 import { installKernels } from './fast_path.js';
+import { registerFasterGradients } from './faster_gradients.js';
 import { fasterBatchMatMulConfig } from './mat_mul.js';
 import { fasterMeanConfig, fasterSumConfig } from './reduce.js';
-import { registerReductionGradients } from './reduction_gradients.js';
 import { fasterResizeNearestNeighborGradConfig } from './resize_nearest_grad.js';
 import { sharingCastConfig, sharingIdentityConfig } from './sharing.js';
 import { fasterSliceConfig } from './slice.js';
@@ -72,15 +72,15 @@ export interface RegisterOptions {
 /**
  * Registers the training kernels for the 'wasm' backend. A missing kernel is added
  * unless the backend already has one (a later tfjs release may ship its own); the slow
- * kernels chosen by `replaceSlowKernels` are replaced. Also registers the leaner Sum
- * and Mean gradients of {@link registerReductionGradients} (for every backend). Safe
+ * kernels chosen by `replaceSlowKernels` are replaced. Also registers the gradients
+ * of {@link registerFasterGradients} (for every backend). Safe
  * to call more than once, before or after `tf.setBackend('wasm')`.
  *
  * @returns the kernel names registered by this call.
  */
 export function registerWasmTrainingKernels(options: RegisterOptions = {}): string[] {
   const replace = chosenKernels(options.replaceSlowKernels ?? true, 'replaceSlowKernels');
-  registerReductionGradients();
+  registerFasterGradients();
   const added: string[] = [];
   for (const config of WASM_TRAINING_KERNELS) {
     if (getKernel(config.kernelName, config.backendName)) continue;
