@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../../../test-support/backend.js';
 import { channelsPerImage } from '../src/conv2d_backprop_filter.js';
+import { phaseTaps } from '../src/conv2d_backprop_input.js';
 import {
   registerWasmTrainingKernels,
   restoreWasmKernels,
@@ -36,7 +37,14 @@ function gradsOf(op: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D, xShape: Sh
 
 describe('Conv2DBackpropFilter on wasm matches cpu', () => {
   // inChannels 3, 6 and 8 run the filter gradient with 1, 2 and 4 channels per image.
-  const cases: { k: number; s: number; pad: Pad; size: [number, number]; batch: number; inChannels: number }[] = [];
+  const cases: {
+    k: number;
+    s: number | [number, number];
+    pad: Pad;
+    size: [number, number];
+    batch: number;
+    inChannels: number;
+  }[] = [];
   for (const k of [1, 3, 5]) {
     for (const s of [1, 2]) {
       for (const pad of ['same', 'valid'] as const) cases.push({ k, s, pad, size: [9, 7], batch: 2, inChannels: 3 });
@@ -59,8 +67,12 @@ describe('Conv2DBackpropFilter on wasm matches cpu', () => {
   cases.push({ k: 3, s: 1, pad: 'same', size: [1, 5], batch: 1, inChannels: 3 });
   cases.push({ k: 3, s: 1, pad: 'valid', size: [5, 6], batch: 3, inChannels: 6 });
   cases.push({ k: 5, s: 2, pad: 'same', size: [5, 5], batch: 3, inChannels: 3 });
+  // Stride 3 (3 x 3 input-gradient phases), and unequal strides (the zero-stuffed input gradient).
+  cases.push({ k: 3, s: 3, pad: 'same', size: [10, 8], batch: 2, inChannels: 4 });
+  cases.push({ k: 5, s: 3, pad: 'valid', size: [11, 13], batch: 1, inChannels: 3 });
+  cases.push({ k: 3, s: [2, 1], pad: 'same', size: [9, 7], batch: 2, inChannels: 4 });
   for (const c of cases) {
-    it(`k${c.k} s${c.s} ${JSON.stringify(c.pad)} ${c.size.join('x')} batch ${c.batch} in ${c.inChannels}`, async () => {
+    it(`k${c.k} s${JSON.stringify(c.s)} ${JSON.stringify(c.pad)} ${c.size.join('x')} batch ${c.batch} in ${c.inChannels}`, async () => {
       const op = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, c.s, c.pad);
       const { cpu, wasm } = await onBothBackends(
         gradsOf(op, [c.batch, ...c.size, c.inChannels], [c.k, c.k, c.inChannels, 4]),
@@ -76,6 +88,16 @@ describe('Conv2DBackpropFilter on wasm matches cpu', () => {
     expect(channelsPerImage(32, 1)).toBe(4); // 1x1 filters: 4 pixels
     expect(channelsPerImage(32, 4)).toBe(1); // 2x2 filters fill a tile alone
     expect(channelsPerImage(10, 6)).toBe(2); // 1x6 (or 2x3): 12 pixels
+  });
+
+  it('splits a strided input gradient into phases with the taps each needs', () => {
+    // 3x3, stride 2, no padding before: phase 0 takes taps 0 and 2 (d = 0, 1), phase 1 tap 1 (d = 0).
+    expect(phaseTaps(3, 2, 0)).toEqual({ first: 0, last: 1 });
+    // padding 1 before: phase 0 takes tap 1 (d = 0), phase 1 taps 0 and 2 (d = -1, 0).
+    expect(phaseTaps(3, 2, 1)).toEqual({ first: -1, last: 0 });
+    expect(phaseTaps(1, 2, 0)).toEqual({ first: 0, last: 0 });
+    expect(phaseTaps(5, 2, 2)).toEqual({ first: -1, last: 1 });
+    expect(phaseTaps(3, 3, 1)).toEqual({ first: -1, last: 0 });
   });
 
   it('fused conv2d with bias and ReLU (the layers API path) trains on wasm', async () => {
