@@ -11,7 +11,7 @@ import {
   transpose,
 } from '@tensorflow/tfjs-core';
 import { composeKernel } from './kernel_io.js';
-import { convolutionWindow } from './spatial.js';
+import { convolutionWindow, cropForPaddedConv } from './spatial.js';
 
 /**
  * How many input channels share one image of the filter-gradient convolution: the
@@ -59,18 +59,24 @@ export const conv2DBackpropFilterConfig: KernelConfig = {
     const { filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
     const g = channelsPerImage(ci, kh * kw);
     return composeKernel(backend, [x as TensorInfo, dy as TensorInfo], (xt, dyt) => {
-      const xpad = convolutionWindow(xt as Tensor4D, info);
-      const [n, height, width] = xpad.shape;
-      const images = reshape(transpose(reshape(xpad, [n, height * width, ci / g, g]), [2, 1, 3, 0]), [
+      const { cropped, padding } = cropForPaddedConv(xt as Tensor4D, convolutionWindow(info));
+      const [n, height, width] = cropped.shape;
+      const images = reshape(transpose(reshape(cropped, [n, height * width, ci / g, g]), [2, 1, 3, 0]), [
         ci / g,
         height,
         width * g,
         n,
       ]) as Tensor4D;
-      const grad = conv2d(images, transpose(dyt as Tensor4D, [1, 2, 0, 3]), 1, 'valid', 'NHWC', [
-        info.strideHeight,
-        info.strideWidth * g,
-      ]);
+      // A padding column of the input is g columns of the interleaved images.
+      const [, rows, [left, right]] = padding;
+      const grad = conv2d(
+        images,
+        transpose(dyt as Tensor4D, [1, 2, 0, 3]),
+        1,
+        [[0, 0], rows, [left * g, right * g], [0, 0]],
+        'NHWC',
+        [info.strideHeight, info.strideWidth * g],
+      );
       // [ci/g, kh·kw, g·co] -> [kh·kw, ci/g, g·co] is [kh, kw, ci, co].
       return reshape(transpose(reshape(grad, [ci / g, kh * kw, g * co]), [1, 0, 2]), [kh, kw, ci, co]);
     });

@@ -14,7 +14,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { withFastPath } from './fast_path.js';
 import { composeKernel } from './kernel_io.js';
-import { padOrCrop, spreadOutputGradient } from './spatial.js';
+import { cropForPaddedConv, padOrCrop, spreadOutputGradient } from './spatial.js';
 
 /**
  * The taps of a strided convolution's input gradient along one axis, split by phase:
@@ -34,9 +34,9 @@ export function phaseTaps(kernel: number, stride: number, padBefore: number): { 
  * dx of a convolution with the same stride s > 1 in both directions, as s x s phases
  * (a sub-pixel convolution): one stride-1 convolution of dy (padded by the phase
  * taps) with a filter whose output channels hold, in s x s blocks, each phase's taps
- * reversed, then a transpose interleaves the phases (as `depthToSpace` would). The zero-stuffed form
- * convolves s² times as many pixels, most of them zeros: for a 3x3 filter at stride 2,
- * 36 multiply-adds per output where this does 16.
+ * reversed, then a transpose interleaves the phases (as `depthToSpace` would). The
+ * zero-stuffed form convolves s² times as many pixels, most of them zeros: for a 3x3
+ * filter at stride 2, 36 multiply-adds per output where this does 16.
  */
 function stridedInputGradient(dy: Tensor4D, filter: Tensor4D, info: backend_util.Conv2DInfo): Tensor4D {
   const s = info.strideHeight;
@@ -56,7 +56,7 @@ function stridedInputGradient(dy: Tensor4D, filter: Tensor4D, info: backend_util
   const phases = reverse(reshape(window, [tapRows, s, tapCols, s, ci, co]), [0, 2]);
   const phaseFilter = reshape(transpose(phases, [0, 2, 5, 1, 3, 4]), [tapRows, tapCols, co, s * s * ci]) as Tensor4D;
   const [outRows, outCols] = [Math.ceil(info.inHeight / s), Math.ceil(info.inWidth / s)];
-  const padded = padOrCrop(dy, [
+  const { cropped, padding } = cropForPaddedConv(dy, [
     rows.last,
     outRows + tapRows - 1 - rows.last - info.outHeight,
     cols.last,
@@ -64,7 +64,7 @@ function stridedInputGradient(dy: Tensor4D, filter: Tensor4D, info: backend_util
   ]);
   // depthToSpace as a transpose: tfjs-wasm's own DepthToSpace is several times slower.
   const [n] = dy.shape;
-  const byPhase = reshape(conv2d(padded, phaseFilter, 1, 'valid'), [n, outRows, outCols, s, s, ci]);
+  const byPhase = reshape(conv2d(cropped, phaseFilter, 1, padding), [n, outRows, outCols, s, s, ci]);
   const interleaved = reshape(transpose(byPhase, [0, 1, 3, 2, 4, 5]), [n, outRows * s, outCols * s, ci]) as Tensor4D;
   return interleaved.shape[1] === info.inHeight && interleaved.shape[2] === info.inWidth
     ? interleaved
@@ -91,7 +91,8 @@ export function fasterConv2DBackpropInputConfig(): KernelConfig {
         return stridedInputGradient(dyt as Tensor4D, f as Tensor4D, info);
       }
       const flipped = transpose(reverse(f, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
-      return conv2d(spreadOutputGradient(dyt as Tensor4D, info), flipped, 1, 'valid', 'NHWC');
+      const { cropped, padding } = spreadOutputGradient(dyt as Tensor4D, info);
+      return conv2d(cropped, flipped, 1, padding, 'NHWC');
     });
   });
 }

@@ -15,7 +15,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { composeKernel } from './kernel_io.js';
-import { convolutionWindow } from './spatial.js';
+import { convolutionWindow, padOrCrop } from './spatial.js';
 
 /**
  * dW[kh, kw, c, m] = Σ_{n, oh, ow} xpad[n, oh·sh + kh·dh, ow·sw + kw·dw, c] · dy[n, oh, ow, c·M + m]:
@@ -41,7 +41,7 @@ export const depthwiseConv2dBackpropFilterConfig: KernelConfig = {
     const [kh, kw, channels, multiplier] = filterShape;
     return composeKernel(backend, [x as TensorInfo, dy as TensorInfo], (xt, dyt) => {
       const { outHeight, outWidth, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
-      const xpad = convolutionWindow(xt as Tensor4D, info);
+      const xpad = padOrCrop(xt as Tensor4D, convolutionWindow(info));
       const batch = xpad.shape[0];
       const dy5 = reshape(dyt, [batch, outHeight, outWidth, channels, multiplier]);
       const taps: Tensor[] = [];

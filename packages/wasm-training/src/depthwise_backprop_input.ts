@@ -40,9 +40,9 @@ export const depthwiseConv2dBackpropInputConfig: KernelConfig = {
     const [kh, kw, channels, multiplier] = filterShape;
     const [batch, height, width] = inputShape;
     return composeKernel(backend, [dy as TensorInfo, filter as TensorInfo], (dyt, f) => {
-      const padded = spreadOutputGradient(dyt as Tensor4D, info);
+      const { cropped, padding } = spreadOutputGradient(dyt as Tensor4D, info);
       const flipped = reshape(reverse(f, [0, 1]), [kh, kw, channels * multiplier, 1]) as Tensor4D;
-      const perChannel = depthwiseConv2d(padded, flipped, 1, 'valid', 'NHWC', [
+      const perChannel = depthwiseConv2d(cropped, flipped, 1, padding, 'NHWC', [
         info.dilationHeight,
         info.dilationWidth,
       ]);

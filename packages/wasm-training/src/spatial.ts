@@ -42,31 +42,60 @@ export function dilateSpatial(x: Tensor4D, strideHeight: number, strideWidth: nu
   return slice(full, [0, 0, 0, 0], [n, (h - 1) * strideHeight + 1, (w - 1) * strideWidth + 1, c]) as Tensor4D;
 }
 
+/** Explicit NHWC padding, as tfjs convolutions take it. */
+export type SpatialPadding = [[0, 0], [number, number], [number, number], [0, 0]];
+
 /**
- * The forward input padded (or cropped) to exactly the window a convolution reads:
- * `(k - 1)·d + (out - 1)·s + 1` rows and columns, the forward padding on top / left.
+ * `padOrCrop` in two parts: the crops (negative amounts) applied to `x`, the paddings
+ * returned for a convolution to apply, which pads without copying the tensor (XNNPACK
+ * reads zeros for pixels outside it).
  */
-export function convolutionWindow(x: Tensor4D, info: backend_util.Conv2DInfo): Tensor4D {
+export function cropForPaddedConv(
+  x: Tensor4D,
+  amounts: [number, number, number, number],
+): { cropped: Tensor4D; padding: SpatialPadding } {
+  const [top, bottom, left, right] = amounts.map((a) => Math.max(a, 0)) as [number, number, number, number];
+  return {
+    cropped: padOrCrop(x, amounts.map((a) => Math.min(a, 0)) as [number, number, number, number]),
+    padding: [
+      [0, 0],
+      [top, bottom],
+      [left, right],
+      [0, 0],
+    ],
+  };
+}
+
+/**
+ * How far a convolution's forward input must be padded (positive) or cropped
+ * (negative) to be exactly the window the convolution reads: `(k - 1)·d + (out - 1)·s + 1`
+ * rows and columns, the forward padding on top / left. `[top, bottom, left, right]`.
+ */
+export function convolutionWindow(info: backend_util.Conv2DInfo): [number, number, number, number] {
   const span = (kernel: number, dilation: number, out: number, stride: number) =>
     (kernel - 1) * dilation + (out - 1) * stride + 1;
   const height = span(info.filterHeight, info.dilationHeight, info.outHeight, info.strideHeight);
   const width = span(info.filterWidth, info.dilationWidth, info.outWidth, info.strideWidth);
   const { top, left } = info.padInfo;
-  return padOrCrop(x, [top, height - info.inHeight - top, left, width - info.inWidth - left]);
+  return [top, height - info.inHeight - top, left, width - info.inWidth - left];
 }
 
 /**
  * The output gradient laid out for the input gradient as a stride-1 "full"
- * convolution: zero-stuffed by the forward stride, then padded so that a valid
- * convolution with the reversed filter gives exactly the input's height and width.
+ * convolution: zero-stuffed by the forward stride, with the padding (crops applied,
+ * paddings returned) that makes a convolution with the reversed filter give exactly
+ * the input's height and width.
  */
-export function spreadOutputGradient(dy: Tensor4D, info: backend_util.Conv2DInfo): Tensor4D {
+export function spreadOutputGradient(
+  dy: Tensor4D,
+  info: backend_util.Conv2DInfo,
+): { cropped: Tensor4D; padding: SpatialPadding } {
   const stuffed = dilateSpatial(dy, info.strideHeight, info.strideWidth);
   const reachHeight = (info.filterHeight - 1) * info.dilationHeight;
   const reachWidth = (info.filterWidth - 1) * info.dilationWidth;
   const top = reachHeight - info.padInfo.top;
   const left = reachWidth - info.padInfo.left;
-  return padOrCrop(stuffed, [
+  return cropForPaddedConv(stuffed, [
     top,
     info.inHeight + reachHeight - top - stuffed.shape[1],
     left,
