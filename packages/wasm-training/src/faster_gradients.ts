@@ -28,28 +28,25 @@ function spreadOver(dy: Tensor, x: Tensor, axes: number[]): Tensor {
   return broadcastTo(reshape(dy, kept), x.shape);
 }
 
-/** The gradient of Sum: `dy` broadcast over the summed axes. */
-export const sumGradConfig: GradConfig = {
-  kernelName: Sum,
-  inputsToSave: ['x'],
-  gradFunc: (dy, saved, attrs) => {
-    const x = saved[0] as Tensor;
-    const axes = util.parseAxisParam((attrs as unknown as SumAttrs).axis, x.shape);
-    return { x: () => spreadOver(dy as Tensor, x, axes) };
-  },
-};
+/**
+ * The gradient of a Sum (`average` false) or Mean (true): `dy`, divided by the number of
+ * averaged elements for a Mean, broadcast back over the reduced axes.
+ */
+function reductionGradConfig(kernelName: string, average: boolean): GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const x = saved[0] as Tensor;
+      const axes = util.parseAxisParam((attrs as unknown as SumAttrs | MeanAttrs).axis, x.shape);
+      const count = average ? axes.reduce((product, axis) => product * (x.shape[axis] as number), 1) : 1;
+      return { x: () => spreadOver(count > 1 ? div(dy as Tensor, count) : (dy as Tensor), x, axes) };
+    },
+  };
+}
 
-/** The gradient of Mean: `dy` divided by the count of averaged elements, broadcast over the averaged axes. */
-export const meanGradConfig: GradConfig = {
-  kernelName: Mean,
-  inputsToSave: ['x'],
-  gradFunc: (dy, saved, attrs) => {
-    const x = saved[0] as Tensor;
-    const axes = util.parseAxisParam((attrs as unknown as MeanAttrs).axis, x.shape);
-    const count = axes.reduce((product, axis) => product * (x.shape[axis] as number), 1);
-    return { x: () => spreadOver(div(dy as Tensor, count), x, axes) };
-  },
-};
+export const sumGradConfig = reductionGradConfig(Sum, false);
+export const meanGradConfig = reductionGradConfig(Mean, true);
 
 /**
  * The gradient of FusedBatchNorm (`tf.batchNorm`) with per-channel factors applied by
