@@ -1,7 +1,8 @@
 // One side of `compare-trees`: the ResNet-20 training step and the Qimera iteration of
 // `pnpm bench`, on one thread or two, timed `--repeats` times after warm-up; prints one
-// JSON line of medians. Imports only what older checkouts of this repo also have, as
-// `compare-trees` runs a copy of this file inside another checkout.
+// JSON line of medians. Imports only what every checkout with the bench's
+// qimera_iteration.ts also has (stats.ts came with it), as `compare-trees` runs a copy
+// of this file inside another checkout.
 //   tsx src/tree_measure.ts [--workers 1|2 --repeats 5]
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
@@ -9,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { softCrossEntropy, useFastestBackend } from 'qimera';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { buildResNet20 } from './resnet20.js';
+import { median } from './stats.js';
 import { TwoThreadResNet } from './two_threads.js';
 
 const { values } = parseArgs({
@@ -18,7 +20,6 @@ const { values } = parseArgs({
 const workers = Number(values.workers);
 const repeats = Number(values.repeats);
 const batch = 64;
-const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
 
 await useFastestBackend({ prefer: 'wasm', log: () => {} });
 const net = buildResNet20();
@@ -56,7 +57,7 @@ console.log(
   JSON.stringify({
     workers,
     batch,
-    trainStepImgPerSec: (batch / middle(stepMs)) * 1000,
-    qimeraIterationImgPerSec: (batch / middle(iterationMs)) * 1000,
+    trainStepImgPerSec: (batch / median(stepMs)) * 1000,
+    qimeraIterationImgPerSec: (batch / median(iterationMs)) * 1000,
   }),
 );

@@ -7,7 +7,6 @@ import {
   type KernelConfig,
   reshape,
   reverse,
-  slice,
   type Tensor4D,
   type TensorInfo,
   transpose,
@@ -66,9 +65,7 @@ function stridedInputGradient(dy: Tensor4D, filter: Tensor4D, info: backend_util
   const [n] = dy.shape;
   const byPhase = reshape(conv2d(cropped, phaseFilter, 1, padding), [n, outRows, outCols, s, s, ci]);
   const interleaved = reshape(transpose(byPhase, [0, 1, 3, 2, 4, 5]), [n, outRows * s, outCols * s, ci]) as Tensor4D;
-  return interleaved.shape[1] === info.inHeight && interleaved.shape[2] === info.inWidth
-    ? interleaved
-    : slice(interleaved, 0, [-1, info.inHeight, info.inWidth, -1]);
+  return padOrCrop(interleaved, [0, info.inHeight - outRows * s, 0, info.inWidth - outCols * s]);
 }
 
 /**

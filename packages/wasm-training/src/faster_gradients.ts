@@ -39,8 +39,8 @@ function reductionGradConfig(kernelName: string, average: boolean): GradConfig {
     gradFunc: (dy, saved, attrs) => {
       const x = saved[0] as Tensor;
       const axes = util.parseAxisParam((attrs as unknown as SumAttrs | MeanAttrs).axis, x.shape);
-      const count = average ? axes.reduce((product, axis) => product * (x.shape[axis] as number), 1) : 1;
-      return { x: () => spreadOver(count > 1 ? div(dy as Tensor, count) : (dy as Tensor), x, axes) };
+      const count = util.sizeFromShape(axes.map((axis) => x.shape[axis] as number));
+      return { x: () => spreadOver(average ? div(dy as Tensor, count) : (dy as Tensor), x, axes) };
     },
   };
 }

@@ -72,9 +72,9 @@ export interface RegisterOptions {
 /**
  * Registers the training kernels for the 'wasm' backend. A missing kernel is added
  * unless the backend already has one (a later tfjs release may ship its own); the slow
- * kernels chosen by `replaceSlowKernels` are replaced. Also registers the gradients
- * of {@link registerFasterGradients} (for every backend). Safe
- * to call more than once, before or after `tf.setBackend('wasm')`.
+ * kernels chosen by `replaceSlowKernels` are replaced. Also registers the gradients of
+ * {@link registerFasterGradients} (for every backend). Safe to call more than once,
+ * before or after `tf.setBackend('wasm')`.
  *
  * @returns the kernel names registered by this call.
  */
