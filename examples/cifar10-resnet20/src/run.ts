@@ -5,11 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
-  type DataFreeMethod,
   type DistillProgress,
   distill,
   type ImageSource,
@@ -18,93 +16,46 @@ import {
   parseCifar10,
   quantizeDataFree,
   quantizeModel,
-  SCHEDULE_PRESETS,
-  type SchedulePreset,
   SeededRandom,
-  STUDENT_LR_SCHEDULES,
-  type StudentLrSchedule,
   top1Accuracy,
   useFastestBackend,
 } from 'qimera';
 import { loadLayersModelFromFile, saveLayersModelToDir, scriptArguments } from 'qimera/node';
-
-const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    method: { type: 'string', default: 'qimera' },
-    bits: { type: 'string', default: '4/4' },
-    minutes: { type: 'string' },
-    iterations: { type: 'string' },
-    // Schedule: the preset's values unless given (see SchedulePreset).
-    preset: { type: 'string', default: 'paper' },
-    batch: { type: 'string' },
-    'eval-every': { type: 'string', default: '400' },
-    'eval-images': { type: 'string', default: '10000' },
-    mapping: { type: 'string', default: 'on' },
-    'fold-bn': { type: 'boolean', default: false },
-    // 'real': distil on data_batch_1 images instead of generated ones (the upper reference).
-    images: { type: 'string', default: 'generated' },
-    'warmup-epochs': { type: 'string' },
-    'iterations-per-epoch': { type: 'string' },
-    'student-lr': { type: 'string' },
-    'student-schedule': { type: 'string' },
-    'superpose-after': { type: 'string' },
-    seed: { type: 'string', default: '1' },
-    backend: { type: 'string', default: 'auto' },
-    workers: { type: 'string', default: '1' },
-    teacher: { type: 'string', default: join(shared, 'models/resnet20-cifar10/model.json') },
-    data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
-    out: { type: 'string', default: 'runs' },
-  },
-});
+import { parseRunOptions, type RunOptions } from './options.js';
 
 const fail = (message: string): never => {
   console.error(`bench:cifar10: ${message}`);
   process.exit(2);
 };
-const method = values.method as DataFreeMethod;
-if (!['qimera', 'gdfq', 'minmax'].includes(method))
-  fail(`--method must be qimera, gdfq or minmax, got '${values.method}'`);
-const bitsMatch = /^(\d+)\/(\d+)$/.exec(values.bits);
-if (!bitsMatch) fail(`--bits must look like W/A, e.g. 4/4, got '${values.bits}'`);
-const [weightBits, activationBits] = [Number(bitsMatch?.[1]), Number(bitsMatch?.[2])];
-if (values.workers !== '1' && values.workers !== '2') fail(`--workers must be 1 or 2, got '${values.workers}'`);
-if (!['on', 'off'].includes(values.mapping)) fail(`--mapping must be on or off, got '${values.mapping}'`);
-if (!['generated', 'real'].includes(values.images)) fail(`--images must be generated or real, got '${values.images}'`);
-if (!SCHEDULE_PRESETS.includes(values.preset as SchedulePreset))
-  fail(`--preset must be ${SCHEDULE_PRESETS.join(' or ')}, got '${values.preset}'`);
-if (
-  values['student-schedule'] !== undefined &&
-  !STUDENT_LR_SCHEDULES.includes(values['student-schedule'] as StudentLrSchedule)
-)
-  fail(`--student-schedule must be ${STUDENT_LR_SCHEDULES.join(' or ')}, got '${values['student-schedule']}'`);
-const realImages = values.images === 'real';
-if (realImages && method === 'minmax') fail('--images real trains the student: use it with --method qimera');
-const minutes = values.minutes === undefined ? null : Number(values.minutes);
-const iterations = values.iterations === undefined ? null : Number(values.iterations);
-if (minutes === null && iterations === null && method !== 'minmax')
-  fail('give a budget: --minutes N or --iterations N');
+const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
+const options = ((): RunOptions => {
+  try {
+    return parseRunOptions(scriptArguments(), shared);
+  } catch (error) {
+    // UsageError, or parseArgs's ERR_PARSE_ARGS_* (unknown option, missing value).
+    return fail((error as Error).message);
+  }
+})();
+const { method, weightBits, activationBits, minutes, iterations, realImages } = options;
 
 const backend = await useFastestBackend(
-  values.backend === 'auto' ? { log: console.error } : { prefer: values.backend, log: console.error },
+  options.backend === 'auto' ? { log: console.error } : { prefer: options.backend, log: console.error },
 );
-const teacher = await loadLayersModelFromFile(values.teacher).catch((e: Error) =>
+const teacher = await loadLayersModelFromFile(options.teacher).catch((e: Error) =>
   fail(`cannot load the teacher: ${e.message}`),
 );
-const testFile = join(values.data, 'test_batch.bin');
+const testFile = join(options.data, 'test_batch.bin');
 const bytes = await readFile(testFile).catch(() => fail(`CIFAR-10 test batch not found: ${testFile}`));
-const test = parseCifar10(new Uint8Array(bytes), { count: Number(values['eval-images']) });
+const test = parseCifar10(new Uint8Array(bytes), { count: options.evalImages });
 const fp = top1Accuracy((x) => teacher.predict(x) as Tensor, test);
 console.error(`FP teacher: ${(100 * fp).toFixed(2)}% on ${test.count} test images`);
 
 const controller = new AbortController();
-const evalEvery = Number(values['eval-every']);
 let evalMs = 0;
 let best = 0;
 const trainingSeconds = (elapsedMs: number) => (elapsedMs - evalMs) / 1000;
 const onProgress = (p: DistillProgress, current: LayersModel) => {
-  if (p.phase === 'distill' && p.iteration % evalEvery === 0) {
+  if (p.phase === 'distill' && p.iteration % options.evalEvery === 0) {
     // Training time up to this checkpoint: read before this evaluation's time is added.
     const seconds = trainingSeconds(p.elapsedMs);
     const started = Date.now();
@@ -113,24 +64,22 @@ const onProgress = (p: DistillProgress, current: LayersModel) => {
     best = Math.max(best, accuracy);
     console.log(JSON.stringify({ iteration: p.iteration, seconds, accuracy }));
   }
-  if (minutes !== null && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
+  if (minutes !== undefined && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
 };
 // The same student schedule either way: the preset's, with the options given on top; a
 // time budget runs it until the clock says stop.
 const shape = inspectClassifier(teacher, { needsGenerator: false });
-const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width), values.preset as SchedulePreset);
-const number = (flag: keyof typeof values, fallback: number) =>
-  values[flag] === undefined ? fallback : Number(values[flag]);
+const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width), options.preset);
 const schedule = {
-  batchSize: number('batch', defaults.batchSize),
-  warmupEpochs: number('warmup-epochs', defaults.warmupEpochs),
-  iterationsPerEpoch: number('iterations-per-epoch', defaults.iterationsPerEpoch),
-  studentLearningRate: number('student-lr', defaults.studentLearningRate),
-  studentLrSchedule: (values['student-schedule'] ?? defaults.studentLrSchedule) as StudentLrSchedule,
-  seed: Number(values.seed),
-  workers: Number(values.workers),
+  batchSize: options.batchSize ?? defaults.batchSize,
+  warmupEpochs: options.warmupEpochs ?? defaults.warmupEpochs,
+  iterationsPerEpoch: options.iterationsPerEpoch ?? defaults.iterationsPerEpoch,
+  studentLearningRate: options.studentLearningRate ?? defaults.studentLearningRate,
+  studentLrSchedule: options.studentLrSchedule ?? defaults.studentLrSchedule,
+  seed: options.seed,
+  workers: options.workers,
 };
-const superposeAfter = number('superpose-after', defaults.superposeAfter);
+const superposeAfter = options.superposeAfter ?? defaults.superposeAfter;
 const training = { ...schedule, iterations: iterations ?? 80_000, signal: controller.signal, onProgress };
 const { student, report } = realImages
   ? await distillOnRealImages()
@@ -140,19 +89,19 @@ const { student, report } = realImages
       weightBits,
       activationBits,
       backend: 'current',
-      mapping: values.mapping === 'on',
+      mapping: options.mapping,
       superposeAfter,
-      quantization: { foldBatchNorm: values['fold-bn'] },
+      quantization: { foldBatchNorm: options.foldBatchNorm },
     }).then(({ model, report }) => ({ student: model, report }));
 
 /** The upper reference: the same student distillation on data_batch_1 images. */
 async function distillOnRealImages() {
   const started = Date.now();
-  const trainFile = join(values.data, 'data_batch_1.bin');
+  const trainFile = join(options.data, 'data_batch_1.bin');
   const bytes = await readFile(trainFile).catch(() => fail(`CIFAR-10 training batch not found: ${trainFile}`));
   const train = parseCifar10(new Uint8Array(bytes));
   const pixels = 32 * 32 * 3;
-  const rng = new SeededRandom(Number(values.seed));
+  const rng = new SeededRandom(options.seed);
   const images: ImageSource = (_, n) => {
     const batch = { images: new Float32Array(n * pixels), targets: new Float32Array(n * 10) };
     for (let i = 0; i < n; i++) {
@@ -162,29 +111,29 @@ async function distillOnRealImages() {
     }
     return batch;
   };
-  const student = await quantizeModel(teacher, { weightBits, activationBits, foldBatchNorm: values['fold-bn'] });
+  const student = await quantizeModel(teacher, { weightBits, activationBits, foldBatchNorm: options.foldBatchNorm });
   const result = await distill({ ...training, teacher, student, images });
   return { student, report: { iterations: result.iterations, wallTimeMs: Date.now() - started } };
 }
 const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
 best = Math.max(best, accuracy);
-const folded = values['fold-bn'] ? '-foldbn' : '';
+const folded = options.foldBatchNorm ? '-foldbn' : '';
 const label = realImages ? 'real-images' : method;
-const outDir = join(values.out, `${label}-w${weightBits}a${activationBits}${folded}-seed${values.seed}`);
+const outDir = join(options.out, `${label}-w${weightBits}a${activationBits}${folded}-seed${options.seed}`);
 await saveLayersModelToDir(student, outDir);
 console.log(
   JSON.stringify({
     method: label,
-    bits: values.bits,
-    mapping: !realImages && method === 'qimera' && values.mapping === 'on',
-    foldBatchNorm: values['fold-bn'],
+    bits: options.bits,
+    mapping: !realImages && method === 'qimera' && options.mapping,
+    foldBatchNorm: options.foldBatchNorm,
     fp,
     accuracy,
     best,
     iterations: report.iterations,
     seconds: (report.wallTimeMs - evalMs) / 1000,
     backend,
-    preset: values.preset,
+    preset: options.preset,
     ...schedule,
     superposeAfter: realImages || method !== 'qimera' ? null : superposeAfter,
     saved: outDir,

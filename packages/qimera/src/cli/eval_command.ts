@@ -6,8 +6,9 @@ import { IntegerModel } from '@qimera/integer';
 import { ModelFileError } from '@qimera/node-io';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { useFastestBackend } from '../backend.js';
+import { positiveInteger, UsageError } from '../script_options.js';
 import { loadAnyModel } from './load_any_model.js';
-import { EVAL_HELP, positiveInteger, UsageError } from './usage.js';
+import { EVAL_HELP } from './usage.js';
 
 /** `qimera eval`: prints the top-1 accuracy to `log`. */
 export async function evalCommand(args: string[], log: (line: string) => void): Promise<void> {

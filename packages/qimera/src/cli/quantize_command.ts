@@ -5,7 +5,8 @@ import { loadLayersModelFromFile } from '@qimera/node-io';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import { type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
-import { positiveInteger, positiveNumber, QUANTIZE_HELP, UsageError } from './usage.js';
+import { positiveInteger, positiveNumber, UsageError } from '../script_options.js';
+import { QUANTIZE_HELP } from './usage.js';
 
 const METHODS = ['qimera', 'gdfq', 'minmax'];
 

@@ -1,6 +1,7 @@
+import { UsageError } from '../script_options.js';
 import { evalCommand } from './eval_command.js';
 import { quantizeCommand } from './quantize_command.js';
-import { MAIN_HELP, UsageError } from './usage.js';
+import { MAIN_HELP } from './usage.js';
 
 /** Where the CLI writes: results to `out`, diagnostics to `err`. */
 export interface CliOutput {

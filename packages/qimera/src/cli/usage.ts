@@ -1,11 +1,3 @@
-/** A command-line mistake: printed with a pointer to --help, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 export const MAIN_HELP = `qimera: data-free quantization of TensorFlow.js image classifiers
 
 Usage:
@@ -56,19 +48,3 @@ Options:
   --backend <name>     auto (default) | wasm | cpu | ...
   -h, --help           this text
 `;
-
-/** A positive integer option, or a UsageError naming it. */
-export function positiveInteger(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!(Number.isInteger(n) && n > 0)) throw new UsageError(`${option} must be a positive integer, got '${value}'`);
-  return n;
-}
-
-/** A positive number option, or a UsageError naming it. */
-export function positiveNumber(value: string | undefined, option: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n > 0)) throw new UsageError(`${option} must be a positive number, got '${value}'`);
-  return n;
-}

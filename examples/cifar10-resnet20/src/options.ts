@@ -1,0 +1,129 @@
+// The command line of `bench:cifar10` (run.ts), read and checked before anything loads,
+// so a mistyped budget fails at once instead of running for hours.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type DataFreeMethod,
+  SCHEDULE_PRESETS,
+  type SchedulePreset,
+  STUDENT_LR_SCHEDULES,
+  type StudentLrSchedule,
+} from 'qimera';
+import { nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from 'qimera/node';
+
+const METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'minmax'];
+
+/** What run.ts was asked to do; schedule values left undefined take the preset's. */
+export interface RunOptions {
+  method: DataFreeMethod;
+  /** As given, e.g. '4/4' (it names the output and the summary). */
+  bits: string;
+  weightBits: number;
+  activationBits: number;
+  /** Training budget: stop after this many minutes of training (checkpoints not counted). */
+  minutes?: number;
+  iterations?: number;
+  preset: SchedulePreset;
+  batchSize?: number;
+  warmupEpochs?: number;
+  iterationsPerEpoch?: number;
+  studentLearningRate?: number;
+  studentLrSchedule?: StudentLrSchedule;
+  superposeAfter?: number;
+  evalEvery: number;
+  evalImages: number;
+  mapping: boolean;
+  foldBatchNorm: boolean;
+  /** Distil on data_batch_1 images instead of generated ones (the upper reference). */
+  realImages: boolean;
+  seed: number;
+  backend: string;
+  workers: 1 | 2;
+  teacher: string;
+  data: string;
+  out: string;
+}
+
+/**
+ * Reads run.ts's arguments; `shared` is the folder whose model and dataset are the defaults.
+ * @throws UsageError naming the option and what it allows.
+ */
+export function parseRunOptions(args: string[], shared: string): RunOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      method: { type: 'string', default: 'qimera' },
+      bits: { type: 'string', default: '4/4' },
+      minutes: { type: 'string' },
+      iterations: { type: 'string' },
+      preset: { type: 'string', default: 'paper' },
+      batch: { type: 'string' },
+      'eval-every': { type: 'string', default: '400' },
+      'eval-images': { type: 'string', default: '10000' },
+      mapping: { type: 'string', default: 'on' },
+      'fold-bn': { type: 'boolean', default: false },
+      images: { type: 'string', default: 'generated' },
+      'warmup-epochs': { type: 'string' },
+      'iterations-per-epoch': { type: 'string' },
+      'student-lr': { type: 'string' },
+      'student-schedule': { type: 'string' },
+      'superpose-after': { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      backend: { type: 'string', default: 'auto' },
+      workers: { type: 'string', default: '1' },
+      teacher: { type: 'string', default: join(shared, 'models/resnet20-cifar10/model.json') },
+      data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
+      out: { type: 'string', default: 'runs' },
+    },
+  });
+  const method = values.method as DataFreeMethod;
+  if (!METHODS.includes(method))
+    throw new UsageError(`--method must be qimera, gdfq or minmax, got '${values.method}'`);
+  const bits = /^(\d+)\/(\d+)$/.exec(values.bits);
+  if (!bits) throw new UsageError(`--bits must look like W/A, e.g. 4/4, got '${values.bits}'`);
+  const oneOf = (option: string, value: string | undefined, allowed: readonly string[]) => {
+    if (value !== undefined && !allowed.includes(value))
+      throw new UsageError(`--${option} must be ${allowed.join(' or ')}, got '${value}'`);
+  };
+  oneOf('workers', values.workers, ['1', '2']);
+  oneOf('mapping', values.mapping, ['on', 'off']);
+  oneOf('images', values.images, ['generated', 'real']);
+  oneOf('preset', values.preset, SCHEDULE_PRESETS);
+  oneOf('student-schedule', values['student-schedule'], STUDENT_LR_SCHEDULES);
+  const realImages = values.images === 'real';
+  if (realImages && method === 'minmax')
+    throw new UsageError('--images real trains the student: use it with --method qimera');
+  const minutes = positiveNumber(values.minutes, '--minutes');
+  const iterations = positiveInteger(values.iterations, '--iterations');
+  if (minutes === undefined && iterations === undefined && method !== 'minmax')
+    throw new UsageError('give a budget: --minutes N or --iterations N');
+  const evalImages = positiveInteger(values['eval-images'], '--eval-images') as number;
+  if (evalImages > 10_000)
+    throw new UsageError(`--eval-images must be at most 10000 (the test batch), got ${evalImages}`);
+  return {
+    method,
+    bits: values.bits,
+    weightBits: Number(bits[1]),
+    activationBits: Number(bits[2]),
+    minutes,
+    iterations,
+    preset: values.preset as SchedulePreset,
+    batchSize: positiveInteger(values.batch, '--batch'),
+    warmupEpochs: nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs'),
+    iterationsPerEpoch: positiveInteger(values['iterations-per-epoch'], '--iterations-per-epoch'),
+    studentLearningRate: positiveNumber(values['student-lr'], '--student-lr'),
+    studentLrSchedule: values['student-schedule'] as StudentLrSchedule | undefined,
+    superposeAfter: nonNegativeInteger(values['superpose-after'], '--superpose-after'),
+    evalEvery: positiveInteger(values['eval-every'], '--eval-every') as number,
+    evalImages,
+    mapping: values.mapping === 'on',
+    foldBatchNorm: values['fold-bn'],
+    realImages,
+    seed: nonNegativeInteger(values.seed, '--seed') as number,
+    backend: values.backend,
+    workers: Number(values.workers) as 1 | 2,
+    teacher: values.teacher,
+    data: values.data,
+    out: values.out,
+  };
+}

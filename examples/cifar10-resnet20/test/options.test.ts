@@ -1,0 +1,86 @@
+import { UsageError } from 'qimera/node';
+import { describe, expect, it } from 'vitest';
+import { parseRunOptions } from '../src/options.js';
+
+const parse = (...args: string[]) => parseRunOptions(args, '/data/shared');
+
+describe('bench:cifar10 options', () => {
+  it('defaults to Qimera W4A4 on the shared teacher and test set', () => {
+    const options = parse('--iterations', '947');
+    expect(options).toMatchObject({
+      method: 'qimera',
+      weightBits: 4,
+      activationBits: 4,
+      iterations: 947,
+      minutes: undefined,
+      preset: 'paper',
+      batchSize: undefined,
+      evalEvery: 400,
+      evalImages: 10_000,
+      mapping: true,
+      realImages: false,
+      seed: 1,
+      workers: 1,
+      teacher: '/data/shared/models/resnet20-cifar10/model.json',
+      data: '/data/shared/datasets/cifar-10-batches-bin',
+    });
+  });
+
+  it('reads the schedule, with zero allowed where it means "none"', () => {
+    const options = parse(
+      ...['--bits', '5/5', '--minutes', '2.5', '--preset', 'short', '--batch', '64', '--warmup-epochs', '0'],
+      ...['--superpose-after', '0', '--student-lr', '1e-3', '--student-schedule', 'cosine', '--mapping', 'off'],
+      ...['--workers', '2', '--seed', '0', '--images', 'real', '--fold-bn'],
+    );
+    expect(options).toMatchObject({
+      weightBits: 5,
+      activationBits: 5,
+      minutes: 2.5,
+      preset: 'short',
+      batchSize: 64,
+      warmupEpochs: 0,
+      superposeAfter: 0,
+      studentLearningRate: 1e-3,
+      studentLrSchedule: 'cosine',
+      mapping: false,
+      workers: 2,
+      seed: 0,
+      realImages: true,
+      foldBatchNorm: true,
+    });
+  });
+
+  it('minmax needs no budget; training methods do', () => {
+    expect(parse('--method', 'minmax').iterations).toBeUndefined();
+    expect(() => parse('--method', 'gdfq')).toThrow('give a budget: --minutes N or --iterations N');
+  });
+
+  it.each([
+    // A mistyped budget would otherwise run the paper's 80,000 iterations.
+    [['--minutes', '6O'], "--minutes must be a positive number, got '6O'"],
+    [['--minutes', ''], "--minutes must be a positive number, got ''"],
+    [['--iterations', '947.5'], "--iterations must be a positive integer, got '947.5'"],
+    // A zero or non-numeric interval would never evaluate.
+    [['--iterations', '9', '--eval-every', '0'], "--eval-every must be a positive integer, got '0'"],
+    [
+      ['--iterations', '9', '--eval-images', '20000'],
+      '--eval-images must be at most 10000 (the test batch), got 20000',
+    ],
+    [['--iterations', '9', '--warmup-epochs=-1'], "--warmup-epochs must be a non-negative integer, got '-1'"],
+    [['--iterations', '9', '--student-lr', 'fast'], "--student-lr must be a positive number, got 'fast'"],
+    [['--iterations', '9', '--seed', 'x'], "--seed must be a non-negative integer, got 'x'"],
+    [['--iterations', '9', '--bits', '4-4'], "--bits must look like W/A, e.g. 4/4, got '4-4'"],
+    [['--iterations', '9', '--method', 'zeroq'], "--method must be qimera, gdfq or minmax, got 'zeroq'"],
+    [['--iterations', '9', '--workers', '4'], "--workers must be 1 or 2, got '4'"],
+    [['--iterations', '9', '--preset', 'long'], "--preset must be paper or short, got 'long'"],
+    [['--iterations', '9', '--student-schedule', 'linear'], "--student-schedule must be step or cosine, got 'linear'"],
+    [['--method', 'minmax', '--images', 'real'], '--images real trains the student: use it with --method qimera'],
+  ])('rejects %j naming the option', (args, message) => {
+    expect(() => parse(...args)).toThrow(UsageError);
+    expect(() => parse(...args)).toThrow(message);
+  });
+
+  it('rejects unknown options (parseArgs)', () => {
+    expect(() => parse('--iterations', '9', '--minute', '5')).toThrow(/--minute/);
+  });
+});
