@@ -18,39 +18,56 @@ import {
   superposedLatent,
   useFastestBackend,
 } from 'qimera';
-import { loadLayersModelFromFile, progressBar, scriptArguments } from 'qimera/node';
+import {
+  choiceOption,
+  loadLayersModelFromFile,
+  nonNegativeInteger,
+  positiveInteger,
+  progressBar,
+  readScriptOptions,
+  scriptArguments,
+} from 'qimera/node';
 import { Raster } from './raster.js';
 
 const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    iterations: { type: 'string', default: '300' },
-    batch: { type: 'string', default: '64' },
-    workers: { type: 'string', default: '1' },
-    mapping: { type: 'string', default: 'on' },
-    seed: { type: 'string', default: '1' },
-    teacher: { type: 'string', default: join(shared, 'models/resnet20-cifar10/model.json') },
-    data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
-    out: { type: 'string', default: 'generated.png' },
-  },
+const { values, iterations, batchSize, seed, workers, withMapping } = readScriptOptions('grid', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      iterations: { type: 'string', default: '300' },
+      batch: { type: 'string', default: '64' },
+      workers: { type: 'string', default: '1' },
+      mapping: { type: 'string', default: 'on' },
+      seed: { type: 'string', default: '1' },
+      teacher: { type: 'string', default: join(shared, 'models/resnet20-cifar10/model.json') },
+      data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
+      out: { type: 'string', default: 'generated.png' },
+    },
+  });
+  return {
+    values,
+    workers: choiceOption(values.workers, '--workers', ['1', '2']) === '2' ? 2 : 1,
+    withMapping: choiceOption(values.mapping, '--mapping', ['on', 'off']) === 'on',
+    iterations: positiveInteger(values.iterations, '--iterations') as number,
+    batchSize: positiveInteger(values.batch, '--batch') as number,
+    seed: nonNegativeInteger(values.seed, '--seed') as number,
+  };
 });
 
 await useFastestBackend({ log: console.error });
 const teacher = await loadLayersModelFromFile(values.teacher);
-const iterations = Number(values.iterations);
 // Only the generator matters here: the student just calibrates the whole run.
 const { model: student, generator: trained } = await quantizeDataFree(teacher, {
   weightBits: 4,
   activationBits: 4,
   backend: 'current',
-  mapping: values.mapping === 'on',
+  mapping: withMapping,
   iterations,
   iterationsPerEpoch: iterations,
   warmupEpochs: 1,
-  batchSize: Number(values.batch),
-  workers: Number(values.workers),
-  seed: Number(values.seed),
+  batchSize,
+  workers,
+  seed,
   keepGenerator: true,
   onProgress: progressBar('generator'),
 });

@@ -3,15 +3,14 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  DATA_FREE_METHODS,
   type DataFreeMethod,
   SCHEDULE_PRESETS,
   type SchedulePreset,
   STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from 'qimera';
-import { nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from 'qimera/node';
-
-const METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'minmax'];
+import { choiceOption, nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from 'qimera/node';
 
 /** What run.ts was asked to do; schedule values left undefined take the preset's. */
 export interface RunOptions {
@@ -76,21 +75,15 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       out: { type: 'string', default: 'runs' },
     },
   });
-  const method = values.method as DataFreeMethod;
-  if (!METHODS.includes(method))
-    throw new UsageError(`--method must be qimera, gdfq or minmax, got '${values.method}'`);
+  const method = choiceOption(values.method, '--method', DATA_FREE_METHODS) as DataFreeMethod;
   const bits = /^(\d+)\/(\d+)$/.exec(values.bits);
   if (!bits) throw new UsageError(`--bits must look like W/A, e.g. 4/4, got '${values.bits}'`);
-  const oneOf = (option: string, value: string | undefined, allowed: readonly string[]) => {
-    if (value !== undefined && !allowed.includes(value))
-      throw new UsageError(`--${option} must be ${allowed.join(' or ')}, got '${value}'`);
-  };
-  oneOf('workers', values.workers, ['1', '2']);
-  oneOf('mapping', values.mapping, ['on', 'off']);
-  oneOf('images', values.images, ['generated', 'real']);
-  oneOf('preset', values.preset, SCHEDULE_PRESETS);
-  oneOf('student-schedule', values['student-schedule'], STUDENT_LR_SCHEDULES);
-  const realImages = values.images === 'real';
+  const workers = choiceOption(values.workers, '--workers', ['1', '2']);
+  const mapping = choiceOption(values.mapping, '--mapping', ['on', 'off']);
+  const images = choiceOption(values.images, '--images', ['generated', 'real']);
+  const preset = choiceOption(values.preset, '--preset', SCHEDULE_PRESETS) as SchedulePreset;
+  const studentLrSchedule = choiceOption(values['student-schedule'], '--student-schedule', STUDENT_LR_SCHEDULES);
+  const realImages = images === 'real';
   if (realImages && method === 'minmax')
     throw new UsageError('--images real trains the student: use it with --method qimera');
   const minutes = positiveNumber(values.minutes, '--minutes');
@@ -107,21 +100,21 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     activationBits: Number(bits[2]),
     minutes,
     iterations,
-    preset: values.preset as SchedulePreset,
+    preset,
     batchSize: positiveInteger(values.batch, '--batch'),
     warmupEpochs: nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs'),
     iterationsPerEpoch: positiveInteger(values['iterations-per-epoch'], '--iterations-per-epoch'),
     studentLearningRate: positiveNumber(values['student-lr'], '--student-lr'),
-    studentLrSchedule: values['student-schedule'] as StudentLrSchedule | undefined,
+    studentLrSchedule,
     superposeAfter: nonNegativeInteger(values['superpose-after'], '--superpose-after'),
     evalEvery: positiveInteger(values['eval-every'], '--eval-every') as number,
     evalImages,
-    mapping: values.mapping === 'on',
+    mapping: mapping === 'on',
     foldBatchNorm: values['fold-bn'],
     realImages,
     seed: nonNegativeInteger(values.seed, '--seed') as number,
     backend: values.backend,
-    workers: Number(values.workers) as 1 | 2,
+    workers: workers === '2' ? 2 : 1,
     teacher: values.teacher,
     data: values.data,
     out: values.out,

@@ -20,22 +20,15 @@ import {
   top1Accuracy,
   useFastestBackend,
 } from 'qimera';
-import { loadLayersModelFromFile, saveLayersModelToDir, scriptArguments } from 'qimera/node';
-import { parseRunOptions, type RunOptions } from './options.js';
+import { loadLayersModelFromFile, readScriptOptions, saveLayersModelToDir, scriptArguments } from 'qimera/node';
+import { parseRunOptions } from './options.js';
 
 const fail = (message: string): never => {
   console.error(`bench:cifar10: ${message}`);
   process.exit(2);
 };
 const shared = process.env.QIMERA_SHARED ?? resolve(fileURLToPath(new URL('../../../..', import.meta.url)), 'shared');
-const options = ((): RunOptions => {
-  try {
-    return parseRunOptions(scriptArguments(), shared);
-  } catch (error) {
-    // UsageError, or parseArgs's ERR_PARSE_ARGS_* (unknown option, missing value).
-    return fail((error as Error).message);
-  }
-})();
+const options = readScriptOptions('bench:cifar10', () => parseRunOptions(scriptArguments(), shared));
 const { method, weightBits, activationBits, minutes, iterations, realImages } = options;
 
 const backend = await useFastestBackend(

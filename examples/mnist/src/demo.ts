@@ -4,17 +4,32 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DataFreeMethod, quantizeDataFree, useFastestBackend } from 'qimera';
-import { loadLayersModelFromFile, progressBar, saveLayersModelToDir, scriptArguments } from 'qimera/node';
+import {
+  loadLayersModelFromFile,
+  nonNegativeInteger,
+  positiveInteger,
+  progressBar,
+  readScriptOptions,
+  saveLayersModelToDir,
+  scriptArguments,
+} from 'qimera/node';
 import { loadDigits } from './digits.js';
 import { accuracy } from './evaluate.js';
 
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    iterations: { type: 'string', default: '300' },
-    seed: { type: 'string', default: '1' },
-    out: { type: 'string', default: fileURLToPath(new URL('../.output', import.meta.url)) },
-  },
+const { values, iterations, seed } = readScriptOptions('demo', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      iterations: { type: 'string', default: '300' },
+      seed: { type: 'string', default: '1' },
+      out: { type: 'string', default: fileURLToPath(new URL('../.output', import.meta.url)) },
+    },
+  });
+  return {
+    values,
+    iterations: positiveInteger(values.iterations, '--iterations') as number,
+    seed: nonNegativeInteger(values.seed, '--seed') as number,
+  };
 });
 const TEACHER = fileURLToPath(new URL('../fixtures/teacher/model.json', import.meta.url));
 const SETTINGS = [
@@ -37,10 +52,10 @@ for (const setting of SETTINGS) {
       backend: 'current',
       weightBits: setting.bits,
       activationBits: setting.bits,
-      seed: Number(values.seed),
+      seed,
       // Minutes on a laptop CPU instead of the paper's 80,000 iterations: smaller
       // batches, 50 calibration iterations, a generator of a quarter of the width.
-      iterations: Number(values.iterations),
+      iterations,
       batchSize: 64,
       iterationsPerEpoch: 50,
       warmupEpochs: 1,

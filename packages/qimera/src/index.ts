@@ -16,6 +16,7 @@ export * from '@qimera/wasm-training';
 export { BACKEND_PREFERENCE, useFastestBackend } from './backend.js';
 export { type MethodDefaults, methodDefaults, SCHEDULE_PRESETS, type SchedulePreset } from './defaults.js';
 export {
+  DATA_FREE_METHODS,
   type DataFreeMethod,
   type DataFreeOptions,
   type DataFreeReport,

@@ -6,4 +6,12 @@
 export * from '@qimera/node-io';
 export { type ProgressBarOptions, progressBar } from './progress_bar.js';
 export { scriptArguments } from './script_arguments.js';
-export { nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from './script_options.js';
+export {
+  choiceOption,
+  isUsageError,
+  nonNegativeInteger,
+  positiveInteger,
+  positiveNumber,
+  readScriptOptions,
+  UsageError,
+} from './script_options.js';

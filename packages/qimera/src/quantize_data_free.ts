@@ -17,7 +17,8 @@ import { inspectClassifier } from './validate.js';
 
 /** The data-free methods. */
 export type DataFreeMethod = 'qimera' | 'gdfq' | 'minmax';
-const METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'minmax'];
+/** The methods {@link quantizeDataFree} runs. */
+export const DATA_FREE_METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'minmax'];
 
 /** Trainer settings a caller may override (everything but the models). */
 export type TrainerOverrides = Partial<
@@ -119,7 +120,7 @@ export async function quantizeDataFree(
 ): Promise<{ model: LayersModel; report: DataFreeReport; generator?: TrainedGenerator }> {
   const started = Date.now();
   const method = options.method ?? 'qimera';
-  if (!METHODS.includes(method)) {
+  if (!DATA_FREE_METHODS.includes(method)) {
     throw new Error(`quantizeDataFree: method must be 'qimera', 'gdfq' or 'minmax', got ${JSON.stringify(method)}`);
   }
   const shape = inspectClassifier(model, { needsGenerator: method !== 'minmax' });

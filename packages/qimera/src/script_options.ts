@@ -6,6 +6,12 @@ export class UsageError extends Error {
   }
 }
 
+/** A {@link UsageError}, or one of `parseArgs`'s (unknown option, missing value: ERR_PARSE_ARGS_* codes). */
+export function isUsageError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
+}
+
 /** Reads a number option; `undefined` when it was not given. */
 function numberOption(
   value: string | undefined,
@@ -42,4 +48,34 @@ export function nonNegativeInteger(value: string | undefined, option: string): n
  */
 export function positiveNumber(value: string | undefined, option: string): number | undefined {
   return numberOption(value, option, (n) => Number.isFinite(n) && n > 0, 'a positive number');
+}
+
+/**
+ * A string option that must be one of `allowed` (`--workers 2`), or `undefined` when not given.
+ * @throws UsageError naming the option and the allowed values otherwise.
+ */
+export function choiceOption<T extends string>(
+  value: string | undefined,
+  option: string,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}` : allowed[0];
+  throw new UsageError(`${option} must be ${list}, got '${value}'`);
+}
+
+/**
+ * Runs `read` (a script's option parsing); on a {@link UsageError} or a `parseArgs`
+ * error (unknown option, missing value) prints `script: message` and exits with code 2,
+ * so a command-line mistake shows as one line instead of a stack trace.
+ */
+export function readScriptOptions<T>(script: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!isUsageError(error)) throw error;
+    console.error(`${script}: ${(error as Error).message}`);
+    process.exit(2);
+  }
 }

@@ -1,5 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from '../src/node.js';
+import { parseArgs } from 'node:util';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  choiceOption,
+  nonNegativeInteger,
+  positiveInteger,
+  positiveNumber,
+  readScriptOptions,
+  UsageError,
+} from '../src/node.js';
 
 describe('number options', () => {
   it('read numbers, undefined when not given', () => {
@@ -25,5 +33,59 @@ describe('number options', () => {
   ])('%o rejects %j with a UsageError naming the option', (read, value, what) => {
     expect(() => read(value, '--opt')).toThrow(UsageError);
     expect(() => read(value, '--opt')).toThrow(`--opt must be ${what}, got '${value}'`);
+  });
+});
+
+describe('choiceOption', () => {
+  it('returns an allowed value, undefined when not given', () => {
+    expect(choiceOption('gdfq', '--method', ['qimera', 'gdfq', 'minmax'])).toBe('gdfq');
+    expect(choiceOption(undefined, '--method', ['qimera', 'gdfq'])).toBeUndefined();
+  });
+
+  it('names the option and lists the allowed values', () => {
+    expect(() => choiceOption('dfq', '--method', ['qimera', 'gdfq', 'minmax'])).toThrow(
+      new UsageError("--method must be qimera, gdfq or minmax, got 'dfq'"),
+    );
+    expect(() => choiceOption('3', '--workers', ['1', '2'])).toThrow("--workers must be 1 or 2, got '3'");
+    expect(() => choiceOption('x', '--only', ['on'])).toThrow("--only must be on, got 'x'");
+  });
+});
+
+describe('readScriptOptions', () => {
+  afterEach(() => vi.restoreAllMocks());
+  const exits = () => {
+    const exit = vi.spyOn(process, 'exit').mockImplementation((code) => {
+      throw new Error(`exit ${code}`);
+    });
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    return { exit, error };
+  };
+
+  it('returns what the reader returns', () => {
+    expect(readScriptOptions('demo', () => ({ iterations: 3 }))).toEqual({ iterations: 3 });
+  });
+
+  it('prints a usage mistake as one line and exits with 2', () => {
+    const { exit, error } = exits();
+    expect(() => readScriptOptions('demo', () => positiveInteger('ten', '--iterations'))).toThrow('exit 2');
+    expect(exit).toHaveBeenCalledWith(2);
+    expect(error).toHaveBeenCalledWith("demo: --iterations must be a positive integer, got 'ten'");
+  });
+
+  it("treats parseArgs's errors (unknown option) the same way", () => {
+    const { error } = exits();
+    const read = () => parseArgs({ args: ['--minute', '5'], options: { minutes: { type: 'string' } } });
+    expect(() => readScriptOptions('bench', read)).toThrow('exit 2');
+    expect(error.mock.calls[0]?.[0]).toMatch(/^bench: Unknown option '--minute'/);
+  });
+
+  it('lets other errors through', () => {
+    const { exit } = exits();
+    expect(() =>
+      readScriptOptions('demo', () => {
+        throw new RangeError('a bug');
+      }),
+    ).toThrow(RangeError);
+    expect(exit).not.toHaveBeenCalled();
   });
 });

@@ -4,11 +4,9 @@ import { exportQuantized } from '@qimera/export';
 import { loadLayersModelFromFile } from '@qimera/node-io';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
-import { type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
-import { positiveInteger, positiveNumber, UsageError } from '../script_options.js';
+import { DATA_FREE_METHODS, type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
+import { choiceOption, positiveInteger, positiveNumber, UsageError } from '../script_options.js';
 import { QUANTIZE_HELP } from './usage.js';
-
-const METHODS = ['qimera', 'gdfq', 'minmax'];
 
 /** `qimera quantize`: prints what it did to `log`, progress to stderr. */
 export async function quantizeCommand(args: string[], log: (line: string) => void): Promise<void> {
@@ -47,12 +45,8 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     throw new UsageError(`--bits must be W/A with both from 2 to 8 (the export packs 2-8 bits), got '${values.bits}'`);
   }
   if (!values.out) throw new UsageError('--out <dir> is required');
-  const method = values.method as DataFreeMethod;
-  if (!METHODS.includes(method))
-    throw new UsageError(`--method must be qimera, gdfq or minmax, got '${values.method}'`);
-  const preset = values.preset as SchedulePreset;
-  if (!SCHEDULE_PRESETS.includes(preset))
-    throw new UsageError(`--preset must be ${SCHEDULE_PRESETS.join(' or ')}, got '${values.preset}'`);
+  const method = choiceOption(values.method, '--method', DATA_FREE_METHODS) as DataFreeMethod;
+  const preset = choiceOption(values.preset, '--preset', SCHEDULE_PRESETS) as SchedulePreset;
   const minutes = positiveNumber(values.minutes, '--minutes');
   const iterations = positiveInteger(values.iterations, '--iterations');
   if (minutes !== undefined && iterations !== undefined)
@@ -60,8 +54,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   if (method !== 'minmax' && minutes === undefined && iterations === undefined) {
     throw new UsageError(`--method ${method} trains: give a budget, --minutes N or --iterations N`);
   }
-  if (values.workers !== '1' && values.workers !== '2')
-    throw new UsageError(`--workers must be 1 or 2, got '${values.workers}'`);
+  choiceOption(values.workers, '--workers', ['1', '2']);
   const inputBits = positiveInteger(values['input-bits'], '--input-bits');
   const batchSize = positiveInteger(values.batch, '--batch');
   const warmupEpochs = values['warmup-epochs'] === undefined ? undefined : Number(values['warmup-epochs']);

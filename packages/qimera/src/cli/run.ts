@@ -1,4 +1,4 @@
-import { UsageError } from '../script_options.js';
+import { isUsageError, UsageError } from '../script_options.js';
 import { evalCommand } from './eval_command.js';
 import { quantizeCommand } from './quantize_command.js';
 import { MAIN_HELP } from './usage.js';
@@ -30,9 +30,7 @@ export async function runCli(argv: string[], output: CliOutput): Promise<number>
     await run(args, output.out);
     return 0;
   } catch (error) {
-    // parseArgs reports unknown options and missing values with ERR_PARSE_ARGS_* codes.
-    const code = (error as { code?: string }).code ?? '';
-    const usage = error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS');
+    const usage = isUsageError(error);
     output.err(`qimera${command ? ` ${command}` : ''}: ${(error as Error).message}`);
     if (usage) output.err(`Run 'qimera ${command && COMMANDS[command] ? `${command} ` : ''}--help' for usage.`);
     return usage ? 2 : 1;
