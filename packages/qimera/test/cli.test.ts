@@ -59,6 +59,10 @@ describe('qimera CLI: help and bad command lines', () => {
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--iterations', '5', '--workers', '3'],
         "--workers must be 1 or 2, got '3'",
       ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--iterations', '5', '--warmup-epochs', '1.5'],
+        "--warmup-epochs must be a non-negative integer, got '1.5'",
+      ],
       [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--colour'], "Unknown option '--colour'"],
       [['eval', 'm.json'], '--cifar10 <dir> is required'],
       [['eval', 'm.json', '--cifar10', 'd', '--limit', 'ten'], "--limit must be a positive integer, got 'ten'"],

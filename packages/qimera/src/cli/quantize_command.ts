@@ -5,7 +5,7 @@ import { loadLayersModelFromFile } from '@qimera/node-io';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import { DATA_FREE_METHODS, type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
-import { choiceOption, positiveInteger, positiveNumber, UsageError } from '../script_options.js';
+import { choiceOption, nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from '../script_options.js';
 import { QUANTIZE_HELP } from './usage.js';
 
 /** `qimera quantize`: prints what it did to `log`, progress to stderr. */
@@ -57,10 +57,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   choiceOption(values.workers, '--workers', ['1', '2']);
   const inputBits = positiveInteger(values['input-bits'], '--input-bits');
   const batchSize = positiveInteger(values.batch, '--batch');
-  const warmupEpochs = values['warmup-epochs'] === undefined ? undefined : Number(values['warmup-epochs']);
-  if (warmupEpochs !== undefined && !(Number.isInteger(warmupEpochs) && warmupEpochs >= 0)) {
-    throw new UsageError(`--warmup-epochs must be an integer >= 0, got '${values['warmup-epochs']}'`);
-  }
+  const warmupEpochs = nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs');
   const studentLearningRate = positiveNumber(values['student-lr'], '--student-lr');
   const seed = positiveInteger(values.seed, '--seed') as number;
   await assertFreshFolder(values.out);
