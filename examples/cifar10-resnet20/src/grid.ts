@@ -26,6 +26,7 @@ import {
   progressBar,
   readScriptOptions,
   scriptArguments,
+  workersOption,
 } from 'qimera/node';
 import { Raster } from './raster.js';
 
@@ -46,7 +47,7 @@ const { values, iterations, batchSize, seed, workers, withMapping } = readScript
   });
   return {
     values,
-    workers: choiceOption(values.workers, '--workers', ['1', '2']) === '2' ? 2 : 1,
+    workers: workersOption(values.workers) as 1 | 2,
     withMapping: choiceOption(values.mapping, '--mapping', ['on', 'off']) === 'on',
     iterations: positiveInteger(values.iterations, '--iterations') as number,
     batchSize: positiveInteger(values.batch, '--batch') as number,

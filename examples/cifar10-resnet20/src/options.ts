@@ -10,7 +10,14 @@ import {
   STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from 'qimera';
-import { choiceOption, nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from 'qimera/node';
+import {
+  choiceOption,
+  nonNegativeInteger,
+  positiveInteger,
+  positiveNumber,
+  UsageError,
+  workersOption,
+} from 'qimera/node';
 
 /** What run.ts was asked to do; schedule values left undefined take the preset's. */
 export interface RunOptions {
@@ -78,7 +85,6 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
   const method = choiceOption(values.method, '--method', DATA_FREE_METHODS) as DataFreeMethod;
   const bits = /^(\d+)\/(\d+)$/.exec(values.bits);
   if (!bits) throw new UsageError(`--bits must look like W/A, e.g. 4/4, got '${values.bits}'`);
-  const workers = choiceOption(values.workers, '--workers', ['1', '2']);
   const mapping = choiceOption(values.mapping, '--mapping', ['on', 'off']);
   const images = choiceOption(values.images, '--images', ['generated', 'real']);
   const preset = choiceOption(values.preset, '--preset', SCHEDULE_PRESETS) as SchedulePreset;
@@ -114,7 +120,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     realImages,
     seed: nonNegativeInteger(values.seed, '--seed') as number,
     backend: values.backend,
-    workers: workers === '2' ? 2 : 1,
+    workers: workersOption(values.workers) as 1 | 2,
     teacher: values.teacher,
     data: values.data,
     out: values.out,

@@ -14,4 +14,5 @@ export {
   positiveNumber,
   readScriptOptions,
   UsageError,
+  workersOption,
 } from './script_options.js';

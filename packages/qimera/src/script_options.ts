@@ -66,6 +66,16 @@ export function choiceOption<T extends string>(
 }
 
 /**
+ * `--workers`: training threads, 1 or 2 (the data-parallel halves of distill), or
+ * `undefined` when not given.
+ * @throws UsageError otherwise.
+ */
+export function workersOption(value: string | undefined): 1 | 2 | undefined {
+  const workers = choiceOption(value, '--workers', ['1', '2']);
+  return workers === undefined ? undefined : workers === '2' ? 2 : 1;
+}
+
+/**
  * Runs `read` (a script's option parsing); on a {@link UsageError} or a `parseArgs`
  * error (unknown option, missing value) prints `script: message` and exits with code 2,
  * so a command-line mistake shows as one line instead of a stack trace.

@@ -7,6 +7,7 @@ import {
   positiveNumber,
   readScriptOptions,
   UsageError,
+  workersOption,
 } from '../src/node.js';
 
 describe('number options', () => {
@@ -48,6 +49,15 @@ describe('choiceOption', () => {
     );
     expect(() => choiceOption('3', '--workers', ['1', '2'])).toThrow("--workers must be 1 or 2, got '3'");
     expect(() => choiceOption('x', '--only', ['on'])).toThrow("--only must be on, got 'x'");
+  });
+});
+
+describe('workersOption', () => {
+  it('reads 1 or 2 as a number, undefined when not given', () => {
+    expect(workersOption('1')).toBe(1);
+    expect(workersOption('2')).toBe(2);
+    expect(workersOption(undefined)).toBeUndefined();
+    expect(() => workersOption('3')).toThrow(new UsageError("--workers must be 1 or 2, got '3'"));
   });
 });
 

@@ -5,7 +5,14 @@ import { loadLayersModelFromFile } from '@qimera/node-io';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import { DATA_FREE_METHODS, type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
-import { choiceOption, nonNegativeInteger, positiveInteger, positiveNumber, UsageError } from '../script_options.js';
+import {
+  choiceOption,
+  nonNegativeInteger,
+  positiveInteger,
+  positiveNumber,
+  UsageError,
+  workersOption,
+} from '../script_options.js';
 import { QUANTIZE_HELP } from './usage.js';
 
 /** `qimera quantize`: prints what it did to `log`, progress to stderr. */
@@ -54,7 +61,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   if (method !== 'minmax' && minutes === undefined && iterations === undefined) {
     throw new UsageError(`--method ${method} trains: give a budget, --minutes N or --iterations N`);
   }
-  choiceOption(values.workers, '--workers', ['1', '2']);
+  const workers = workersOption(values.workers) as 1 | 2;
   const inputBits = positiveInteger(values['input-bits'], '--input-bits');
   const batchSize = positiveInteger(values.batch, '--batch');
   const warmupEpochs = nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs');
@@ -76,7 +83,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     ...(batchSize ? { batchSize } : {}),
     ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),
     ...(studentLearningRate ? { studentLearningRate } : {}),
-    workers: Number(values.workers),
+    workers,
     seed,
     backend: values.backend,
     log: (line) => process.stderr.write(`${line}\n`),
