@@ -19,6 +19,7 @@ import {
   SeededRandom,
   top1Accuracy,
   useFastestBackend,
+  withFrozenActivationRanges,
 } from 'qimera';
 import { loadLayersModelFromFile, readScriptOptions, saveLayersModelToDir, scriptArguments } from 'qimera/node';
 import { parseRunOptions } from './options.js';
@@ -48,14 +49,15 @@ let evalMs = 0;
 let best = 0;
 const trainingSeconds = (elapsedMs: number) => (elapsedMs - evalMs) / 1000;
 const onProgress = (p: DistillProgress, current: LayersModel) => {
-  if (p.phase === 'distill' && p.iteration % options.evalEvery === 0) {
+  if (p.iteration % options.evalEvery === 0) {
     // Training time up to this checkpoint: read before this evaluation's time is added.
     const seconds = trainingSeconds(p.elapsedMs);
     const started = Date.now();
-    const accuracy = top1Accuracy((x) => current.predict(x) as Tensor, test);
+    // In warm-up the ranges are still calibrating: test images must not move them.
+    const accuracy = withFrozenActivationRanges(current, () => top1Accuracy((x) => current.predict(x) as Tensor, test));
     evalMs += Date.now() - started;
     best = Math.max(best, accuracy);
-    console.log(JSON.stringify({ iteration: p.iteration, seconds, accuracy }));
+    console.log(JSON.stringify({ iteration: p.iteration, phase: p.phase, seconds, accuracy }));
   }
   if (minutes !== undefined && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
 };

@@ -41,6 +41,7 @@ export {
   calibrateActivationRanges,
   freezeActivationRanges,
   unfreezeActivationRanges,
+  withFrozenActivationRanges,
 } from './model/calibration.js';
 export { copyWeightsByName } from './model/copy_weights.js';
 export { QuantizationError } from './model/errors.js';

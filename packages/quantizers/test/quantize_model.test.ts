@@ -13,6 +13,7 @@ import {
   QuantizedDense,
   QuantizedDepthwiseConv2D,
   quantizeModel,
+  withFrozenActivationRanges,
 } from '../src/index.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -177,6 +178,39 @@ describe('quantizeModel', () => {
     }
     await expect(calibrateActivationRanges(q, [])).rejects.toThrow(/no calibration batch/);
     await expect(calibrateActivationRanges(tinySequential(), batches)).rejects.toThrow(/has no ActivationQuantizer/);
+  });
+
+  it('withFrozenActivationRanges evaluates mid-calibration without moving the ranges', async () => {
+    const q = await quantizeModel(tinySequential(), { weightBits: 8, activationBits: 8 });
+    await calibrateActivationRanges(q, [tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 1)], { freeze: false });
+    const before = activationQuantizers(q).map((a) => a.rangeState());
+    // Inputs ten times wider would widen every range if observed.
+    const wide = tf.randomNormal([4, 8, 8, 3], 0, 10, 'float32', 2);
+    const out = withFrozenActivationRanges(q, () => tf.tidy(() => (q.predict(wide) as tf.Tensor).shape));
+    expect(out).toEqual([4, 5]);
+    // An asynchronous use keeps the ranges fixed until it settles.
+    const pending = withFrozenActivationRanges(q, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return tf.tidy(() => (q.predict(wide) as tf.Tensor).shape);
+    });
+    expect(activationQuantizers(q).every((a) => a.frozen)).toBe(true);
+    expect(await pending).toEqual([4, 5]);
+    expect(activationQuantizers(q).map((a) => a.rangeState())).toEqual(before);
+    expect(activationQuantizers(q).every((a) => !a.frozen)).toBe(true);
+    // Still calibrating afterwards: the next forward is observed.
+    tf.tidy(() => q.predict(wide));
+    expect(activationQuantizers(q)[0]!.rangeState().observedBatches).toBe(2);
+    expect(activationQuantizers(q)[0]!.rangeState().max).toBeGreaterThan(before[0]!.max);
+    // A range frozen before stays frozen; the others are restored when `use` throws or rejects.
+    activationQuantizers(q)[0]!.freeze();
+    expect(() =>
+      withFrozenActivationRanges(q, () => {
+        throw new Error('evaluation failed');
+      }),
+    ).toThrow('evaluation failed');
+    expect(activationQuantizers(q).map((a) => a.frozen)).toEqual([true, false]);
+    await expect(withFrozenActivationRanges(q, () => Promise.reject(new Error('later')))).rejects.toThrow('later');
+    expect(activationQuantizers(q).map((a) => a.frozen)).toEqual([true, false]);
   });
 
   it('trains (straight-through) without leaking tensors across iterations', async () => {

@@ -17,6 +17,33 @@ export function unfreezeActivationRanges(model: LayersModel): void {
   for (const quantizer of activationQuantizers(model)) quantizer.unfreeze();
 }
 
+/**
+ * Runs `use` with every activation range of the model fixed, then lets the ranges that
+ * were still calibrating update again. For evaluating a student mid-calibration (in a
+ * progress callback during warm-up, say): without it the evaluation images would move
+ * the ranges. If `use` returns a promise, the ranges stay fixed until it settles; they
+ * are restored when `use` throws or rejects too.
+ *
+ * @returns what `use` returns.
+ */
+export function withFrozenActivationRanges<T>(model: LayersModel, use: () => T): T {
+  const calibrating = activationQuantizers(model).filter((quantizer) => !quantizer.frozen);
+  for (const quantizer of calibrating) quantizer.freeze();
+  const restore = () => {
+    for (const quantizer of calibrating) quantizer.unfreeze();
+  };
+  let result: T;
+  try {
+    result = use();
+  } catch (error) {
+    restore();
+    throw error;
+  }
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
+}
+
 /** Options of {@link calibrateActivationRanges}. */
 export interface CalibrationOptions {
   /** Freeze the ranges afterwards. Default true. */
