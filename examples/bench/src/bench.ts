@@ -6,21 +6,26 @@ import '@tensorflow/tfjs-backend-cpu';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { softCrossEntropy, useFastestBackend } from 'qimera';
-import { scriptArguments } from 'qimera/node';
+import { positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { buildResNet20 } from './resnet20.js';
 import { TwoThreadResNet } from './two_threads.js';
 
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    batch: { type: 'string', default: '64' },
-    repeats: { type: 'string', default: '3' },
-    backends: { type: 'string', default: 'cpu,wasm' },
-  },
+const { values, batch, repeats } = readScriptOptions('bench', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      batch: { type: 'string', default: '64' },
+      repeats: { type: 'string', default: '3' },
+      backends: { type: 'string', default: 'cpu,wasm' },
+    },
+  });
+  return {
+    values,
+    batch: positiveInteger(values.batch, '--batch') as number,
+    repeats: positiveInteger(values.repeats, '--repeats') as number,
+  };
 });
-const batch = Number(values.batch);
-const repeats = Number(values.repeats);
 
 interface Measurement {
   bench: 'forward' | 'train-step' | 'qimera-iteration';

@@ -10,28 +10,38 @@ import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { scriptArguments } from 'qimera/node';
+import { positiveInteger, readScriptOptions, scriptArguments, UsageError, workersOption } from 'qimera/node';
 import { median } from './stats.js';
 
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    base: { type: 'string' },
-    rounds: { type: 'string', default: '3' },
-    workers: { type: 'string', default: '1' },
-    repeats: { type: 'string', default: '5' },
-  },
+const { baseBench, rounds, workers, repeats } = readScriptOptions('compare-trees', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      base: { type: 'string' },
+      rounds: { type: 'string', default: '3' },
+      workers: { type: 'string', default: '1' },
+      repeats: { type: 'string', default: '5' },
+    },
+  });
+  if (!values.base)
+    throw new UsageError('--base is required: the path of another checkout of this repo, installed and built');
+  const baseBench = resolve(values.base, 'examples/bench');
+  if (!existsSync(join(baseBench, 'src/qimera_iteration.ts'))) {
+    throw new UsageError(
+      `--base: ${baseBench} has no src/qimera_iteration.ts (not a checkout of this repo with the bench)`,
+    );
+  }
+  return {
+    baseBench,
+    rounds: positiveInteger(values.rounds, '--rounds') as number,
+    workers: workersOption(values.workers) as 1 | 2,
+    repeats: positiveInteger(values.repeats, '--repeats') as number,
+  };
 });
-if (!values.base) throw new Error('--base is required: the path of another checkout of this repo, installed and built');
-const baseBench = resolve(values.base, 'examples/bench');
-if (!existsSync(join(baseBench, 'src/qimera_iteration.ts'))) {
-  throw new Error(`--base: ${baseBench} has no src/qimera_iteration.ts (not a checkout of this repo with the bench)`);
-}
-if (!['1', '2'].includes(values.workers)) throw new Error(`--workers must be 1 or 2, got '${values.workers}'`);
 
 const measureFile = fileURLToPath(new URL('./tree_measure.ts', import.meta.url));
 const hereBench = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const args = ['--workers', values.workers, '--repeats', values.repeats];
+const args = ['--workers', String(workers), '--repeats', String(repeats)];
 
 interface Measured {
   trainStepImgPerSec: number;
@@ -52,7 +62,7 @@ const copied = join(baseBench, 'src/.tree_measure.ts');
 const runs: { base: Measured; here: Measured }[] = [];
 try {
   copyFileSync(measureFile, copied);
-  for (let round = 0; round < Number(values.rounds); round++) {
+  for (let round = 0; round < rounds; round++) {
     const base = measureIn(baseBench, copied);
     const here = measureIn(hereBench, measureFile);
     console.log(JSON.stringify({ round, base, here }));
@@ -63,7 +73,7 @@ try {
 }
 
 console.log(
-  `\n| bench (workers ${values.workers}, batch 64) | base, img/s | this checkout, img/s | speed-up (median of ${runs.length} rounds) |\n|---|---|---|---|`,
+  `\n| bench (workers ${workers}, batch 64) | base, img/s | this checkout, img/s | speed-up (median of ${runs.length} rounds) |\n|---|---|---|---|`,
 );
 for (const key of ['trainStepImgPerSec', 'qimeraIterationImgPerSec'] as const) {
   const base = median(runs.map((r) => r.base[key]));

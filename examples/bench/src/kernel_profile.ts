@@ -12,25 +12,28 @@ import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { useFastestBackend } from 'qimera';
-import { scriptArguments } from 'qimera/node';
+import { choiceOption, positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { ResNetHalf } from './resnet_half.js';
 import { buildResNet20 } from './resnet20.js';
 
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    bench: { type: 'string', default: 'train-step' },
-    batch: { type: 'string', default: '64' },
-    steps: { type: 'string', default: '3' },
-    shapes: { type: 'boolean', default: false },
-  },
+const { bench, batch, steps, shapes } = readScriptOptions('kernel-profile', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      bench: { type: 'string', default: 'train-step' },
+      batch: { type: 'string', default: '64' },
+      steps: { type: 'string', default: '3' },
+      shapes: { type: 'boolean', default: false },
+    },
+  });
+  return {
+    bench: choiceOption(values.bench, '--bench', ['train-step', 'qimera-iteration'] as const) as string,
+    batch: positiveInteger(values.batch, '--batch') as number,
+    steps: positiveInteger(values.steps, '--steps') as number,
+    shapes: values.shapes,
+  };
 });
-if (!['train-step', 'qimera-iteration'].includes(values.bench)) {
-  throw new Error(`--bench must be train-step or qimera-iteration, got '${values.bench}'`);
-}
-const batch = Number(values.batch);
-const steps = Number(values.steps);
 
 await useFastestBackend({ prefer: 'wasm', log: (m) => console.error(m) });
 const net = buildResNet20();
@@ -50,8 +53,8 @@ for (const config of tf.getKernelsForBackend('wasm')) {
     ...config,
     kernelFunc: (args) => {
       // Keyed by the call path: Conv2D called by Conv2DBackpropFilter is 'Conv2DBackpropFilter > Conv2D'.
-      const shapes = values.shapes ? ` ${JSON.stringify(Object.values(args.inputs).map((t) => t?.shape))}` : '';
-      const name = [...running.map((r) => r.name), config.kernelName].join(' > ') + shapes;
+      const inputShapes = shapes ? ` ${JSON.stringify(Object.values(args.inputs).map((t) => t?.shape))}` : '';
+      const name = [...running.map((r) => r.name), config.kernelName].join(' > ') + inputShapes;
       running.push({ name: config.kernelName, childMs: 0 });
       const start = performance.now();
       const out = original(args);
@@ -70,7 +73,7 @@ for (const config of tf.getKernelsForBackend('wasm')) {
 }
 
 let stepMs: number;
-if (values.bench === 'train-step') {
+if (bench === 'train-step') {
   const half = new ResNetHalf(net, 0.01);
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
   const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10));
@@ -105,9 +108,9 @@ const rows = [...times.entries()]
     share: t.exclusiveMs / steps / stepMs,
   }))
   .sort((a, b) => b.exclusiveMsPerStep - a.exclusiveMsPerStep);
-for (const row of rows) console.log(JSON.stringify({ bench: values.bench, batch, ...row }));
+for (const row of rows) console.log(JSON.stringify({ bench, batch, ...row }));
 console.log(
-  `\n${values.bench}, batch ${batch}: ${stepMs.toFixed(0)} ms per step (${((batch / stepMs) * 1000).toFixed(1)} img/s), ` +
+  `\n${bench}, batch ${batch}: ${stepMs.toFixed(0)} ms per step (${((batch / stepMs) * 1000).toFixed(1)} img/s), ` +
     `${kernelMs.toFixed(0)} ms of it in kernels (the rest: JavaScript between kernels)`,
 );
 console.log('\n| kernel | calls per step | exclusive ms | inclusive ms | share of step |\n|---|---|---|---|---|');

@@ -9,23 +9,27 @@ import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels, restoreWasmKernels, useFastestBackend, WASM_FASTER_KERNELS } from 'qimera';
-import { scriptArguments } from 'qimera/node';
+import { positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { ResNetHalf } from './resnet_half.js';
 import { buildResNet20 } from './resnet20.js';
 import { median } from './stats.js';
 
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    kernels: { type: 'string', default: WASM_FASTER_KERNELS.join(',') },
-    pairs: { type: 'string', default: '6' },
-    batch: { type: 'string', default: '64' },
-  },
+const { kernels, pairs, batch } = readScriptOptions('replacements', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      kernels: { type: 'string', default: WASM_FASTER_KERNELS.join(',') },
+      pairs: { type: 'string', default: '6' },
+      batch: { type: 'string', default: '64' },
+    },
+  });
+  return {
+    kernels: values.kernels.split(','),
+    pairs: positiveInteger(values.pairs, '--pairs') as number,
+    batch: positiveInteger(values.batch, '--batch') as number,
+  };
 });
-const kernels = values.kernels.split(',');
-const pairs = Number(values.pairs);
-const batch = Number(values.batch);
 
 await useFastestBackend({ prefer: 'wasm', log: (m) => console.error(m) });
 /** Even runs use tfjs-wasm's kernels, odd runs the replacements. */

@@ -11,26 +11,30 @@ import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { useFastestBackend } from 'qimera';
-import { scriptArguments } from 'qimera/node';
+import { positiveInteger, readScriptOptions, scriptArguments, UsageError } from 'qimera/node';
 import { ResNetHalf } from './resnet_half.js';
 import { buildResNet20 } from './resnet20.js';
 import { median } from './stats.js';
 import { TwoThreadResNet } from './two_threads.js';
 
-const { values } = parseArgs({
-  args: scriptArguments(),
-  options: {
-    batch: { type: 'string', default: '64' },
-    rounds: { type: 'string', default: '3' },
-    repeats: { type: 'string', default: '3' },
-  },
+const { batch, rounds, repeats } = readScriptOptions('scaling', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      batch: { type: 'string', default: '64' },
+      rounds: { type: 'string', default: '3' },
+      repeats: { type: 'string', default: '3' },
+    },
+  });
+  const batch = positiveInteger(values.batch, '--batch') as number;
+  // Two halves of the batch, one per thread.
+  if (batch % 2 !== 0) throw new UsageError(`--batch must be even, got '${values.batch}'`);
+  return {
+    batch,
+    rounds: positiveInteger(values.rounds, '--rounds') as number,
+    repeats: positiveInteger(values.repeats, '--repeats') as number,
+  };
 });
-const batch = Number(values.batch);
-const rounds = Number(values.rounds);
-const repeats = Number(values.repeats);
-if (!Number.isInteger(batch) || batch < 2 || batch % 2 !== 0) {
-  throw new Error(`--batch must be an even integer >= 2, got '${values.batch}'`);
-}
 
 await useFastestBackend({ prefer: 'wasm', log: (m) => console.error(m) });
 const net = buildResNet20();

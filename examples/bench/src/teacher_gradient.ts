@@ -9,12 +9,14 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { createGenerator, softCrossEntropy, unfusedCopy, useFastestBackend } from 'qimera';
-import { scriptArguments } from 'qimera/node';
+import { positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { buildResNet20 } from './resnet20.js';
 import { median } from './stats.js';
 
-const { values } = parseArgs({ args: scriptArguments(), options: { repeats: { type: 'string', default: '4' } } });
-const repeats = Number(values.repeats);
+const repeats = readScriptOptions('teacher-gradient', () => {
+  const { values } = parseArgs({ args: scriptArguments(), options: { repeats: { type: 'string', default: '4' } } });
+  return positiveInteger(values.repeats, '--repeats') as number;
+});
 const batch = 64;
 
 await useFastestBackend({ prefer: 'wasm', log: (m) => console.error(m) });
