@@ -11,6 +11,8 @@ import {
   type StudentLrSchedule,
 } from 'qimera';
 import {
+  type BitsOption,
+  bitsOption,
   choiceOption,
   nonNegativeInteger,
   positiveInteger,
@@ -83,8 +85,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     },
   });
   const method = choiceOption(values.method, '--method', DATA_FREE_METHODS) as DataFreeMethod;
-  const bits = /^(\d+)\/(\d+)$/.exec(values.bits);
-  if (!bits) throw new UsageError(`--bits must look like W/A, e.g. 4/4, got '${values.bits}'`);
+  const { weightBits, activationBits } = bitsOption(values.bits) as BitsOption;
   const mapping = choiceOption(values.mapping, '--mapping', ['on', 'off']);
   const images = choiceOption(values.images, '--images', ['generated', 'real']);
   const preset = choiceOption(values.preset, '--preset', SCHEDULE_PRESETS) as SchedulePreset;
@@ -102,8 +103,8 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
   return {
     method,
     bits: values.bits,
-    weightBits: Number(bits[1]),
-    activationBits: Number(bits[2]),
+    weightBits,
+    activationBits,
     minutes,
     iterations,
     preset,

@@ -7,6 +7,9 @@ export * from '@qimera/node-io';
 export { type ProgressBarOptions, progressBar } from './progress_bar.js';
 export { scriptArguments } from './script_arguments.js';
 export {
+  type BitsOption,
+  type BitsRange,
+  bitsOption,
   choiceOption,
   isUsageError,
   nonNegativeInteger,

@@ -1,3 +1,5 @@
+import { MAX_BITS, MIN_BITS } from '@qimera/quantizers';
+
 /** A command-line mistake: scripts print it and exit with code 2 (the CLI adds a pointer to --help). */
 export class UsageError extends Error {
   constructor(message: string) {
@@ -73,6 +75,39 @@ export function choiceOption<T extends string>(
 export function workersOption(value: string | undefined): 1 | 2 | undefined {
   const workers = choiceOption(value, '--workers', ['1', '2']);
   return workers === undefined ? undefined : workers === '2' ? 2 : 1;
+}
+
+/** Weight and activation bits read from `--bits W/A`. */
+export interface BitsOption {
+  weightBits: number;
+  activationBits: number;
+}
+
+/** Options of {@link bitsOption}. */
+export interface BitsRange {
+  /** Fewest bits allowed. Default 2, the quantizers' least. */
+  min?: number;
+  /** Most bits allowed. Default 16, the quantizers' most. */
+  max?: number;
+  /** Why the range is narrower than the quantizers' (said in the error). */
+  why?: string;
+}
+
+/**
+ * `--bits W/A` (`4/4`): weight and activation bits, both within the range, or
+ * `undefined` when not given.
+ * @throws UsageError naming the option and the range otherwise.
+ */
+export function bitsOption(value: string | undefined, range: BitsRange = {}): BitsOption | undefined {
+  if (value === undefined) return undefined;
+  const { min = MIN_BITS, max = MAX_BITS, why } = range;
+  const match = /^(\d+)\/(\d+)$/.exec(value);
+  const [weightBits, activationBits] = [Number(match?.[1]), Number(match?.[2])];
+  if (!match || [weightBits, activationBits].some((bits) => bits < min || bits > max)) {
+    const reason = why ? ` (${why})` : '';
+    throw new UsageError(`--bits must be W/A with both from ${min} to ${max}${reason}, got '${value}'`);
+  }
+  return { weightBits, activationBits };
 }
 
 /**

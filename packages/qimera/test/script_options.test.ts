@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  bitsOption,
   choiceOption,
   nonNegativeInteger,
   positiveInteger,
@@ -58,6 +59,30 @@ describe('workersOption', () => {
     expect(workersOption('2')).toBe(2);
     expect(workersOption(undefined)).toBeUndefined();
     expect(() => workersOption('3')).toThrow(new UsageError("--workers must be 1 or 2, got '3'"));
+  });
+});
+
+describe('bitsOption', () => {
+  it('reads W/A within the range, undefined when not given', () => {
+    expect(bitsOption('4/5')).toEqual({ weightBits: 4, activationBits: 5 });
+    expect(bitsOption('16/2')).toEqual({ weightBits: 16, activationBits: 2 });
+    expect(bitsOption('8/8', { max: 8 })).toEqual({ weightBits: 8, activationBits: 8 });
+    expect(bitsOption(undefined)).toBeUndefined();
+  });
+
+  it.each([['4'], ['4-4'], ['4/'], ['/4'], ['4/4/4'], ['a/4'], ['4.5/4'], ['1/4'], ['4/17'], [''], [' 4/4']])(
+    "refuses '%s', naming the range",
+    (value) => {
+      expect(() => bitsOption(value)).toThrow(
+        new UsageError(`--bits must be W/A with both from 2 to 16, got '${value}'`),
+      );
+    },
+  );
+
+  it('says why a narrower range is narrower', () => {
+    expect(() => bitsOption('9/4', { max: 8, why: 'packed' })).toThrow(
+      new UsageError("--bits must be W/A with both from 2 to 8 (packed), got '9/4'"),
+    );
   });
 });
 

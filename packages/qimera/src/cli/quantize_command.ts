@@ -6,6 +6,8 @@ import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import { DATA_FREE_METHODS, type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
 import {
+  type BitsOption,
+  bitsOption,
   choiceOption,
   nonNegativeInteger,
   positiveInteger,
@@ -45,12 +47,11 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   const [modelPath, ...extra] = positionals;
   if (!modelPath) throw new UsageError('quantize needs the model.json to quantize');
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
-  const bits = /^(\d+)\/(\d+)$/.exec(values.bits ?? '');
   if (!values.bits) throw new UsageError('--bits is required, e.g. --bits 4/4');
-  const [weightBits, activationBits] = [Number(bits?.[1]), Number(bits?.[2])];
-  if (!bits || [weightBits, activationBits].some((b) => b < 2 || b > 8)) {
-    throw new UsageError(`--bits must be W/A with both from 2 to 8 (the export packs 2-8 bits), got '${values.bits}'`);
-  }
+  const { weightBits, activationBits } = bitsOption(values.bits, {
+    max: 8,
+    why: 'the export packs 2-8 bits',
+  }) as BitsOption;
   if (!values.out) throw new UsageError('--out <dir> is required');
   const method = choiceOption(values.method, '--method', DATA_FREE_METHODS) as DataFreeMethod;
   const preset = choiceOption(values.preset, '--preset', SCHEDULE_PRESETS) as SchedulePreset;
