@@ -4,10 +4,11 @@
 // one summary line. Runs without checkpoints (minmax) become horizontal dashed lines,
 // and so does the FP teacher. Runs that shared the machine have no meaningful wall time:
 // --seconds-per-iteration S places their checkpoints at iteration x S instead (a
-// rate measured on an idle machine), and the axis says so.
+// rate measured on an idle machine), and the axis says so; --own-minutes FILE keeps
+// a run that had the machine to itself (or a different rate) at its printed minutes.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { scriptArguments } from 'qimera/node';
+import { positiveNumber, readScriptOptions, scriptArguments, UsageError } from 'qimera/node';
 import { Raster, type Rgb } from './raster.js';
 
 interface Summary {
@@ -50,29 +51,32 @@ const COLORS: Rgb[] = [
 const GREY: Rgb = [150, 150, 150];
 const INK: Rgb = [30, 30, 30];
 
-const { values, positionals } = parseArgs({
-  args: scriptArguments(),
-  allowPositionals: true,
-  options: {
-    out: { type: 'string', default: 'accuracy.png' },
-    title: { type: 'string', default: 'ResNet-20 CIFAR-10: top-1 vs training minutes' },
-    official: { type: 'boolean', default: false },
-    'seconds-per-iteration': { type: 'string' },
-  },
+const { values, positionals, secondsPerIteration, ownMinutes } = readScriptOptions('plot', () => {
+  const { values, positionals } = parseArgs({
+    args: scriptArguments(),
+    allowPositionals: true,
+    options: {
+      out: { type: 'string', default: 'accuracy.png' },
+      title: { type: 'string', default: 'ResNet-20 CIFAR-10: top-1 vs training minutes' },
+      official: { type: 'boolean', default: false },
+      'seconds-per-iteration': { type: 'string' },
+      'own-minutes': { type: 'string', multiple: true, default: [] },
+    },
+  });
+  if (positionals.length === 0) throw new UsageError('give one or more run output files (JSON lines from run.ts)');
+  const ownMinutes = new Set(values['own-minutes']);
+  const stray = [...ownMinutes].find((file) => !positionals.includes(file));
+  if (stray !== undefined) throw new UsageError(`--own-minutes ${stray}: not one of the run files given`);
+  return {
+    values,
+    positionals,
+    secondsPerIteration: positiveNumber(values['seconds-per-iteration'], '--seconds-per-iteration') ?? null,
+    ownMinutes,
+  };
 });
-const secondsPerIteration =
-  values['seconds-per-iteration'] === undefined ? null : Number(values['seconds-per-iteration']);
-if (secondsPerIteration !== null && !(secondsPerIteration > 0)) {
-  console.error(`plot: --seconds-per-iteration must be a positive number, got '${values['seconds-per-iteration']}'`);
-  process.exit(2);
-}
-/** A point's minutes: its wall time, or its iteration at the given rate. */
-const minutesOf = (iteration: number, seconds: number) =>
-  (secondsPerIteration === null ? seconds : iteration * secondsPerIteration) / 60;
-if (positionals.length === 0) {
-  console.error('plot: give one or more run output files (JSON lines from run.ts)');
-  process.exit(2);
-}
+/** A point's minutes in `file`: its wall time, or its iteration at the given rate. */
+const minutesOf = (file: string, iteration: number, seconds: number) =>
+  (secondsPerIteration === null || ownMinutes.has(file) ? seconds : iteration * secondsPerIteration) / 60;
 
 const series: Series[] = [];
 let fp: number | null = null;
@@ -88,15 +92,17 @@ for (const file of positionals) {
   const points = records
     .filter((r) => 'iteration' in r && 'accuracy' in r && !('method' in r))
     .map(
-      (r) => [minutesOf(r.iteration as number, r.seconds as number), 100 * (r.accuracy as number)] as [number, number],
+      (r) =>
+        [minutesOf(file, r.iteration as number, r.seconds as number), 100 * (r.accuracy as number)] as [number, number],
     );
-  points.push([minutesOf(summary.iterations, summary.seconds), 100 * summary.accuracy]);
+  points.push([minutesOf(file, summary.iterations, summary.seconds), 100 * summary.accuracy]);
   const options = [
     summary.method === 'qimera' && summary.mapping === false ? 'no DM' : '',
     summary.foldBatchNorm ? 'BN folded' : '',
     summary.preset ? `${summary.preset} preset` : '',
     summary.superposeAfter ? `superposed after ${summary.superposeAfter}` : '',
     summary.workers === 2 ? '2 workers' : '',
+    secondsPerIteration !== null && ownMinutes.has(file) ? 'measured minutes' : '',
   ].filter(Boolean);
   series.push({
     label: `${summary.method} W${summary.bits.replace('/', 'A')}${options.length ? ` (${options.join(', ')})` : ''}`,
@@ -134,7 +140,7 @@ raster.line(plot.left, plot.top, plot.left, plot.bottom, INK, 2);
 const xLabel =
   secondsPerIteration === null
     ? 'training minutes'
-    : `training minutes, estimated at ${secondsPerIteration} s per iteration`;
+    : `training minutes, estimated at ${secondsPerIteration} s per iteration${ownMinutes.size > 0 ? ' unless measured' : ''}`;
 raster.text((plot.left + plot.right) / 2 - Raster.textWidth(xLabel) / 2, plot.bottom + 34, xLabel, INK);
 
 const legend: [string, Rgb][] = [];
