@@ -117,7 +117,11 @@ const plot = { left: 80, top: 50, right: 940, bottom: 500 };
 const curves = series.filter((s) => !s.flat);
 const maxMinutes = Math.max(1, ...curves.flatMap((s) => s.points.map((p) => p[0])));
 const percents = [...series.flatMap((s) => s.points.map((p) => p[1])), ...(fp === null ? [] : [100 * fp])];
-const [yMin, yMax] = [Math.floor(Math.min(...percents) - 1), Math.ceil(Math.max(...percents) + 1)];
+const yMax = Math.ceil(Math.max(...percents) + 1);
+// Room at the bottom for the legend (a row per series and the teacher): the lowest
+// point stays above it, so no line hides behind the legend.
+const legendShare = (22 * (series.length + (fp === null ? 0 : 1)) + 16) / (plot.bottom - plot.top);
+const yMin = Math.floor((Math.min(...percents) - 1 - legendShare * yMax) / (1 - legendShare));
 const xStep = niceStep(maxMinutes);
 const xMax = Math.ceil(maxMinutes / xStep) * xStep;
 const yStep = niceStep(yMax - yMin);
