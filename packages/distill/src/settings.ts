@@ -96,8 +96,9 @@ export interface DistillOptions {
   signal?: AbortSignal;
   /**
    * Called after every iteration with the student, e.g. to evaluate it at checkpoints
-   * (its ranges are frozen once the phase is 'distill'). Time spent here counts in
-   * `elapsedMs`.
+   * (its ranges are frozen once the phase is 'distill'; in 'warmup' they still
+   * calibrate from every forward, so evaluate inside `withFrozenActivationRanges` from
+   * `@qimera/quantizers`). Time spent here counts in `elapsedMs`.
    */
   onProgress?: (progress: DistillProgress, student: LayersModel) => void;
 }
