@@ -4,6 +4,8 @@
  * alternating generator / quantized-student trainer.
  * @packageDocumentation
  */
+export { type Fidelity, type FidelityScores, FidelitySet, type FidelitySetOptions } from './fidelity.js';
+export { FidelityGuard, GUARD_CRITERIA, type GuardCheckpoint, type GuardCriterion } from './guard.js';
 export type { ImageBatchArrays, ImageSource } from './image_source.js';
 export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
@@ -15,6 +17,7 @@ export {
   STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from './settings.js';
+export { type SynthesisOptions, synthesizeImages } from './synthesize.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
 export { distill } from './trainer.js';
 export { unfusedCopy } from './unfused_copy.js';

@@ -150,6 +150,8 @@ export class Replica {
   /** The student forward on the kept images, so unfrozen activation ranges observe them. */
   calibrate(): void {
     const { images } = this.requireBatch();
+    // A student calibrated before training (ranges already frozen) has nothing to observe.
+    if (activationQuantizers(this.models.student).every((q) => q.frozen)) return;
     tidy(() => void this.models.student.apply(images, { training: false }));
   }
 

@@ -27,8 +27,21 @@ export interface DistillOptions {
   images?: ImageSource;
   /** The disentanglement mapping; null or absent trains without it. */
   mapping?: LayersModel | null;
-  /** Total iterations to run (the budget). */
+  /** Total iterations to run (the budget; with {@link timeBudgetMs}, at most this many). */
   iterations: number;
+  /**
+   * A wall-clock budget. The run stops when it is spent, and the schedule is laid over
+   * it instead of over iterations: warm-up for the first {@link warmupFraction} of the
+   * time, plain class batches until {@link superposeFraction}, and with the 'cosine'
+   * student schedule the rate reaches 0 when the time does. (`warmupEpochs`,
+   * `superposeAfter` and the milestones are then not used.) Runs with a time budget do
+   * not repeat exactly: how many iterations fit depends on the machine.
+   */
+  timeBudgetMs?: number;
+  /** With {@link timeBudgetMs}: share of the time spent in warm-up. Default 0.05. */
+  warmupFraction?: number;
+  /** With {@link timeBudgetMs}: share of the time with plain class batches only. Default 0.2. */
+  superposeFraction?: number;
   /** Default 200. */
   iterationsPerEpoch?: number;
   /** Epochs in which the student only calibrates its activation ranges. Default 4. */
@@ -131,6 +144,9 @@ export function resolveSettings(options: DistillOptions) {
     lrGamma: options.lrGamma ?? 0.1,
     seed: options.seed ?? 1,
     workers: options.workers ?? 1,
+    timeBudgetMs: options.timeBudgetMs ?? null,
+    warmupFraction: options.warmupFraction ?? 0.05,
+    superposeFraction: options.superposeFraction ?? 0.2,
   };
   const positive: (keyof typeof settings)[] = ['iterations', 'iterationsPerEpoch', 'batchSize', 'slots'];
   for (const key of positive) {
@@ -154,6 +170,14 @@ export function resolveSettings(options: DistillOptions) {
   }
   if (settings.workers === 2 && settings.batchSize < 2) {
     throw new RangeError(`distill: batchSize must be at least 2 to split over 2 workers, got ${settings.batchSize}`);
+  }
+  if (settings.timeBudgetMs !== null && !(settings.timeBudgetMs > 0 && Number.isFinite(settings.timeBudgetMs))) {
+    throw new RangeError(`distill: timeBudgetMs must be a positive number, got ${settings.timeBudgetMs}`);
+  }
+  for (const key of ['warmupFraction', 'superposeFraction'] as const) {
+    if (!(settings[key] >= 0 && settings[key] < 1)) {
+      throw new RangeError(`distill: ${key} must be in [0, 1), got ${settings[key]}`);
+    }
   }
   for (const key of ['temperature', 'generatorLearningRate', 'studentLearningRate'] as const) {
     if (!(settings[key] > 0)) throw new RangeError(`distill: ${key} must be positive, got ${settings[key]}`);

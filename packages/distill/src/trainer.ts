@@ -48,14 +48,14 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   try {
     for (; done < settings.iterations; done++) {
       if (options.signal?.aborted) break;
+      const clock = timeFraction(settings, Date.now() - started);
+      if (clock !== null && clock >= 1) break;
       const epoch = Math.floor(done / settings.iterationsPerEpoch);
-      const generatorRate = multiStepRate(
-        settings.generatorLearningRate,
-        epoch,
-        settings.lrMilestones,
-        settings.lrGamma,
-      );
-      const warmup = epoch < settings.warmupEpochs;
+      const generatorRate =
+        clock === null
+          ? multiStepRate(settings.generatorLearningRate, epoch, settings.lrMilestones, settings.lrGamma)
+          : settings.generatorLearningRate;
+      const warmup = clock === null ? epoch < settings.warmupEpochs : clock < settings.warmupFraction;
       const losses: IterationLosses = {};
       const learningRates: DistillProgress['learningRates'] = {};
       let superposed = false;
@@ -71,7 +71,9 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
       } else {
         const labels = sampleLabels(rng, {
           ...settings,
-          superposeProbability: done < settings.superposeAfter ? 0 : settings.superposeProbability,
+          superposeProbability: (clock === null ? done < settings.superposeAfter : clock < settings.superposeFraction)
+            ? 0
+            : settings.superposeProbability,
         });
         const seeds = Array.from({ length: settings.workers }, () => rng.nextSeed());
         const generator = await group.generatorStep(labels, seeds, generatorRate);
@@ -86,7 +88,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
           await group.freezeRanges();
           frozen = true;
         }
-        learningRates.student = studentRate(settings, done, epoch);
+        learningRates.student = studentRate(settings, done, epoch, clock);
         const student = await group.studentStep(learningRates.student);
         Object.assign(losses, { student: student.loss, kd: student.kd, studentCrossEntropy: student.crossEntropy });
       }
@@ -101,7 +103,10 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
         learningRates,
         teacherAccuracy,
         elapsedMs,
-        etaMs: (elapsedMs / (done + 1)) * (settings.iterations - done - 1),
+        etaMs:
+          settings.timeBudgetMs === null
+            ? (elapsedMs / (done + 1)) * (settings.iterations - done - 1)
+            : Math.max(0, settings.timeBudgetMs - elapsedMs),
       };
       options.onProgress?.(last, group.student);
       // Let abort signals and other callbacks in between iterations.
@@ -111,11 +116,22 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   } finally {
     await group.dispose();
   }
-  return { iterations: done, aborted: done < settings.iterations, elapsedMs: Date.now() - started, last };
+  const aborted = options.signal?.aborted === true || (settings.timeBudgetMs === null && done < settings.iterations);
+  return { iterations: done, aborted, elapsedMs: Date.now() - started, last };
 }
 
-/** The student's learning rate at iteration `done` (0-based) in `epoch`. */
-function studentRate(settings: DistillSettings, done: number, epoch: number): number {
+/** Share of the time budget spent after `elapsedMs`, or null without a time budget. */
+function timeFraction(settings: DistillSettings, elapsedMs: number): number | null {
+  return settings.timeBudgetMs === null ? null : elapsedMs / settings.timeBudgetMs;
+}
+
+/** The student's learning rate at iteration `done` (0-based) in `epoch`, or at `clock` of the time budget. */
+function studentRate(settings: DistillSettings, done: number, epoch: number, clock: number | null): number {
+  if (clock !== null) {
+    if (settings.studentLrSchedule === 'step') return settings.studentLearningRate;
+    const first = settings.warmupFraction;
+    return cosineRate(settings.studentLearningRate, clock - first, 1 - first);
+  }
   if (settings.studentLrSchedule === 'step') {
     return multiStepRate(settings.studentLearningRate, epoch, settings.lrMilestones, settings.lrGamma);
   }

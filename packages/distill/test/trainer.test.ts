@@ -403,3 +403,53 @@ describe('distill with two worker threads', () => {
     expectSameWeights(double.weights, single.weights);
   });
 });
+
+describe('distill with a time budget', () => {
+  it('lays warm-up, superposition and the cosine rate over the clock, and stops when the time is spent', async () => {
+    const run = await setup();
+    const progress: DistillProgress[] = [];
+    const budget = 1500;
+    const started = Date.now();
+    const result = await distill({
+      ...run,
+      iterations: 1_000_000,
+      timeBudgetMs: budget,
+      warmupFraction: 0.3,
+      superposeFraction: 0.6,
+      superposeProbability: 1,
+      studentLrSchedule: 'cosine',
+      studentLearningRate: 0.01,
+      onProgress: (p) => progress.push(p),
+    });
+    const took = Date.now() - started;
+    // Stopped by the clock, not the iteration cap, and that is not an abort.
+    expect(result.aborted).toBe(false);
+    expect(result.iterations).toBe(progress.length);
+    expect(took).toBeGreaterThanOrEqual(budget);
+    expect(took).toBeLessThan(budget + 2000);
+    const phases = progress.map((p) => p.phase);
+    const firstDistill = phases.indexOf('distill');
+    expect(firstDistill).toBeGreaterThan(0);
+    expect(phases.slice(firstDistill).every((p) => p === 'distill')).toBe(true);
+    // Each iteration's state follows the share of time spent when it began (elapsedMs is when it ended).
+    progress.forEach((p, i) => {
+      const beganAt = i === 0 ? 0 : (progress[i - 1] as DistillProgress).elapsedMs;
+      if (p.phase === 'warmup') expect(beganAt).toBeLessThan(0.3 * budget + 1);
+      else expect(p.elapsedMs).toBeGreaterThanOrEqual(0.3 * budget);
+      if (p.superposed) expect(p.elapsedMs).toBeGreaterThanOrEqual(0.6 * budget);
+      expect(p.etaMs).toBe(Math.max(0, budget - p.elapsedMs));
+    });
+    expect(progress.some((p) => p.superposed)).toBe(true);
+    const rates = progress.filter((p) => p.phase === 'distill').map((p) => p.learningRates.student as number);
+    expect(rates.length).toBeGreaterThan(1);
+    for (let i = 1; i < rates.length; i++) expect(rates[i] as number).toBeLessThanOrEqual(rates[i - 1] as number);
+    expect(rates[0] as number).toBeLessThanOrEqual(0.01);
+    await expect(distill({ ...run, timeBudgetMs: -5 })).rejects.toThrow(
+      'distill: timeBudgetMs must be a positive number, got -5',
+    );
+    await expect(distill({ ...run, timeBudgetMs: 10, warmupFraction: 1 })).rejects.toThrow(
+      'distill: warmupFraction must be in [0, 1), got 1',
+    );
+    run.dispose();
+  });
+});

@@ -14,13 +14,22 @@ export * from '@qimera/quantizers';
 export * from '@qimera/superposition';
 export * from '@qimera/wasm-training';
 export { BACKEND_PREFERENCE, useFastestBackend } from './backend.js';
+export {
+  type CalibratedStartOptions,
+  type CalibratedStartReport,
+  calibrateStart,
+} from './calibrated_start.js';
 export { type MethodDefaults, methodDefaults, SCHEDULE_PRESETS, type SchedulePreset } from './defaults.js';
 export {
   DATA_FREE_METHODS,
   type DataFreeMethod,
   type DataFreeOptions,
+  type DataFreeProgress,
   type DataFreeReport,
+  DEFAULT_BUDGET_MINUTES,
   quantizeDataFree,
+  STARTING_POINTS,
+  type StartingPoint,
   type TrainedGenerator,
   type TrainerOverrides,
 } from './quantize_data_free.js';

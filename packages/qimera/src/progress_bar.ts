@@ -1,4 +1,4 @@
-import type { DistillProgress } from '@qimera/distill';
+import type { DistillProgress, Fidelity } from '@qimera/distill';
 
 /** Options of {@link progressBar}. */
 export interface ProgressBarOptions {
@@ -10,10 +10,14 @@ export interface ProgressBarOptions {
 
 /**
  * A one-line progress bar for `quantizeDataFree` / `distill` progress (Node): step,
- * phase, losses and ETA, redrawn in place on a terminal, printed every 10% otherwise so
+ * phase, losses, fidelity to the teacher (top-1 agreement and KL, when measured) and
+ * ETA, redrawn in place on a terminal, printed every 10% otherwise so
  * logs stay short.
  */
-export function progressBar(label: string, options: ProgressBarOptions = {}): (p: DistillProgress) => void {
+export function progressBar(
+  label: string,
+  options: ProgressBarOptions = {},
+): (p: DistillProgress & { fidelity?: Fidelity | null }) => void {
   const stream = options.stream ?? process.stderr;
   const budget = options.timeBudgetMs;
   let lastDecile = -1;
@@ -25,6 +29,7 @@ export function progressBar(label: string, options: ProgressBarOptions = {}): (p
     const losses = [
       p.losses.generator === undefined ? '' : `L_G ${p.losses.generator.toFixed(3)}`,
       p.losses.student === undefined ? '' : `L_S ${p.losses.student.toFixed(3)}`,
+      p.fidelity ? `agree ${(100 * p.fidelity.all.agreement).toFixed(1)}% KL ${p.fidelity.all.kl.toFixed(3)}` : '',
     ]
       .filter(Boolean)
       .join(' ');

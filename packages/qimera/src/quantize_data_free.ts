@@ -3,22 +3,33 @@ import {
   type DistillOptions,
   type DistillProgress,
   distill,
+  type Fidelity,
+  FidelityGuard,
+  FidelitySet,
+  type GuardCriterion,
   type IterationLosses,
   resolveSettings,
 } from '@qimera/distill';
 import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions } from '@qimera/generator';
-import { calibrateActivationRanges, type QuantizeModelConfig, quantizeModel } from '@qimera/quantizers';
+import { calibrateActivationRanges, foldBatchNorm, type QuantizeModelConfig, quantizeModel } from '@qimera/quantizers';
 import { ClassEmbedding, SeededRandom } from '@qimera/superposition';
 import { dispose, getBackend, randomNormal, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
+import { type CalibratedStartReport, calibrateStart } from './calibrated_start.js';
 import { methodDefaults, type SchedulePreset } from './defaults.js';
 import { inspectClassifier } from './validate.js';
 
 /** The data-free methods. */
-export type DataFreeMethod = 'qimera' | 'gdfq' | 'minmax';
+export type DataFreeMethod = 'qimera' | 'gdfq' | 'mse' | 'minmax';
 /** The methods {@link quantizeDataFree} runs. */
-export const DATA_FREE_METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'minmax'];
+export const DATA_FREE_METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'mse', 'minmax'];
+/** Where the training methods start; see {@link DataFreeOptions.start}. */
+export type StartingPoint = 'calibrated' | 'minmax';
+/** Every {@link StartingPoint}. */
+export const STARTING_POINTS: readonly StartingPoint[] = ['calibrated', 'minmax'];
+/** The time budget when neither `minutes` nor `iterations` is given. */
+export const DEFAULT_BUDGET_MINUTES = 10;
 
 /** Trainer settings a caller may override (everything but the models). */
 export type TrainerOverrides = Partial<
@@ -34,18 +45,60 @@ export interface DataFreeOptions extends TrainerOverrides {
   activationBits: number;
   /**
    * `'qimera'` (default): superposed embeddings and the disentanglement mapping.
-   * `'gdfq'`: plain class embeddings, no mapping. `'minmax'`: no generator; activation
+   * `'gdfq'`: plain class embeddings, no mapping. Both train a generator and distil the
+   * student from the starting point {@link start}. `'mse'`: no training, the calibrated
+   * start alone (error-minimising weight and activation ranges on synthesized images,
+   * bias correction). `'minmax'`: no generator; min/max weight ranges and activation
    * ranges from N(0, 1) images, the naive data-free baseline.
    */
   method?: DataFreeMethod;
   /**
-   * Schedule defaults: `'paper'` (default, QIMERA.md's) or `'short'` (for CPU budgets of
-   * minutes to an hour); see {@link SchedulePreset}. Trainer options given explicitly
-   * override the preset's values.
+   * Schedule defaults: `'short'` (default, for CPU budgets of minutes to an hour) or
+   * `'paper'` (QIMERA.md's, built for 80,000 iterations); see {@link SchedulePreset}.
+   * Trainer options given explicitly override the preset's values.
    */
   preset?: SchedulePreset;
-  /** Iteration budget. Default 80,000 (400 epochs of 200, the official schedule). */
+  /**
+   * The time budget of the whole call, in minutes: the run stops when it is spent and
+   * returns the best student it found. With the `'short'` preset the schedule is laid
+   * over it (warm-up, superposition and the student's learning-rate decay follow the
+   * clock; see `DistillOptions.timeBudgetMs`). Default {@link DEFAULT_BUDGET_MINUTES}
+   * unless `iterations` is given.
+   */
+  minutes?: number;
+  /**
+   * Iteration budget: the schedule follows iterations (and repeats exactly for a seed).
+   * With `minutes` too, the run stops at whichever comes first.
+   */
   iterations?: number;
+  /**
+   * The training methods' starting point. `'calibrated'` (default): the `'mse'`
+   * method's student, ranges frozen before training (warm-up trains the generator
+   * only). `'minmax'`: the paper's, min/max kernel ranges and activation ranges
+   * calibrated by EMA on generated images during warm-up.
+   */
+  start?: StartingPoint;
+  /** Images synthesized for the calibrated start. Default 128. */
+  calibrationImages?: number;
+  /** Synthesis steps for the calibrated start and the fidelity set. Default 50. */
+  synthesisSteps?: number;
+  /** Bias correction in the calibrated start. Default true. */
+  biasCorrection?: boolean;
+  /**
+   * Size of the fidelity set: synthesized images (half plain-class, half superposed)
+   * that training never uses, on which the student's agreement with the teacher is
+   * measured (see `FidelitySet`). 0 turns fidelity and the guard off. Default 128 for
+   * models with BatchNormalization layers, 0 for the others.
+   */
+  fidelityImages?: number;
+  /**
+   * The fidelity guard: the run returns the student state, the starting point
+   * included, with the best fidelity by this criterion (see `GuardCriterion`); `'off'`
+   * returns the last state. Default 'kl'.
+   */
+  guard?: GuardCriterion | 'off';
+  /** Training iterations between fidelity checks. Default 25. */
+  guardEvery?: number;
   /** Latent (embedding) length. Default 64, or 512 for ImageNet-scale models. */
   latentDim?: number;
   /** Disentanglement mapping ('qimera' only). Default true; false reproduces the official scripts. */
@@ -70,7 +123,7 @@ export interface DataFreeOptions extends TrainerOverrides {
    * other name selects that backend.
    */
   backend?: string;
-  /** Where the backend choice is logged. Default `console.log`. */
+  /** Where the backend choice and warnings are logged. Default `console.log`. */
   log?: (message: string) => void;
   /**
    * Return the trained generator, embedding table and mapping (the caller disposes
@@ -81,7 +134,13 @@ export interface DataFreeOptions extends TrainerOverrides {
   seed?: number;
   signal?: AbortSignal;
   /** After every iteration, with the student (see `DistillOptions.onProgress`). */
-  onProgress?: (progress: DistillProgress, student: LayersModel) => void;
+  onProgress?: (progress: DataFreeProgress, student: LayersModel) => void;
+}
+
+/** Progress of a training method: the trainer's, with the latest fidelity check. */
+export interface DataFreeProgress extends DistillProgress {
+  /** The latest fidelity check (the starting point's until the first in training); null without a fidelity set. */
+  fidelity: Fidelity | null;
 }
 
 /** The trained image source, returned by `keepGenerator: true`; the caller owns it. */
@@ -104,15 +163,25 @@ export interface DataFreeReport {
   wallTimeMs: number;
   finalLosses: IterationLosses | null;
   backend: string;
+  /** The calibrated start, when one was made. */
+  start: CalibratedStartReport | null;
+  /**
+   * Fidelity of the starting point and of the returned student, and the training
+   * iteration the returned student comes from (0: the starting point); null without a
+   * fidelity set.
+   */
+  fidelity: { start: Fidelity; returned: Fidelity; returnedIteration: number; checks: number } | null;
 }
 
 /**
  * Quantizes a trained classifier without data. Returns the fake-quantized student
  * (activation ranges frozen, ready for inference and saving) and a report; `model`
- * itself is not changed.
+ * itself is not changed. The training methods start from a calibrated student, check
+ * its fidelity to the teacher as they train and return the best state they found, so
+ * the result is never worse, by that measure, than its start.
  *
  * @throws if the model is not an NHWC image classifier (with BatchNorm layers, for
- *   'qimera' and 'gdfq'), or an option is invalid; each problem is named.
+ *   every method but 'minmax'), or an option is invalid; each problem is named.
  */
 export async function quantizeDataFree(
   model: LayersModel,
@@ -121,104 +190,206 @@ export async function quantizeDataFree(
   const started = Date.now();
   const method = options.method ?? 'qimera';
   if (!DATA_FREE_METHODS.includes(method)) {
-    throw new Error(`quantizeDataFree: method must be 'qimera', 'gdfq' or 'minmax', got ${JSON.stringify(method)}`);
+    throw new Error(
+      `quantizeDataFree: method must be 'qimera', 'gdfq', 'mse' or 'minmax', got ${JSON.stringify(method)}`,
+    );
   }
-  const shape = inspectClassifier(model, { needsGenerator: method !== 'minmax' });
+  const plan = checkBudget(options);
+  const trains = method === 'qimera' || method === 'gdfq';
+  const startingPoint = options.start ?? 'calibrated';
+  if (!STARTING_POINTS.includes(startingPoint)) {
+    throw new Error(`quantizeDataFree: start must be 'calibrated' or 'minmax', got ${JSON.stringify(startingPoint)}`);
+  }
+  const shape = inspectClassifier(model, { needsGenerator: trains, needsBatchNorm: method !== 'minmax' });
   const backend = options.backend ?? 'auto';
+  const log = options.log ?? console.log;
   if (backend !== 'current') {
     await useFastestBackend({
       ...(backend === 'auto' ? {} : { prefer: backend }),
       ...(options.log ? { log: options.log } : {}),
     });
   }
-  const preset = options.preset ?? 'paper';
+  const preset = options.preset ?? 'short';
   const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width), preset);
   const seed = options.seed ?? 1;
+  const calibrated = method === 'mse' || (trains && startingPoint === 'calibrated');
   const student = await quantizeModel(model, {
+    ...(calibrated ? { weightRange: 'mse' as const, activationObserver: 'mse' as const } : {}),
     ...options.quantization,
     weightBits: options.weightBits,
     activationBits: options.activationBits,
   });
-  const report = (
-    settings: Record<string, unknown>,
-    iterations: number,
-    aborted: boolean,
-    finalLosses: IterationLosses | null,
-  ) => ({
-    model: student,
-    report: {
-      method,
-      weightBits: options.weightBits,
-      activationBits: options.activationBits,
-      settings,
-      iterations,
-      aborted,
-      wallTimeMs: Date.now() - started,
-      finalLosses,
-      backend: getBackend(),
-    },
-  });
-
-  if (method === 'minmax') {
-    const batches = options.calibrationBatches ?? 4;
-    const batchSize = options.batchSize ?? defaults.batchSize;
-    const rng = new SeededRandom(seed);
-    const noise: Tensor[] = Array.from({ length: batches }, () =>
-      randomNormal([batchSize, shape.height, shape.width, shape.channels], 0, 1, 'float32', rng.nextSeed()),
-    );
-    try {
-      await calibrateActivationRanges(student, noise);
-    } finally {
-      dispose(noise);
-    }
-    return report({ calibrationBatches: batches, batchSize, seed }, 0, false, null);
-  }
-
-  const useMapping = method === 'qimera' && (options.mapping ?? true);
-  const latentDim = options.latentDim ?? defaults.latentDim;
-  const intermediateDim = options.intermediateDim ?? 100;
-  const classConditional = options.classConditionalGenerator ?? defaults.classConditionalGenerator;
-  const generator = createGenerator({
-    ...options.generator,
-    imageSize: [shape.height, shape.width],
-    channels: shape.channels,
-    inputDim: useMapping ? intermediateDim : latentDim,
-    ...(classConditional ? { classConditional: { numClasses: shape.numClasses } } : {}),
-    seed,
-  });
-  const trainEmbedding = options.trainEmbedding ?? true;
-  const embedding =
-    options.embeddingInit === 'classifier'
-      ? ClassEmbedding.fromClassifier(model, { expectedDim: latentDim, trainable: trainEmbedding })
-      : ClassEmbedding.random(shape.numClasses, latentDim, { seed, trainable: trainEmbedding });
-  const mapping = useMapping ? createDisentanglementMapping({ latentDim, intermediateDim, seed }) : null;
-  // Set once the caller owns the generator parts (keepGenerator after a good run).
+  const fidelityImages = options.fidelityImages ?? (shape.batchNormLayers > 0 ? 128 : 0);
+  let fidelitySet: FidelitySet | null = null;
+  let guard: FidelityGuard | null = null;
+  const parts: { generator?: LayersModel; embedding?: ClassEmbedding; mapping?: LayersModel | null } = {};
   let handedOver = false;
-  const trainer: DistillOptions = {
-    batchSize: defaults.batchSize,
-    iterationsPerEpoch: defaults.iterationsPerEpoch,
-    warmupEpochs: defaults.warmupEpochs,
-    studentLearningRate: defaults.studentLearningRate,
-    studentLrSchedule: defaults.studentLrSchedule,
-    superposeAfter: defaults.superposeAfter,
-    slots: defaults.slots,
-    ...stripUndefined(options),
-    ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
-    iterations: options.iterations ?? 80_000,
-    teacher: model,
-    student,
-    generator,
-    embedding,
-    mapping,
-    seed,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  };
   try {
-    const result = await distill(trainer);
+    let start: CalibratedStartReport | null = null;
+    if (calibrated) {
+      const reference = options.quantization?.foldBatchNorm ? await foldBatchNorm(model) : model;
+      try {
+        start = await calibrateStart(model, student, {
+          images: options.calibrationImages ?? 128,
+          steps: options.synthesisSteps ?? 50,
+          biasCorrection: options.biasCorrection ?? true,
+          reference,
+          seed,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      } finally {
+        if (reference !== model) reference.dispose();
+      }
+    }
+    if (fidelityImages > 0) {
+      // A seed apart from the calibration and training ones: the set must be images neither uses.
+      fidelitySet = await FidelitySet.synthesize(model, {
+        images: fidelityImages,
+        steps: options.synthesisSteps ?? 50,
+        seed: seed + 104_729,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    }
+    const finish = (
+      settings: Record<string, unknown>,
+      iterations: number,
+      aborted: boolean,
+      finalLosses: IterationLosses | null,
+      startFidelity: Fidelity | null,
+    ) => {
+      const returned = guard ? guard.restoreBest() : null;
+      const fidelity =
+        fidelitySet && startFidelity
+          ? {
+              start: startFidelity,
+              returned: returned?.fidelity ?? fidelitySet.measure(student),
+              returnedIteration: returned?.iteration ?? iterations,
+              checks: guard?.history.length ?? 1,
+            }
+          : null;
+      return {
+        model: student,
+        report: {
+          method,
+          weightBits: options.weightBits,
+          activationBits: options.activationBits,
+          settings,
+          iterations,
+          aborted,
+          wallTimeMs: Date.now() - started,
+          finalLosses,
+          backend: getBackend(),
+          start,
+          fidelity,
+        },
+      };
+    };
+
+    if (!trains) {
+      const settings: Record<string, unknown> = { seed };
+      if (method === 'minmax') {
+        const batches = options.calibrationBatches ?? 4;
+        const batchSize = options.batchSize ?? defaults.batchSize;
+        const rng = new SeededRandom(seed);
+        const noise: Tensor[] = Array.from({ length: batches }, () =>
+          randomNormal([batchSize, shape.height, shape.width, shape.channels], 0, 1, 'float32', rng.nextSeed()),
+        );
+        try {
+          await calibrateActivationRanges(student, noise);
+        } finally {
+          dispose(noise);
+        }
+        Object.assign(settings, { calibrationBatches: batches, batchSize });
+      }
+      return finish(settings, 0, false, null, fidelitySet?.measure(student) ?? null);
+    }
+
+    const useMapping = method === 'qimera' && (options.mapping ?? true);
+    const latentDim = options.latentDim ?? defaults.latentDim;
+    const intermediateDim = options.intermediateDim ?? 100;
+    const classConditional = options.classConditionalGenerator ?? defaults.classConditionalGenerator;
+    const generator = createGenerator({
+      ...options.generator,
+      imageSize: [shape.height, shape.width],
+      channels: shape.channels,
+      inputDim: useMapping ? intermediateDim : latentDim,
+      ...(classConditional ? { classConditional: { numClasses: shape.numClasses } } : {}),
+      seed,
+    });
+    parts.generator = generator;
+    const trainEmbedding = options.trainEmbedding ?? true;
+    const embedding =
+      options.embeddingInit === 'classifier'
+        ? ClassEmbedding.fromClassifier(model, { expectedDim: latentDim, trainable: trainEmbedding })
+        : ClassEmbedding.random(shape.numClasses, latentDim, { seed, trainable: trainEmbedding });
+    parts.embedding = embedding;
+    const mapping = useMapping ? createDisentanglementMapping({ latentDim, intermediateDim, seed }) : null;
+    parts.mapping = mapping;
+
+    // The starting point is checked first (its ranges are frozen once calibrated; a
+    // 'minmax' start has none until warm-up calibrates them, so its first check waits).
+    const criterion = options.guard ?? 'kl';
+    if (fidelitySet && criterion !== 'off') guard = new FidelityGuard(fidelitySet, student, criterion);
+    let startFidelity = calibrated && fidelitySet ? (guard?.check(0).fidelity ?? fidelitySet.measure(student)) : null;
+    let latest = startFidelity;
+    const guardEvery = options.guardEvery ?? 25;
+    const timeBudgetMs = plan.minutes === undefined ? undefined : plan.minutes * 60_000 - (Date.now() - started);
+    const timed = timeBudgetMs !== undefined && preset === 'short';
+    const stopAtBudget = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stopAtBudget.signal]) : stopAtBudget.signal;
+    const iterations = plan.iterations ?? (timed ? 1_000_000_000 : 80_000);
+    const warmupIterations =
+      (options.warmupEpochs ?? defaults.warmupEpochs) * (options.iterationsPerEpoch ?? defaults.iterationsPerEpoch);
+    if (!timed && iterations <= warmupIterations) {
+      log(
+        `quantizeDataFree: ${iterations} iterations end inside warm-up (${warmupIterations} iterations): ` +
+          'the student never trains, only its starting point is returned',
+      );
+    }
+    const trainer: DistillOptions = {
+      batchSize: defaults.batchSize,
+      iterationsPerEpoch: defaults.iterationsPerEpoch,
+      warmupEpochs: defaults.warmupEpochs,
+      studentLearningRate: defaults.studentLearningRate,
+      studentLrSchedule: defaults.studentLrSchedule,
+      superposeAfter: defaults.superposeAfter,
+      slots: defaults.slots,
+      ...stripUndefined(options),
+      ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
+      ...(timed ? { timeBudgetMs: Math.max(1, timeBudgetMs) } : {}),
+      iterations,
+      teacher: model,
+      student,
+      generator,
+      embedding,
+      mapping,
+      seed,
+      signal,
+      onProgress: (progress, current) => {
+        const due = progress.iteration % guardEvery === 0 && progress.phase === 'distill';
+        if (fidelitySet && due)
+          latest = guard ? guard.check(progress.iteration).fidelity : fidelitySet.measure(current);
+        if (!timed && timeBudgetMs !== undefined && progress.elapsedMs >= timeBudgetMs) stopAtBudget.abort();
+        options.onProgress?.({ ...progress, fidelity: latest }, current);
+      },
+    };
+    const result = timed && timeBudgetMs <= 0 ? { iterations: 0, aborted: false, last: null } : await distill(trainer);
+    if (result.last?.phase !== 'distill') {
+      log(
+        `quantizeDataFree: the run ended inside warm-up after ${result.iterations} iterations: ` +
+          'the student never trained; give a larger budget for training to help',
+      );
+    }
+    // The final state is a candidate too, unless the last check already saw it.
+    const lastChecked = guard?.history.at(-1)?.iteration;
+    if (fidelitySet && result.iterations > 0 && lastChecked !== result.iterations) {
+      latest = guard ? guard.check(result.iterations).fidelity : fidelitySet.measure(student);
+    }
+    startFidelity ??= guard?.history[0]?.fidelity ?? latest;
     const settings = {
       preset,
       ...resolveSettings(trainer),
+      start: startingPoint,
       latentDim,
       mapping: useMapping,
       intermediateDim: useMapping ? intermediateDim : null,
@@ -226,24 +397,54 @@ export async function quantizeDataFree(
       classConditionalGenerator: classConditional,
       generator: { ...GENERATOR_DEFAULTS, ...options.generator },
     };
-    const done = report(settings, result.iterations, result.aborted, result.last?.losses ?? null);
+    const done = finish(
+      settings,
+      result.iterations,
+      options.signal?.aborted === true,
+      result.last?.losses ?? null,
+      startFidelity,
+    );
     handedOver = options.keepGenerator ?? false;
     return handedOver ? { ...done, generator: { generator, embedding, mapping } } : done;
   } catch (error) {
     student.dispose();
     throw error;
   } finally {
+    guard?.dispose();
+    fidelitySet?.dispose();
     if (!handedOver) {
-      generator.dispose();
-      embedding.dispose();
-      mapping?.dispose();
+      parts.generator?.dispose();
+      parts.embedding?.dispose();
+      parts.mapping?.dispose();
     }
   }
+}
+
+/** The budget asked for: `minutes` and / or `iterations`, the default budget when neither. */
+function checkBudget(options: DataFreeOptions): { minutes?: number; iterations?: number } {
+  const { minutes, iterations } = options;
+  if (minutes !== undefined && !(typeof minutes === 'number' && minutes > 0 && Number.isFinite(minutes))) {
+    throw new RangeError(`quantizeDataFree: minutes must be a positive number, got ${String(minutes)}`);
+  }
+  if (iterations !== undefined && !(Number.isInteger(iterations) && iterations > 0)) {
+    throw new RangeError(`quantizeDataFree: iterations must be a positive integer, got ${String(iterations)}`);
+  }
+  if (minutes === undefined && iterations === undefined) return { minutes: DEFAULT_BUDGET_MINUTES };
+  return { ...(minutes !== undefined ? { minutes } : {}), ...(iterations !== undefined ? { iterations } : {}) };
 }
 
 // Options the umbrella handles itself are not trainer settings.
 const OWN_OPTIONS = new Set([
   'weightBits',
+  'minutes',
+  'iterations',
+  'start',
+  'calibrationImages',
+  'synthesisSteps',
+  'biasCorrection',
+  'fidelityImages',
+  'guard',
+  'guardEvery',
   'activationBits',
   'method',
   'preset',

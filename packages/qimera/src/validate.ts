@@ -12,12 +12,16 @@ export interface ClassifierShape {
 /**
  * Checks that `model` is an image classifier the data-free methods can handle: one
  * NHWC input with known size, one `[batch, classes]` output, and (when
- * `needsBatchNorm`) BatchNormalization layers, whose statistics the generator
- * matches; for a generator, height and width must be multiples of 4.
+ * `needsBatchNorm`, by default when `needsGenerator`) BatchNormalization layers, whose
+ * statistics image synthesis matches; for a generator, height and width must be
+ * multiples of 4.
  *
  * @throws Error listing every problem found.
  */
-export function inspectClassifier(model: LayersModel, options: { needsGenerator: boolean }): ClassifierShape {
+export function inspectClassifier(
+  model: LayersModel,
+  options: { needsGenerator: boolean; needsBatchNorm?: boolean },
+): ClassifierShape {
   const problems: string[] = [];
   const input = model.inputs[0];
   const output = model.outputs[0];
@@ -37,12 +41,12 @@ export function inspectClassifier(model: LayersModel, options: { needsGenerator:
     );
   }
   const batchNormLayers = model.layers.filter((l) => l.getClassName() === 'BatchNormalization').length;
+  if (batchNormLayers === 0 && (options.needsBatchNorm ?? options.needsGenerator)) {
+    problems.push(
+      "the model has no BatchNormalization layer: 'qimera', 'gdfq' and 'mse' match BN statistics (use method 'minmax')",
+    );
+  }
   if (options.needsGenerator) {
-    if (batchNormLayers === 0) {
-      problems.push(
-        "the model has no BatchNormalization layer: 'qimera' and 'gdfq' match BN statistics (use method 'minmax')",
-      );
-    }
     if (height != null && width != null && (height % 4 !== 0 || width % 4 !== 0)) {
       problems.push(`the generator needs height and width divisible by 4, got ${height}x${width}`);
     }

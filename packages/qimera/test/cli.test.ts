@@ -29,7 +29,7 @@ describe('qimera CLI: help and bad command lines', () => {
 
   it('names the bad argument and exits 2', async () => {
     const cases: [string[], string][] = [
-      [['frob'], "unknown command 'frob' (quantize or eval)"],
+      [['frob'], "unknown command 'frob' (quantize, eval or compare)"],
       [['quantize', '--bits', '4/4', '--out', 'x'], 'quantize needs the model.json to quantize'],
       [['quantize', 'm.json', '--out', 'x'], '--bits is required, e.g. --bits 4/4'],
       [
@@ -39,12 +39,16 @@ describe('qimera CLI: help and bad command lines', () => {
       [['quantize', 'm.json', '--bits', '4/9', '--out', 'x'], "got '4/9'"],
       [['quantize', 'm.json', '--bits', '4/4'], '--out <dir> is required'],
       [
-        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x'],
-        '--method qimera trains: give a budget, --minutes N or --iterations N',
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'dfq'],
+        "--method must be qimera, gdfq, mse or minmax, got 'dfq'",
       ],
       [
-        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'dfq'],
-        "--method must be qimera, gdfq or minmax, got 'dfq'",
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--guard', 'best'],
+        '--guard must be kl, agreement or off',
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--start', 'zero'],
+        '--start must be calibrated or minmax',
       ],
       [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--minutes', '0'],
@@ -64,7 +68,12 @@ describe('qimera CLI: help and bad command lines', () => {
         "--warmup-epochs must be a non-negative integer, got '1.5'",
       ],
       [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--colour'], "Unknown option '--colour'"],
-      [['eval', 'm.json'], '--cifar10 <dir> is required'],
+      [['eval', 'm.json'], 'give one test set: --cifar10 <dir>'],
+      [['eval', 'm.json', '--cifar10', 'd', '--images', 'e'], 'give one test set'],
+      [['eval', 'm.json', '--cifar10', 'd', '--mean', '0.5'], '--mean, --std and --classes go with --images'],
+      [['eval', 'm.json', '--images', 'd', '--std', '0.2,x'], '--std must be numbers separated by commas'],
+      [['compare', 'a.json'], 'compare needs two model.json files'],
+      [['compare', 'a.json', 'b.json'], '--images <dir> is required'],
       [['eval', 'm.json', '--cifar10', 'd', '--limit', 'ten'], "--limit must be a positive integer, got 'ten'"],
       [['eval', 'a.json', 'b.json', '--cifar10', 'd'], "unexpected argument 'b.json'"],
     ];

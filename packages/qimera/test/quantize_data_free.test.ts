@@ -6,6 +6,7 @@ import { tinySequential } from '../../../test-support/models.js';
 import {
   activationQuantizers,
   type DistillProgress,
+  FidelitySet,
   methodDefaults,
   quantizeDataFree,
   useFastestBackend,
@@ -20,6 +21,9 @@ const small = {
   iterationsPerEpoch: 2,
   warmupEpochs: 1,
   generator: { baseChannels: 8 },
+  calibrationImages: 16,
+  fidelityImages: 16,
+  synthesisSteps: 5,
 };
 
 describe('quantizeDataFree', () => {
@@ -143,7 +147,7 @@ describe('quantizeDataFree', () => {
         activationBits: 4,
         method: 'zeroq' as never,
       }),
-    ).rejects.toThrow(/method must be 'qimera', 'gdfq' or 'minmax'/);
+    ).rejects.toThrow(/method must be 'qimera', 'gdfq', 'mse' or 'minmax'/);
     await expect(
       quantizeDataFree(tinySequential(), { backend: 'current', weightBits: 1, activationBits: 4 }),
     ).rejects.toThrow(/config.weightBits: bit width/);
@@ -184,11 +188,99 @@ describe('quantizeDataFree', () => {
       warmupEpochs: 1,
       superposeAfter: 200,
     });
-    const paper = await quantizeDataFree(tinySequential(), { weightBits: 4, activationBits: 4, ...small });
+    const paper = await quantizeDataFree(tinySequential(), {
+      weightBits: 4,
+      activationBits: 4,
+      ...small,
+      preset: 'paper',
+    });
     expect(paper.report.settings).toMatchObject({ preset: 'paper', iterationsPerEpoch: 2, superposeAfter: 0 });
     await expect(
       quantizeDataFree(tinySequential(), { weightBits: 4, activationBits: 4, ...small, preset: 'fast' as 'short' }),
     ).rejects.toThrow(/preset must be 'paper' or 'short', got "fast"/);
+  });
+});
+
+describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
+  it("'mse' calibrates without training: frozen ranges, bias correction, fidelity of start and result", async () => {
+    const teacher = tinySequential();
+    const { model, report } = await quantizeDataFree(teacher, {
+      weightBits: 3,
+      activationBits: 3,
+      method: 'mse',
+      ...small,
+    });
+    expect(report).toMatchObject({ method: 'mse', iterations: 0, aborted: false });
+    expect(report.start).toMatchObject({ images: 16, steps: 5, biasCorrection: { biases: ['c1', 'fc'] } });
+    expect(report.fidelity?.returnedIteration).toBe(0);
+    expect(report.fidelity?.returned).toEqual(report.fidelity?.start);
+    for (const q of activationQuantizers(model)) {
+      expect(q.frozen).toBe(true);
+      expect(q.rangeState().observedBatches).toBe(1);
+    }
+    model.dispose();
+  });
+
+  it('returns the best state by fidelity: a student trained to ruin comes back as its start', async () => {
+    const teacher = tinySequential();
+    const progress: (DistillProgress & { fidelity: unknown })[] = [];
+    const run = () =>
+      quantizeDataFree(teacher, {
+        weightBits: 4,
+        activationBits: 4,
+        ...small,
+        iterations: 6,
+        guardEvery: 1,
+        studentLearningRate: 50,
+        seed: 3,
+        onProgress: (p) => progress.push(p),
+      });
+    const { model, report } = await run();
+    const fidelity = report.fidelity;
+    expect(fidelity?.checks).toBe(5); // the start, then iterations 3 to 6 (1 and 2 are warm-up)
+    expect(fidelity?.returned.all.kl).toBeLessThanOrEqual(fidelity?.start.all.kl as number);
+    // The progress callback saw every check; the returned state is the best of them.
+    const seen = progress.map((p) => p.fidelity as { all: { kl: number } });
+    expect(Math.min(...seen.map((f) => f.all.kl))).toBeCloseTo(fidelity?.returned.all.kl as number, 6);
+    // The same fidelity set, made again from its seed, measures the returned model as reported.
+    const set = await FidelitySet.synthesize(teacher, { images: 16, steps: 5, seed: 3 + 104_729 });
+    expect(set.measure(model).all.kl).toBeCloseTo(fidelity?.returned.all.kl as number, 5);
+    set.dispose();
+    model.dispose();
+    // Without the guard the last state comes back.
+    const off = await quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, ...small, guard: 'off' });
+    expect(off.report.fidelity?.returnedIteration).toBe(4);
+    off.model.dispose();
+  });
+
+  it('runs to a time budget, warns when a budget ends in warm-up, and checks the budget options', async () => {
+    const teacher = tinySequential();
+    const { iterations: _, ...untimed } = small;
+    const timed = await quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, ...untimed, minutes: 0.05 });
+    expect(timed.report.wallTimeMs).toBeGreaterThanOrEqual(2000);
+    expect(timed.report.wallTimeMs).toBeLessThan(8000);
+    expect(timed.report.iterations).toBeGreaterThan(0);
+    expect(timed.report.settings.timeBudgetMs).toBeGreaterThan(0);
+    timed.model.dispose();
+    const messages: string[] = [];
+    const short = await quantizeDataFree(teacher, {
+      weightBits: 4,
+      activationBits: 4,
+      ...small,
+      iterations: 2,
+      log: (m) => messages.push(m),
+    });
+    expect(messages[0]).toBe(
+      'quantizeDataFree: 2 iterations end inside warm-up (2 iterations): the student never trains, only its starting point is returned',
+    );
+    expect(messages[1]).toContain('the run ended inside warm-up after 2 iterations');
+    short.model.dispose();
+    await expect(quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, minutes: 0 })).rejects.toThrow(
+      'quantizeDataFree: minutes must be a positive number, got 0',
+    );
+    await expect(
+      quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, start: 'zero' as never }),
+    ).rejects.toThrow("start must be 'calibrated' or 'minmax'");
   });
 });
 

@@ -22,6 +22,7 @@ export {
   type QuantizedWeightLayerArgs,
   type WeightQuantArgs,
 } from './layers/quantized_weight_layer.js';
+export { type MseClipOptions, mseClipRange } from './math/clipping.js';
 export { OBSERVER_KINDS, type ObserverKind, observeRange } from './math/observers.js';
 export { type Range, rangeOver } from './math/ranges.js';
 export {
@@ -35,6 +36,8 @@ export {
 } from './math/spec.js';
 export { fakeQuantizeSTE } from './math/ste.js';
 export { dequantize, fakeQuantize, type QuantParams, quantize, quantParams } from './math/uniform.js';
+export { splitIntoBatches } from './model/batches.js';
+export { type BiasCorrectionReport, correctBias } from './model/bias_correction.js';
 export {
   activationQuantizers,
   type CalibrationOptions,
@@ -48,6 +51,11 @@ export { QuantizationError } from './model/errors.js';
 export { floatTopology } from './model/float_topology.js';
 export { foldBatchNorm } from './model/fold_batch_norm.js';
 export { QUANTIZED_CLASSES, QUANTIZED_TWINS } from './model/layer_kinds.js';
-export type { LayerQuantOverride, QuantizeModelConfig } from './model/quantize_config.js';
+export {
+  type LayerQuantOverride,
+  type QuantizeModelConfig,
+  WEIGHT_RANGE_METHODS,
+  type WeightRangeMethod,
+} from './model/quantize_config.js';
 export { quantizeModel, rewriteTopology } from './model/quantize_model.js';
 export { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './model/topology_json.js';

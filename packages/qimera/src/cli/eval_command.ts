@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseCifar10, top1Accuracy } from '@qimera/datasets';
+import { type ImageBatch, parseCifar10, top1Accuracy } from '@qimera/datasets';
 import { IntegerModel } from '@qimera/integer';
 import { ModelFileError } from '@qimera/node-io';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { useFastestBackend } from '../backend.js';
+import type { ImageFolder } from '../image_folder.js';
 import { positiveInteger, UsageError } from '../script_options.js';
+import { IMAGE_FOLDER_OPTIONS, normalizationOptions, readFolderFor } from './image_options.js';
 import { loadAnyModel } from './load_any_model.js';
 import { EVAL_HELP } from './usage.js';
 
@@ -17,6 +19,9 @@ export async function evalCommand(args: string[], log: (line: string) => void): 
     allowPositionals: true,
     options: {
       cifar10: { type: 'string' },
+      images: { type: 'string' },
+      classes: { type: 'string' },
+      ...IMAGE_FOLDER_OPTIONS,
       limit: { type: 'string' },
       integer: { type: 'boolean', default: false },
       batch: { type: 'string', default: '500' },
@@ -31,31 +36,27 @@ export async function evalCommand(args: string[], log: (line: string) => void): 
   const [modelPath, ...extra] = positionals;
   if (!modelPath) throw new UsageError('eval needs the model.json to evaluate');
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
-  if (!values.cifar10) throw new UsageError('--cifar10 <dir> is required (the folder holding test_batch.bin)');
+  if (!values.cifar10 === !values.images) {
+    throw new UsageError(
+      'give one test set: --cifar10 <dir> (holding test_batch.bin) or --images <dir> (a folder per class)',
+    );
+  }
+  if (values.cifar10 && (values.mean || values.std || values.classes)) {
+    throw new UsageError('--mean, --std and --classes go with --images (CIFAR-10 uses its own normalisation)');
+  }
   const limit = positiveInteger(values.limit, '--limit');
   const batch = positiveInteger(values.batch, '--batch') as number;
-
-  const testFile = join(values.cifar10, 'test_batch.bin');
-  const bytes = await readFile(testFile).catch((error: NodeJS.ErrnoException) => {
-    throw new ModelFileError(
-      testFile,
-      error.code === 'ENOENT' ? 'CIFAR-10 test batch not found' : `cannot read it (${error.code})`,
-    );
-  });
-  let test: ReturnType<typeof parseCifar10>;
-  try {
-    test = parseCifar10(
-      new Uint8Array(bytes),
-      limit === undefined ? {} : { count: Math.min(limit, bytes.length / 3073) },
-    );
-  } catch (error) {
-    throw new ModelFileError(testFile, (error as Error).message);
-  }
+  const normalization = normalizationOptions(values);
+  const cifar = values.cifar10 ? await readCifar10Test(values.cifar10, limit) : null;
   const backend = await useFastestBackend({
     ...(values.backend === 'auto' ? {} : { prefer: values.backend }),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const { model, exported } = await loadAnyModel(modelPath);
+  const folder = values.images
+    ? await readFolderFor(model, values.images, normalization, true, values.classes?.split(','))
+    : null;
+  const test = (cifar ?? limited(folder as ImageFolder, limit)) as ImageBatch;
   const predict = values.integer
     ? (
         (integer) => (x: Tensor) =>
@@ -64,5 +65,36 @@ export async function evalCommand(args: string[], log: (line: string) => void): 
     : (x: Tensor) => model.predict(x) as Tensor;
   const accuracy = top1Accuracy(predict, test, batch);
   const kind = `${exported ? 'exported artifact' : 'tfjs model'}${values.integer ? ', integer arithmetic' : ''}`;
-  log(`top-1 ${(100 * accuracy).toFixed(2)}% on ${test.count} CIFAR-10 test images (${kind}, ${backend})`);
+  const source = folder ? `images of ${folder.classes.length} classes in ${values.images}` : 'CIFAR-10 test images';
+  log(`top-1 ${(100 * accuracy).toFixed(2)}% on ${test.count} ${source} (${kind}, ${backend})`);
+}
+
+async function readCifar10Test(dir: string, limit: number | undefined): Promise<ImageBatch> {
+  const testFile = join(dir, 'test_batch.bin');
+  const bytes = await readFile(testFile).catch((error: NodeJS.ErrnoException) => {
+    throw new ModelFileError(
+      testFile,
+      error.code === 'ENOENT' ? 'CIFAR-10 test batch not found' : `cannot read it (${error.code})`,
+    );
+  });
+  try {
+    return parseCifar10(
+      new Uint8Array(bytes),
+      limit === undefined ? {} : { count: Math.min(limit, bytes.length / 3073) },
+    );
+  } catch (error) {
+    throw new ModelFileError(testFile, (error as Error).message);
+  }
+}
+
+/** The first `limit` images of a folder (all without a limit). */
+function limited(folder: ImageFolder, limit: number | undefined): ImageBatch {
+  if (limit === undefined || limit >= folder.count) return folder;
+  const [, height, width, channels] = folder.shape;
+  return {
+    images: folder.images.subarray(0, limit * height * width * channels),
+    labels: folder.labels.subarray(0, limit),
+    count: limit,
+    shape: [limit, height, width, channels],
+  };
 }

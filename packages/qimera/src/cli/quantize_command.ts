@@ -1,10 +1,19 @@
 import { readdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { type Fidelity, GUARD_CRITERIA } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
 import { loadLayersModelFromFile } from '@qimera/node-io';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
-import { DATA_FREE_METHODS, type DataFreeMethod, quantizeDataFree } from '../quantize_data_free.js';
+import {
+  DATA_FREE_METHODS,
+  type DataFreeMethod,
+  DEFAULT_BUDGET_MINUTES,
+  quantizeDataFree,
+  STARTING_POINTS,
+  type StartingPoint,
+} from '../quantize_data_free.js';
 import {
   type BitsOption,
   bitsOption,
@@ -26,7 +35,9 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
       bits: { type: 'string' },
       out: { type: 'string' },
       method: { type: 'string', default: 'qimera' },
-      preset: { type: 'string', default: 'paper' },
+      preset: { type: 'string', default: 'short' },
+      start: { type: 'string', default: 'calibrated' },
+      guard: { type: 'string', default: 'kl' },
       minutes: { type: 'string' },
       iterations: { type: 'string' },
       'fold-bn': { type: 'boolean', default: false },
@@ -34,7 +45,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
       batch: { type: 'string' },
       'warmup-epochs': { type: 'string' },
       'student-lr': { type: 'string' },
-      workers: { type: 'string', default: '1' },
+      workers: { type: 'string' },
       seed: { type: 'string', default: '1' },
       backend: { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -55,14 +66,14 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   if (!values.out) throw new UsageError('--out <dir> is required');
   const method = choiceOption(values.method, '--method', DATA_FREE_METHODS) as DataFreeMethod;
   const preset = choiceOption(values.preset, '--preset', SCHEDULE_PRESETS) as SchedulePreset;
+  const start = choiceOption(values.start, '--start', STARTING_POINTS) as StartingPoint;
+  const guard = choiceOption(values.guard, '--guard', [...GUARD_CRITERIA, 'off'] as const);
   const minutes = positiveNumber(values.minutes, '--minutes');
   const iterations = positiveInteger(values.iterations, '--iterations');
   if (minutes !== undefined && iterations !== undefined)
     throw new UsageError('give --minutes or --iterations, not both');
-  if (method !== 'minmax' && minutes === undefined && iterations === undefined) {
-    throw new UsageError(`--method ${method} trains: give a budget, --minutes N or --iterations N`);
-  }
-  const workers = workersOption(values.workers) as 1 | 2;
+  // Both cores where there are two: training splits each batch over two threads.
+  const workers = workersOption(values.workers) ?? (availableParallelism() >= 2 ? 2 : 1);
   const inputBits = positiveInteger(values['input-bits'], '--input-bits');
   const batchSize = positiveInteger(values.batch, '--batch');
   const warmupEpochs = nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs');
@@ -71,16 +82,20 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   await assertFreshFolder(values.out);
 
   const teacher = await loadLayersModelFromFile(modelPath);
-  const controller = new AbortController();
-  const budgetMs = minutes === undefined ? undefined : minutes * 60_000;
-  const bar = progressBar(`${method} W${weightBits}A${activationBits}`, budgetMs ? { timeBudgetMs: budgetMs } : {});
+  const budgetMinutes = iterations === undefined ? (minutes ?? DEFAULT_BUDGET_MINUTES) : undefined;
+  const bar = progressBar(
+    `${method} W${weightBits}A${activationBits}`,
+    budgetMinutes ? { timeBudgetMs: budgetMinutes * 60_000 } : {},
+  );
   const { model, report } = await quantizeDataFree(teacher, {
     method,
     preset,
+    start,
+    guard,
     weightBits,
     activationBits,
     quantization: { foldBatchNorm: values['fold-bn'], ...(inputBits ? { inputBits } : {}) },
-    iterations: iterations ?? 80_000,
+    ...(budgetMinutes ? { minutes: budgetMinutes } : { iterations }),
     ...(batchSize ? { batchSize } : {}),
     ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),
     ...(studentLearningRate ? { studentLearningRate } : {}),
@@ -88,11 +103,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     seed,
     backend: values.backend,
     log: (line) => process.stderr.write(`${line}\n`),
-    signal: controller.signal,
-    onProgress: (p) => {
-      bar(p);
-      if (budgetMs !== undefined && p.elapsedMs >= budgetMs) controller.abort();
-    },
+    onProgress: bar,
   });
   const sizes = await exportQuantized(model, values.out);
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -100,6 +111,13 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     `${method} W${weightBits}A${activationBits}${values['fold-bn'] ? ' (BN folded)' : ''}: ${report.iterations} iterations ` +
       `in ${(report.wallTimeMs / 1000).toFixed(0)} s on ${report.backend}`,
   );
+  if (report.fidelity) {
+    const { start: first, returned, returnedIteration } = report.fidelity;
+    const describe = (f: Fidelity) =>
+      `top-1 agreement ${(100 * f.all.agreement).toFixed(1)}%, KL ${f.all.kl.toFixed(4)}`;
+    log(`fidelity to the teacher (synthesized images): start ${describe(first)}`);
+    log(`  returned (iteration ${returnedIteration}): ${describe(returned)}`);
+  }
   log(
     `wrote ${values.out}: weights ${kb(sizes.weightBytes)} (${sizes.kernelEncoding}), float32 ${kb(sizes.floatWeightBytes)}, ` +
       `${(100 * sizes.ratio).toFixed(1)}%`,

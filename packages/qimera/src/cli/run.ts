@@ -1,4 +1,5 @@
 import { isUsageError, UsageError } from '../script_options.js';
+import { compareCommand } from './compare_command.js';
 import { evalCommand } from './eval_command.js';
 import { quantizeCommand } from './quantize_command.js';
 import { MAIN_HELP } from './usage.js';
@@ -12,6 +13,7 @@ export interface CliOutput {
 const COMMANDS: Record<string, (args: string[], log: (line: string) => void) => Promise<void>> = {
   quantize: quantizeCommand,
   eval: evalCommand,
+  compare: compareCommand,
 };
 
 /**
@@ -26,7 +28,7 @@ export async function runCli(argv: string[], output: CliOutput): Promise<number>
       return 0;
     }
     const run = COMMANDS[command];
-    if (!run) throw new UsageError(`unknown command '${command}' (quantize or eval)`);
+    if (!run) throw new UsageError(`unknown command '${command}' (quantize, eval or compare)`);
     await run(args, output.out);
     return 0;
   } catch (error) {

@@ -2,49 +2,78 @@ export const MAIN_HELP = `qimera: data-free quantization of TensorFlow.js image 
 
 Usage:
   qimera quantize <model.json> --bits W/A --out <dir> [options]
-  qimera eval <model.json> --cifar10 <dir> [options]
+  qimera eval <model.json> (--cifar10 <dir> | --images <dir>) [options]
+  qimera compare <quantized.json> <teacher.json> --images <dir> [options]
   qimera <command> --help
 
 Commands:
   quantize   quantize a tfjs LayersModel without data and export the low-bit artifact
   eval       top-1 accuracy of an exported artifact or a plain tfjs model on CIFAR-10
+             or on a folder of your own labelled images
+  compare    top-1 agreement and KL of a quantized model with its teacher on any images
 `;
 
 export const QUANTIZE_HELP = `qimera quantize <model.json> --bits W/A --out <dir> [options]
 
 Quantizes a trained tfjs LayersModel (model.json + weights) without data and writes the
-deployable artifact (packed k-bit weights; see qimera eval to load it).
+deployable artifact (packed k-bit weights; see qimera eval to load it). The training
+methods start from the calibrated model ('mse'), check its fidelity to the teacher on
+synthesized images as they train, and keep the best state.
 
 Options:
   --bits W/A           weight / activation bits, 2 to 8 each (e.g. 4/4)       required
   --out <dir>          output folder; must not exist or be empty               required
-  --method <name>      qimera (default) | gdfq | minmax
-  --minutes <N>        time budget (qimera, gdfq)
-  --iterations <N>     iteration budget (qimera, gdfq); one of the two is required
-  --preset <name>      paper (default) | short: the training schedule for budgets of
-                       minutes to an hour on a CPU (batch 64, 50 warm-up iterations)
+  --method <name>      qimera (default) | gdfq | mse (calibration only, no training)
+                       | minmax (the naive baseline)
+  --minutes <N>        time budget of the whole run (default 10 unless --iterations)
+  --iterations <N>     iteration budget instead (repeats exactly for a seed)
+  --preset <name>      short (default): the schedule follows the budget (batch 64)
+                       | paper: QIMERA.md's schedule for 80,000 iterations
+  --start <name>       calibrated (default) | minmax: the paper's starting point
+  --guard <name>       kl (default) | agreement | off: how the best state is chosen
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
-  --batch <N>          batch size (default: the preset's, 200 for CIFAR-size models)
-  --warmup-epochs <N>  epochs of range calibration before the student trains
+  --batch <N>          batch size (default: the preset's, 64 for CIFAR-size models)
+  --warmup-epochs <N>  epochs of generator-only training (iteration budgets)
   --student-lr <x>     student learning rate
-  --workers <1|2>      worker threads for training (default 1)
+  --workers <1|2>      worker threads for training (default: 2 where there are 2 cores)
   --seed <N>           default 1
   --backend <name>     auto (default) | wasm | cpu | ... (tfjs backend)
   -h, --help           this text
 `;
 
-export const EVAL_HELP = `qimera eval <model.json> --cifar10 <dir> [options]
+export const EVAL_HELP = `qimera eval <model.json> (--cifar10 <dir> | --images <dir>) [options]
 
-Top-1 accuracy on the CIFAR-10 test batch (<dir>/test_batch.bin, the official binary
-release). Loads exported qimera artifacts and plain tfjs LayersModels alike. Images are
-normalised with the usual CIFAR-10 mean / std.
+Top-1 accuracy of exported qimera artifacts and plain tfjs LayersModels alike, on the
+CIFAR-10 test batch (<dir>/test_batch.bin, the official binary release, normalised with
+the usual CIFAR-10 mean / std) or on a folder of your own images: one subfolder per
+class, PNG or JPEG, resized to the model's input and normalised as (x / 255 - mean) / std.
 
 Options:
-  --cifar10 <dir>      folder holding test_batch.bin                           required
-  --limit <N>          evaluate the first N test images only
+  --cifar10 <dir>      folder holding test_batch.bin
+  --images <dir>       folder of class subfolders (classes numbered in name order)
+  --classes <a,b,...>  class names in the model's output order (with --images)
+  --mean <m[,m,m]>     per-channel mean in [0, 1] units (with --images; default 0)
+  --std <s[,s,s]>      per-channel std (with --images; default 1)
+  --limit <N>          evaluate the first N images only
   --integer            run the integer-only reference (exported with --fold-bn --input-bits 8)
   --batch <N>          evaluation batch size (default 500)
+  --backend <name>     auto (default) | wasm | cpu | ...
+  -h, --help           this text
+`;
+
+export const COMPARE_HELP = `qimera compare <quantized.json> <teacher.json> --images <dir> [options]
+
+How closely a quantized model follows its teacher, without labels: the share of images
+on which both pick the same class, and the mean KL divergence of the quantized model's
+softmax from the teacher's. Every PNG and JPEG below <dir> is used, resized to the
+teacher's input and normalised as (x / 255 - mean) / std.
+
+Options:
+  --images <dir>       any images (subfolders are searched)                     required
+  --mean <m[,m,m]>     per-channel mean in [0, 1] units (default 0)
+  --std <s[,s,s]>      per-channel std (default 1)
+  --batch <N>          batch size (default 100)
   --backend <name>     auto (default) | wasm | cpu | ...
   -h, --help           this text
 `;

@@ -1,5 +1,17 @@
-import { add, dispose, type serialization, type Tensor, tidy } from '@tensorflow/tfjs-core';
+import {
+  add,
+  dispose,
+  maximum,
+  minimum,
+  reshape,
+  type serialization,
+  sub,
+  type Tensor,
+  sum as tfSum,
+  tidy,
+} from '@tensorflow/tfjs-core';
 import { initializers, type LayerVariable, layers, type Shape } from '@tensorflow/tfjs-layers';
+import { mseClipRange } from '../math/clipping.js';
 import { type Range, rangeOver } from '../math/ranges.js';
 import { type QuantScheme, type QuantSpec, validateBits, validateScheme } from '../math/spec.js';
 import { fakeQuantizeSTE } from '../math/ste.js';
@@ -140,6 +152,55 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
   /** The range each kernel element is quantized with (per channel or per tensor). */
   kernelRange(kernel: Tensor): Range {
     return rangeOver(kernel, this.perChannel ? this.channelAxes : []);
+  }
+
+  /**
+   * Clips the float kernel, per output channel (or as a whole when not per channel), to
+   * the range whose quantization error is smallest (see `mseClipRange`). The kernel's
+   * own min/max range then is that range, so the forward, the export and the integer
+   * model all quantize with it; values beyond it, which the grid would clamp anyway,
+   * are clamped in the master copy too.
+   * @throws on a `kernelOnGrid` layer, whose kernel must stay on its stored grid.
+   */
+  clipKernelByMse(candidates = 100): void {
+    if (this.kernelOnGrid) {
+      throw new Error(`${this.getClassName()} '${this.name}': a kernelOnGrid kernel cannot be clipped`);
+    }
+    const kernel = this.requireKernel();
+    tidy(() => {
+      const value = kernel.read();
+      const range = mseClipRange(value, this.weightSpec, {
+        keepAxes: this.perChannel ? this.channelAxes : [],
+        candidates,
+      });
+      kernel.write(minimum(maximum(value, range.min), range.max));
+    });
+  }
+
+  /**
+   * Per output channel, the sum over `x`'s samples and positions of
+   * `linear(x, referenceKernel) - linear(x, quantizedKernel)`: how far quantizing the
+   * kernel moves the layer's pre-activation output on these inputs (divide by the
+   * count of positions for the mean), for bias correction.
+   * @returns `{ sum: [channels], positions }`.
+   */
+  quantizationShift(x: Tensor, referenceKernel: Tensor): { sum: Tensor; positions: number } {
+    return tidy(() => {
+      const kernel = this.quantizedKernel();
+      const difference = sub(this.linear(x, referenceKernel), this.linear(x, kernel));
+      const channels = difference.shape[difference.rank - 1] as number;
+      const flat = reshape(difference, [-1, channels]);
+      return { sum: tfSum(flat, 0), positions: flat.shape[0] as number };
+    });
+  }
+
+  /** Adds `shift` (one value per output channel) to the bias. @throws if the layer has none. */
+  addToBias(shift: Tensor): void {
+    if (!this.bias) throw new Error(`${this.getClassName()} '${this.name}' has no bias`);
+    const bias = this.bias;
+    tidy(() => {
+      bias.write(add(bias.read(), shift));
+    });
   }
 
   override getConfig(): serialization.ConfigDict {

@@ -16,17 +16,22 @@ import {
 } from '@tensorflow/tfjs-core';
 
 /**
- * How an activation quantizer turns the per-batch min/max it sees into its range.
+ * How an activation quantizer turns the batches it sees into its range.
  * - `'ema'`: bias-corrected exponential moving average of batch min and max (Qimera).
  * - `'minmax'`: the running extreme over every batch seen.
+ * - `'mse'`: the same moving average of each batch's error-minimising clipped range
+ *   (see `mseClipRange`) instead of its extremes: at 4 bits and below a few large
+ *   activations would otherwise take most of the grid. Costs a search per batch, so it
+ *   is meant for calibration rather than for every training forward.
  */
-export type ObserverKind = 'ema' | 'minmax';
+export type ObserverKind = 'ema' | 'minmax' | 'mse';
 
 /** The observers, for validation and docs. */
-export const OBSERVER_KINDS: readonly ObserverKind[] = ['ema', 'minmax'];
+export const OBSERVER_KINDS: readonly ObserverKind[] = ['ema', 'minmax', 'mse'];
 
 /**
- * One observer step on `[min, max]` pairs (tensors of shape [2]).
+ * One observer step on `[min, max]` pairs (tensors of shape [2]); `'mse'` averages
+ * like `'ema'` (its batch range is the clipped one).
  *
  * EMA with decay β after `t = count + 1` batches keeps the bias-corrected average
  * `c_t = m_t / (1 - β^t)` of `m_t = β m_{t-1} + (1 - β) x_t`, `m_0 = 0`. Only `c` and

@@ -1,6 +1,11 @@
 import type { ObserverKind } from '../math/observers.js';
 import type { QuantScheme } from '../math/spec.js';
 
+/** How {@link QuantizeModelConfig.weightRange} picks kernel ranges. */
+export type WeightRangeMethod = 'minmax' | 'mse';
+/** Every {@link WeightRangeMethod}. */
+export const WEIGHT_RANGE_METHODS: readonly WeightRangeMethod[] = ['minmax', 'mse'];
+
 /** Per-layer settings in {@link QuantizeModelConfig.layers}, keyed by layer name. */
 export interface LayerQuantOverride {
   /** Weight bits for this Conv2D / DepthwiseConv2D / Dense. */
@@ -21,6 +26,13 @@ export interface QuantizeModelConfig {
   weightScheme?: QuantScheme;
   /** Ranges per output channel (default true) or per kernel. */
   perChannelWeights?: boolean;
+  /**
+   * How kernel ranges are chosen: `'minmax'` (the kernel's extremes, as in Qimera) or
+   * `'mse'` (the clipped range with the smallest quantization error, searched per
+   * channel; the float kernel is clipped to it, see `QuantizedWeightLayer.clipKernelByMse`).
+   * Default 'minmax'.
+   */
+  weightRange?: WeightRangeMethod;
   /** Default 'asymmetric'. */
   activationScheme?: QuantScheme;
   /** Default 'ema' (bias-corrected, decay {@link QuantizeModelConfig.emaDecay}). */

@@ -1,11 +1,12 @@
 import { type LayersModel, models } from '@tensorflow/tfjs-layers';
+import { QuantizedWeightLayer } from '../layers/quantized_weight_layer.js';
 import { OBSERVER_KINDS } from '../math/observers.js';
 import { validateBits, validateScheme } from '../math/spec.js';
 import { copyWeightsByName } from './copy_weights.js';
 import { QuantizationError } from './errors.js';
 import { foldBatchNorm } from './fold_batch_norm.js';
 import { endsInRelu, FLOAT_LAYERS, QUANTIZED_CLASSES, QUANTIZED_TWINS } from './layer_kinds.js';
-import type { LayerQuantOverride, QuantizeModelConfig } from './quantize_config.js';
+import { type LayerQuantOverride, type QuantizeModelConfig, WEIGHT_RANGE_METHODS } from './quantize_config.js';
 import { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './topology_json.js';
 import '../layers/register.js';
 
@@ -34,7 +35,11 @@ export async function quantizeModel(model: LayersModel, config: QuantizeModelCon
   const source = config.foldBatchNorm ? await foldBatchNorm(model) : model;
   try {
     const rewritten = source === model ? unfolded : rewriteTopology(functionalTopology(source), config);
-    return copyWeightsByName(source, await models.modelFromJSON({ modelTopology: rewritten as never }));
+    const quantized = copyWeightsByName(source, await models.modelFromJSON({ modelTopology: rewritten as never }));
+    if (config.weightRange === 'mse') {
+      for (const layer of quantized.layers) if (layer instanceof QuantizedWeightLayer) layer.clipKernelByMse();
+    }
+    return quantized;
   } finally {
     if (source !== model) source.dispose();
   }
@@ -144,7 +149,11 @@ function resolveSettings(config: QuantizeModelConfig, problems: string[]) {
   );
   const observer = config.activationObserver ?? 'ema';
   if (!OBSERVER_KINDS.includes(observer)) {
-    problems.push(`config.activationObserver must be 'ema' or 'minmax', got ${JSON.stringify(observer)}`);
+    const allowed = OBSERVER_KINDS.map((kind) => `'${kind}'`).join(', ');
+    problems.push(`config.activationObserver must be one of ${allowed}, got ${JSON.stringify(observer)}`);
+  }
+  if (!WEIGHT_RANGE_METHODS.includes(config.weightRange ?? 'minmax')) {
+    problems.push(`config.weightRange must be 'minmax' or 'mse', got ${JSON.stringify(config.weightRange)}`);
   }
   const emaDecay = config.emaDecay ?? 0.9;
   if (!(emaDecay >= 0 && emaDecay < 1))

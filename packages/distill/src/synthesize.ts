@@ -1,0 +1,115 @@
+import {
+  add,
+  concat,
+  dispose,
+  mul,
+  randomNormal,
+  type Scalar,
+  type Tensor,
+  tensor2d,
+  tidy,
+  train,
+  type Variable,
+  variable,
+} from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { batchNormStatisticsLoss, softCrossEntropy } from './losses.js';
+import { TeacherTaps } from './taps.js';
+
+/** Options of {@link synthesizeImages}. */
+export interface SynthesisOptions {
+  /** Soft targets, one row of `classes` values per image: the image count is `targets.length / classes`. */
+  targets: Float32Array;
+  /** Images optimised together; their batch statistics are matched to the teacher's BNs. Default 64. */
+  batchSize?: number;
+  /** Adam steps per batch. Default 200. */
+  steps?: number;
+  /** Adam learning rate on the pixels (in the model's input units). Default 0.1. */
+  learningRate?: number;
+  /** Weight of the BN-statistics loss next to the cross-entropy to the targets. Default 1. */
+  bnsWeight?: number;
+  /** Seed of the starting noise. Default 1. */
+  seed?: number;
+  /** Stops between steps; the images optimised so far are returned. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Images the teacher finds typical, optimised directly (no generator), as in ZeroQ and
+ * Genie: pixels start as N(0, 1) noise and Adam minimises `CE_soft(teacher(x), targets)
+ * + bnsWeight · L_BNS`, so every BatchNorm input has the running mean and variance the
+ * teacher was trained with and each image scores its target. Superposed targets (two
+ * classes mixed) give boundary samples. Cheap next to training a generator, and
+ * independent of it: used to calibrate ranges before training and as the fixed image
+ * set of the fidelity guard.
+ *
+ * @returns the images `[count, ...inputShape]` (the caller disposes them).
+ * @throws if the teacher has no BatchNormalization layer or the targets do not fit it.
+ */
+export async function synthesizeImages(teacher: LayersModel, options: SynthesisOptions): Promise<Tensor> {
+  const shape = teacher.inputs[0]?.shape.slice(1) ?? [];
+  const classes = teacher.outputs[0]?.shape[1];
+  if (shape.some((d) => d == null) || typeof classes !== 'number') {
+    throw new Error(`synthesizeImages: teacher '${teacher.name}' needs a known input shape and class count`);
+  }
+  const batchSize = options.batchSize ?? 64;
+  const steps = options.steps ?? 200;
+  for (const [name, value] of [
+    ['batchSize', batchSize],
+    ['steps', steps],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 1) {
+      throw new RangeError(`synthesizeImages: ${name} must be a positive integer, got ${value}`);
+    }
+  }
+  const count = options.targets.length / classes;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(
+      `synthesizeImages: targets must hold whole rows of ${classes} classes, got ${options.targets.length} values`,
+    );
+  }
+  const taps = new TeacherTaps(teacher);
+  if (taps.batchNorms.length === 0) {
+    taps.dispose();
+    throw new Error(`synthesizeImages: teacher '${teacher.name}' has no BatchNormalization layer to match`);
+  }
+  const bnsWeight = options.bnsWeight ?? 1;
+  const seed = options.seed ?? 1;
+  const parts: Tensor[] = [];
+  try {
+    for (let start = 0; start < count; start += batchSize) {
+      const n = Math.min(batchSize, count - start);
+      const targets = tensor2d(options.targets.subarray(start * classes, (start + n) * classes), [n, classes]);
+      const noise = randomNormal([n, ...(shape as number[])], 0, 1, 'float32', seed + start);
+      const pixels: Variable = variable(noise);
+      noise.dispose();
+      const optimizer = train.adam(options.learningRate ?? 0.1);
+      try {
+        for (let step = 0; step < steps && !options.signal?.aborted; step++) {
+          const loss = optimizer.minimize(
+            () => {
+              const { logits, stats } = taps.forward(pixels);
+              return add(
+                softCrossEntropy(logits, targets),
+                mul(batchNormStatisticsLoss(stats, taps.batchNorms), bnsWeight),
+              ) as Scalar;
+            },
+            false,
+            [pixels],
+          );
+          loss?.dispose();
+          // Let abort signals and timers in.
+          if (step % 10 === 9) await new Promise((resolveTick) => setTimeout(resolveTick, 0));
+        }
+        parts.push(pixels.clone());
+      } finally {
+        dispose([targets, pixels]);
+        optimizer.dispose();
+      }
+    }
+    return tidy(() => (parts.length === 1 ? (parts[0] as Tensor).clone() : concat(parts)));
+  } finally {
+    dispose(parts);
+    taps.dispose();
+  }
+}

@@ -1,0 +1,78 @@
+import { synthesizeImages } from '@qimera/distill';
+import {
+  type BiasCorrectionReport,
+  calibrateActivationRanges,
+  correctBias,
+  splitIntoBatches,
+} from '@qimera/quantizers';
+import { SeededRandom, sampleLabels } from '@qimera/superposition';
+import { dispose } from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+
+/** Options of {@link calibrateStart}. */
+export interface CalibratedStartOptions {
+  /** Synthesized calibration images. Default 128. */
+  images?: number;
+  /** Synthesis steps per batch of 64 (see `synthesizeImages`). Default 50. */
+  steps?: number;
+  /** Empirical bias correction (see `correctBias`). Default true. */
+  biasCorrection?: boolean;
+  /**
+   * The float model whose layers the student's are twins of, for bias correction:
+   * `teacher` by default; the BN-folded teacher when the student was folded.
+   */
+  reference?: LayersModel;
+  /** Default 1. */
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+/** What {@link calibrateStart} did. */
+export interface CalibratedStartReport {
+  images: number;
+  steps: number;
+  biasCorrection: BiasCorrectionReport | null;
+  wallTimeMs: number;
+}
+
+/**
+ * The no-training start: synthesizes images the teacher finds typical (one class each,
+ * BN statistics matched), corrects the biases the kernel quantization shifted, then
+ * calibrates the student's activation ranges on those images and freezes them. The
+ * student's own settings decide how ranges are chosen; `quantizeDataFree` builds it
+ * with error-minimising ones (`weightRange: 'mse'`, `activationObserver: 'mse'`).
+ */
+export async function calibrateStart(
+  teacher: LayersModel,
+  student: LayersModel,
+  options: CalibratedStartOptions = {},
+): Promise<CalibratedStartReport> {
+  const started = Date.now();
+  const count = options.images ?? 128;
+  const steps = options.steps ?? 50;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(`calibrateStart: images must be a positive integer, got ${count}`);
+  }
+  const rng = new SeededRandom(options.seed ?? 1);
+  const { targets } = sampleLabels(rng, {
+    batchSize: count,
+    numClasses: teacher.outputs[0]?.shape[1] as number,
+    superposeProbability: 0,
+    slots: 1,
+  });
+  const images = await synthesizeImages(teacher, {
+    targets,
+    steps,
+    seed: rng.nextSeed(),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const batches = splitIntoBatches(images, 64);
+  try {
+    const biasCorrection =
+      (options.biasCorrection ?? true) ? correctBias(student, options.reference ?? teacher, images) : null;
+    await calibrateActivationRanges(student, batches);
+    return { images: count, steps, biasCorrection, wallTimeMs: Date.now() - started };
+  } finally {
+    dispose([images, ...batches]);
+  }
+}
