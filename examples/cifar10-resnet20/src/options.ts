@@ -5,9 +5,13 @@ import { parseArgs } from 'node:util';
 import {
   DATA_FREE_METHODS,
   type DataFreeMethod,
+  GUARD_CRITERIA,
+  type GuardCriterion,
   SCHEDULE_PRESETS,
   type SchedulePreset,
+  STARTING_POINTS,
   STUDENT_LR_SCHEDULES,
+  type StartingPoint,
   type StudentLrSchedule,
 } from 'qimera';
 import {
@@ -44,6 +48,12 @@ export interface RunOptions {
   foldBatchNorm: boolean;
   /** Distil on data_batch_1 images instead of generated ones (the upper reference). */
   realImages: boolean;
+  /** The training methods' starting point. */
+  start: StartingPoint;
+  /** How the returned state is chosen ('off': the last one). */
+  guard: GuardCriterion | 'off';
+  /** Training iterations between fidelity checks. */
+  guardEvery: number;
   seed: number;
   backend: string;
   workers: 1 | 2;
@@ -71,6 +81,9 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       mapping: { type: 'string', default: 'on' },
       'fold-bn': { type: 'boolean', default: false },
       images: { type: 'string', default: 'generated' },
+      start: { type: 'string', default: 'calibrated' },
+      guard: { type: 'string', default: 'kl' },
+      'guard-every': { type: 'string', default: '25' },
       'warmup-epochs': { type: 'string' },
       'iterations-per-epoch': { type: 'string' },
       'student-lr': { type: 'string' },
@@ -91,11 +104,13 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
   const preset = choiceOption(values.preset, '--preset', SCHEDULE_PRESETS) as SchedulePreset;
   const studentLrSchedule = choiceOption(values['student-schedule'], '--student-schedule', STUDENT_LR_SCHEDULES);
   const realImages = images === 'real';
-  if (realImages && method === 'minmax')
+  const start = choiceOption(values.start, '--start', STARTING_POINTS) as StartingPoint;
+  const guard = choiceOption(values.guard, '--guard', [...GUARD_CRITERIA, 'off'] as const) as GuardCriterion | 'off';
+  if (realImages && (method === 'minmax' || method === 'mse'))
     throw new UsageError('--images real trains the student: use it with --method qimera');
   const minutes = positiveNumber(values.minutes, '--minutes');
   const iterations = positiveInteger(values.iterations, '--iterations');
-  if (minutes === undefined && iterations === undefined && method !== 'minmax')
+  if (minutes === undefined && iterations === undefined && method !== 'minmax' && method !== 'mse')
     throw new UsageError('give a budget: --minutes N or --iterations N');
   const evalImages = positiveInteger(values['eval-images'], '--eval-images') as number;
   if (evalImages > 10_000)
@@ -119,6 +134,9 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     mapping: mapping === 'on',
     foldBatchNorm: values['fold-bn'],
     realImages,
+    start,
+    guard,
+    guardEvery: positiveInteger(values['guard-every'], '--guard-every') as number,
     seed: nonNegativeInteger(values.seed, '--seed') as number,
     backend: values.backend,
     workers: workersOption(values.workers) as 1 | 2,

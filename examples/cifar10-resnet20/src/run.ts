@@ -8,8 +8,10 @@ import { fileURLToPath } from 'node:url';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
+  type DataFreeReport,
   type DistillProgress,
   distill,
+  type Fidelity,
   type ImageSource,
   inspectClassifier,
   methodDefaults,
@@ -48,7 +50,7 @@ const controller = new AbortController();
 let evalMs = 0;
 let best = 0;
 const trainingSeconds = (elapsedMs: number) => (elapsedMs - evalMs) / 1000;
-const onProgress = (p: DistillProgress, current: LayersModel) => {
+const onProgress = (p: DistillProgress & { fidelity?: Fidelity | null }, current: LayersModel) => {
   if (p.iteration % options.evalEvery === 0) {
     // Training time up to this checkpoint: read before this evaluation's time is added.
     const seconds = trainingSeconds(p.elapsedMs);
@@ -57,7 +59,10 @@ const onProgress = (p: DistillProgress, current: LayersModel) => {
     const accuracy = withFrozenActivationRanges(current, () => top1Accuracy((x) => current.predict(x) as Tensor, test));
     evalMs += Date.now() - started;
     best = Math.max(best, accuracy);
-    console.log(JSON.stringify({ iteration: p.iteration, phase: p.phase, seconds, accuracy }));
+    // The latest fidelity check (every --guard-every iterations), next to the test accuracy.
+    console.log(
+      JSON.stringify({ iteration: p.iteration, phase: p.phase, seconds, accuracy, fidelity: p.fidelity ?? null }),
+    );
   }
   if (minutes !== undefined && trainingSeconds(p.elapsedMs) >= minutes * 60) controller.abort();
 };
@@ -86,8 +91,11 @@ const { student, report } = realImages
       backend: 'current',
       mapping: options.mapping,
       superposeAfter,
+      start: options.start,
+      guard: options.guard,
+      guardEvery: options.guardEvery,
       quantization: { foldBatchNorm: options.foldBatchNorm },
-    }).then(({ model, report }) => ({ student: model, report }));
+    }).then(({ model, report }) => ({ student: model, report: report as DataFreeReport | RealImagesReport }));
 
 /** The upper reference: the same student distillation on data_batch_1 images. */
 async function distillOnRealImages() {
@@ -108,7 +116,15 @@ async function distillOnRealImages() {
   };
   const student = await quantizeModel(teacher, { weightBits, activationBits, foldBatchNorm: options.foldBatchNorm });
   const result = await distill({ ...training, teacher, student, images });
-  return { student, report: { iterations: result.iterations, wallTimeMs: Date.now() - started } };
+  const report: RealImagesReport = { iterations: result.iterations, wallTimeMs: Date.now() - started };
+  return { student, report };
+}
+
+interface RealImagesReport {
+  iterations: number;
+  wallTimeMs: number;
+  fidelity?: undefined;
+  start?: undefined;
 }
 const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
 best = Math.max(best, accuracy);
@@ -127,10 +143,14 @@ console.log(
     best,
     iterations: report.iterations,
     seconds: (report.wallTimeMs - evalMs) / 1000,
+    fidelity: report.fidelity ?? null,
+    startSeconds: report.start ? report.start.wallTimeMs / 1000 : null,
     backend,
     preset: options.preset,
     ...schedule,
     superposeAfter: realImages || method !== 'qimera' ? null : superposeAfter,
+    start: realImages || method === 'minmax' || method === 'mse' ? null : options.start,
+    guard: realImages ? null : options.guard,
     saved: outDir,
   }),
 );

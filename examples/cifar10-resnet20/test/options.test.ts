@@ -19,6 +19,9 @@ describe('bench:cifar10 options', () => {
       evalImages: 10_000,
       mapping: true,
       realImages: false,
+      start: 'calibrated',
+      guard: 'kl',
+      guardEvery: 25,
       seed: 1,
       workers: 1,
       teacher: '/data/shared/models/resnet20-cifar10/model.json',
@@ -31,6 +34,7 @@ describe('bench:cifar10 options', () => {
       ...['--bits', '5/5', '--minutes', '2.5', '--preset', 'short', '--batch', '64', '--warmup-epochs', '0'],
       ...['--superpose-after', '0', '--student-lr', '1e-3', '--student-schedule', 'cosine', '--mapping', 'off'],
       ...['--workers', '2', '--seed', '0', '--images', 'real', '--fold-bn'],
+      ...['--start', 'minmax', '--guard', 'agreement', '--guard-every', '10'],
     );
     expect(options).toMatchObject({
       weightBits: 5,
@@ -47,11 +51,15 @@ describe('bench:cifar10 options', () => {
       seed: 0,
       realImages: true,
       foldBatchNorm: true,
+      start: 'minmax',
+      guard: 'agreement',
+      guardEvery: 10,
     });
   });
 
-  it('minmax needs no budget; training methods do', () => {
+  it('minmax and mse need no budget; training methods do', () => {
     expect(parse('--method', 'minmax').iterations).toBeUndefined();
+    expect(parse('--method', 'mse').iterations).toBeUndefined();
     expect(() => parse('--method', 'gdfq')).toThrow('give a budget: --minutes N or --iterations N');
   });
 
@@ -71,11 +79,13 @@ describe('bench:cifar10 options', () => {
     [['--iterations', '9', '--seed', 'x'], "--seed must be a non-negative integer, got 'x'"],
     [['--iterations', '9', '--bits', '4-4'], "--bits must be W/A with both from 2 to 16, got '4-4'"],
     [['--iterations', '9', '--bits', '1/4'], "--bits must be W/A with both from 2 to 16, got '1/4'"],
-    [['--iterations', '9', '--method', 'zeroq'], "--method must be qimera, gdfq or minmax, got 'zeroq'"],
+    [['--iterations', '9', '--method', 'zeroq'], "--method must be qimera, gdfq, mse or minmax, got 'zeroq'"],
     [['--iterations', '9', '--workers', '4'], "--workers must be 1 or 2, got '4'"],
     [['--iterations', '9', '--preset', 'long'], "--preset must be paper or short, got 'long'"],
     [['--iterations', '9', '--student-schedule', 'linear'], "--student-schedule must be step or cosine, got 'linear'"],
     [['--method', 'minmax', '--images', 'real'], '--images real trains the student: use it with --method qimera'],
+    [['--iterations', '9', '--guard', 'best'], "--guard must be kl, agreement or off, got 'best'"],
+    [['--iterations', '9', '--start', 'zero'], "--start must be calibrated or minmax, got 'zero'"],
   ])('rejects %j naming the option', (args, message) => {
     expect(() => parse(...args)).toThrow(UsageError);
     expect(() => parse(...args)).toThrow(message);
