@@ -6,6 +6,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
   calibrateActivationRanges,
   correctBias,
+  FidelitySet,
   type ObserverKind,
   quantizeModel,
   SeededRandom,
@@ -14,7 +15,7 @@ import {
   synthesizeImages,
   type WeightRangeMethod,
 } from 'qimera';
-import { type BitsOption, bitsOption, positiveInteger } from 'qimera/node';
+import { type BitsOption, bitsOption, positiveInteger, UsageError } from 'qimera/node';
 
 /** One way of calibrating without training. */
 export interface CalibrationConfig {
@@ -42,12 +43,14 @@ export const CALIBRATION_CONFIGS: readonly CalibrationConfig[] = [
   config('activations mse (synthetic)', 'minmax', 'synthetic', 'mse', false),
   config('bias correction', 'minmax', 'synthetic', 'ema', true),
   config('weights + activations mse', 'mse', 'synthetic', 'mse', false),
+  config('activations mse + bias correction', 'minmax', 'synthetic', 'mse', true),
   config('all (method mse)', 'mse', 'synthetic', 'mse', true),
 ];
 
 /** The command-line options every ablation script takes (for `parseArgs`). */
 export const ABLATION_ARGS = {
   bits: { type: 'string', default: '8/8,5/5,4/4,3/3' },
+  only: { type: 'string' },
   images: { type: 'string', default: '128' },
   steps: { type: 'string', default: '50' },
   seed: { type: 'string', default: '1' },
@@ -56,11 +59,19 @@ export const ABLATION_ARGS = {
 /** Reads {@link ABLATION_ARGS}' values. @throws UsageError naming the option. */
 export function ablationOptions(values: {
   bits: string;
+  only?: string;
   images: string;
   steps: string;
   seed: string;
 }): AblationOptions {
+  const only = values.only?.split(',');
+  const unknown = only?.find((name) => !CALIBRATION_CONFIGS.some((c) => c.name === name));
+  if (unknown !== undefined) {
+    const names = CALIBRATION_CONFIGS.map((c) => c.name).join(', ');
+    throw new UsageError(`--only: no configuration '${unknown}'; they are: ${names}`);
+  }
   return {
+    configs: CALIBRATION_CONFIGS.filter((c) => !only || only.includes(c.name)),
     bits: values.bits.split(',').map((b) => bitsOption(b) as BitsOption),
     images: positiveInteger(values.images, '--images') as number,
     steps: positiveInteger(values.steps, '--steps') as number,
@@ -71,6 +82,8 @@ export function ablationOptions(values: {
 /** Options of {@link runCalibrationAblation}. */
 export interface AblationOptions {
   bits: BitsOption[];
+  /** The configurations to run (default all). */
+  configs: readonly CalibrationConfig[];
   /** Synthesized calibration images and steps (as `quantizeDataFree`'s 'mse' method). */
   images: number;
   steps: number;
@@ -103,10 +116,12 @@ export async function runCalibrationAblation(
     randomNormal([200, height as number, width as number, channels as number], 0, 1, 'float32', options.seed + i),
   );
   const syntheticBatches = splitIntoBatches(synthetic, 64);
-  const rows = new Map<string, Map<string, number>>();
+  // quantizeDataFree's fidelity set: what a data-free run could rank these starts by.
+  const fidelitySet = await FidelitySet.synthesize(teacher, { steps: options.steps, seed: options.seed + 104_729 });
+  const rows = new Map<string, Map<string, string>>();
   for (const { weightBits, activationBits } of options.bits) {
     const bits = `W${weightBits}A${activationBits}`;
-    for (const run of CALIBRATION_CONFIGS) {
+    for (const run of options.configs) {
       started = Date.now();
       const student = await quantizeModel(teacher, {
         weightBits,
@@ -118,18 +133,25 @@ export async function runCalibrationAblation(
       await calibrateActivationRanges(student, run.images === 'noise' ? noise : syntheticBatches);
       const seconds = (Date.now() - started) / 1000;
       const accuracy = evaluate(student);
+      const fidelity = fidelitySet.measure(student).all;
       student.dispose();
-      rows.set(run.name, (rows.get(run.name) ?? new Map()).set(bits, accuracy));
+      rows.set(
+        run.name,
+        (rows.get(run.name) ?? new Map()).set(bits, `${pct(accuracy)} (KL ${fidelity.kl.toFixed(3)})`),
+      );
       const { images, steps, seed } = options;
-      console.log(JSON.stringify({ bits, ...run, accuracy, fp, seconds, synthesisSeconds, images, steps, seed }));
+      console.log(
+        JSON.stringify({ bits, ...run, accuracy, fidelity, fp, seconds, synthesisSeconds, images, steps, seed }),
+      );
     }
   }
   dispose([synthetic, ...noise, ...syntheticBatches]);
+  fidelitySet.dispose();
   const columns = options.bits.map(({ weightBits, activationBits }) => `W${weightBits}A${activationBits}`);
   console.log(`\n| configuration | ${columns.join(' | ')} |\n|---|${columns.map(() => '---').join('|')}|`);
   console.log(`| FP | ${columns.map(() => pct(fp)).join(' | ')} |`);
   for (const [name, row] of rows)
-    console.log(`| ${name} | ${columns.map((c) => pct(row.get(c) as number)).join(' | ')} |`);
+    console.log(`| ${name} | ${columns.map((c) => row.get(c)).join(' | ')} |`);
 }
 
 function pct(value: number): string {

@@ -9,7 +9,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { positiveNumber, readScriptOptions, scriptArguments, UsageError } from 'qimera/node';
-import { Raster, type Rgb } from './raster.js';
+import { COLORS, GREY, INK, niceStep, Raster, type Rgb } from './raster.js';
 
 interface Summary {
   method: string;
@@ -39,18 +39,6 @@ const OFFICIAL: [number, number][] = [
   [47, 85.27],
   [54, 84.8],
 ];
-const COLORS: Rgb[] = [
-  [31, 119, 180],
-  [214, 39, 40],
-  [44, 160, 44],
-  [148, 103, 189],
-  [255, 127, 14],
-  [23, 190, 207],
-  [140, 86, 75],
-];
-const GREY: Rgb = [150, 150, 150];
-const INK: Rgb = [30, 30, 30];
-
 const { values, positionals, secondsPerIteration, ownMinutes } = readScriptOptions('plot', () => {
   const { values, positionals } = parseArgs({
     args: scriptArguments(),
@@ -183,10 +171,3 @@ legend.forEach(([label, color], k) => {
 });
 await writeFile(values.out, raster.toPng());
 console.error(`plot: wrote ${values.out} (${series.length} series)`);
-
-/** A round tick step giving about 5-10 ticks over `span`. */
-function niceStep(span: number): number {
-  const raw = span / 6;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  return ([1, 2, 5, 10].find((f) => f * power >= raw) ?? 10) * power;
-}

@@ -4,6 +4,26 @@ import { deflateSync } from 'node:zlib';
 
 export type Rgb = readonly [number, number, number];
 
+/** Series colours of the plots, in order. */
+export const COLORS: Rgb[] = [
+  [31, 119, 180],
+  [214, 39, 40],
+  [44, 160, 44],
+  [148, 103, 189],
+  [255, 127, 14],
+  [23, 190, 207],
+  [140, 86, 75],
+];
+export const GREY: Rgb = [150, 150, 150];
+export const INK: Rgb = [30, 30, 30];
+
+/** A round tick step giving about 5-10 ticks over `span`. */
+export function niceStep(span: number): number {
+  const raw = span / 6;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return ([1, 2, 5, 10].find((f) => f * power >= raw) ?? 10) * power;
+}
+
 // 5x7 glyphs, one 5-bit row per entry (most significant bit on the left).
 const GLYPHS: Record<string, readonly number[]> = {
   ' ': [0, 0, 0, 0, 0, 0, 0],
