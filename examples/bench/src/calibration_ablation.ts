@@ -150,8 +150,7 @@ export async function runCalibrationAblation(
   const columns = options.bits.map(({ weightBits, activationBits }) => `W${weightBits}A${activationBits}`);
   console.log(`\n| configuration | ${columns.join(' | ')} |\n|---|${columns.map(() => '---').join('|')}|`);
   console.log(`| FP | ${columns.map(() => pct(fp)).join(' | ')} |`);
-  for (const [name, row] of rows)
-    console.log(`| ${name} | ${columns.map((c) => row.get(c)).join(' | ')} |`);
+  for (const [name, row] of rows) console.log(`| ${name} | ${columns.map((c) => row.get(c)).join(' | ')} |`);
 }
 
 function pct(value: number): string {
