@@ -51,8 +51,8 @@ export const CALIBRATION_CONFIGS: readonly CalibrationConfig[] = [
 export const ABLATION_ARGS = {
   bits: { type: 'string', default: '8/8,5/5,4/4,3/3' },
   only: { type: 'string' },
-  images: { type: 'string', default: '128' },
-  steps: { type: 'string', default: '50' },
+  images: { type: 'string', default: '64' },
+  steps: { type: 'string', default: '20' },
   seed: { type: 'string', default: '1' },
 } as const;
 

@@ -89,7 +89,7 @@ runs.forEach((run, k) => {
   raster.line(plot.left, plot.top, plot.left, plot.bottom, INK, 2);
   for (const point of run.points) raster.fillRect(px(point.kl) - 4, py(100 * point.accuracy) - 4, 9, 9, color);
   raster.text(plot.left, plot.top - 24, run.label, color);
-  const axis = 'fidelity KL (lower: closer to the teacher)';
+  const axis = 'fidelity: KL to the teacher';
   raster.text((plot.left + plot.right) / 2 - Raster.textWidth(axis) / 2, plot.bottom + 34, axis, INK);
 });
 await writeFile(values.out, raster.toPng());

@@ -23,7 +23,7 @@ export interface Fidelity {
 export interface FidelitySetOptions {
   /** Images in all, half plain-class and half superposed. Default 128. */
   images?: number;
-  /** Synthesis steps (see `synthesizeImages`). Default 50. */
+  /** Synthesis steps (see `synthesizeImages`). Default 20. */
   steps?: number;
   /** Classes mixed in a superposed image (K). Default 2. */
   slots?: number;
@@ -70,7 +70,7 @@ export class FidelitySet {
     const images = await synthesizeImages(teacher, {
       targets,
       batchSize: plain,
-      steps: options.steps ?? 50,
+      steps: options.steps ?? 20,
       seed: rng.nextSeed(),
       ...(options.signal ? { signal: options.signal } : {}),
     });

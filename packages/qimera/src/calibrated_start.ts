@@ -11,9 +11,9 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** Options of {@link calibrateStart}. */
 export interface CalibratedStartOptions {
-  /** Synthesized calibration images. Default 128. */
+  /** Synthesized calibration images. Default 64. */
   images?: number;
-  /** Synthesis steps per batch of 64 (see `synthesizeImages`). Default 50. */
+  /** Synthesis steps per batch of 64 (see `synthesizeImages`). Default 20. */
   steps?: number;
   /** Empirical bias correction (see `correctBias`). Default true. */
   biasCorrection?: boolean;
@@ -48,8 +48,8 @@ export async function calibrateStart(
   options: CalibratedStartOptions = {},
 ): Promise<CalibratedStartReport> {
   const started = Date.now();
-  const count = options.images ?? 128;
-  const steps = options.steps ?? 50;
+  const count = options.images ?? 64;
+  const steps = options.steps ?? 20;
   if (!Number.isInteger(count) || count < 1) {
     throw new RangeError(`calibrateStart: images must be a positive integer, got ${count}`);
   }

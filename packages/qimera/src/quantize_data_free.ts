@@ -78,9 +78,9 @@ export interface DataFreeOptions extends TrainerOverrides {
    * calibrated by EMA on generated images during warm-up.
    */
   start?: StartingPoint;
-  /** Images synthesized for the calibrated start. Default 128. */
+  /** Images synthesized for the calibrated start. Default 64. */
   calibrationImages?: number;
-  /** Synthesis steps for the calibrated start and the fidelity set. Default 50. */
+  /** Synthesis steps for the calibrated start and the fidelity set. Default 20. */
   synthesisSteps?: number;
   /** Bias correction in the calibrated start. Default true. */
   biasCorrection?: boolean;
@@ -230,8 +230,8 @@ export async function quantizeDataFree(
       const reference = options.quantization?.foldBatchNorm ? await foldBatchNorm(model) : model;
       try {
         start = await calibrateStart(model, student, {
-          images: options.calibrationImages ?? 128,
-          steps: options.synthesisSteps ?? 50,
+          ...(options.calibrationImages !== undefined ? { images: options.calibrationImages } : {}),
+          ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
           biasCorrection: options.biasCorrection ?? true,
           reference,
           seed,
@@ -245,7 +245,7 @@ export async function quantizeDataFree(
       // A seed apart from the calibration and training ones: the set must be images neither uses.
       fidelitySet = await FidelitySet.synthesize(model, {
         images: fidelityImages,
-        steps: options.synthesisSteps ?? 50,
+        ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
         seed: seed + 104_729,
         ...(options.signal ? { signal: options.signal } : {}),
       });
