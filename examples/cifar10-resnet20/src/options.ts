@@ -82,7 +82,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       'fold-bn': { type: 'boolean', default: false },
       images: { type: 'string', default: 'generated' },
       start: { type: 'string', default: 'calibrated' },
-      guard: { type: 'string', default: 'kl' },
+      guard: { type: 'string', default: 'off' },
       'guard-every': { type: 'string', default: '25' },
       'warmup-epochs': { type: 'string' },
       'iterations-per-epoch': { type: 'string' },

@@ -20,7 +20,7 @@ describe('bench:cifar10 options', () => {
       mapping: true,
       realImages: false,
       start: 'calibrated',
-      guard: 'kl',
+      guard: 'off',
       guardEvery: 25,
       seed: 1,
       workers: 1,

@@ -92,12 +92,15 @@ export interface DataFreeOptions extends TrainerOverrides {
    */
   fidelityImages?: number;
   /**
-   * The fidelity guard: the run returns the student state, the starting point
-   * included, with the best fidelity by this criterion (see `GuardCriterion`); `'off'`
-   * returns the last state. Default 'kl'.
+   * The fidelity guard: with `'kl'` or `'agreement'` the run returns the student state,
+   * the starting point included, with the best fidelity by that criterion (see
+   * `GuardCriterion`), so it never returns one that follows the teacher less closely on
+   * the fidelity set than its start. Default `'off'`: the last state. Fidelity on
+   * synthesized images was measured not to track real accuracy (docs/benchmarks.md);
+   * the guard catches runs that diverge, and can hold back ones that improve.
    */
   guard?: GuardCriterion | 'off';
-  /** Training iterations between fidelity checks. Default 25. */
+  /** Training iterations between fidelity checks (progress, report and guard). Default 25. */
   guardEvery?: number;
   /** Latent (embedding) length. Default 64, or 512 for ImageNet-scale models. */
   latentDim?: number;
@@ -328,7 +331,7 @@ export async function quantizeDataFree(
 
     // The starting point is checked first (its ranges are frozen once calibrated; a
     // 'minmax' start has none until warm-up calibrates them, so its first check waits).
-    const criterion = options.guard ?? 'kl';
+    const criterion = options.guard ?? 'off';
     if (fidelitySet && criterion !== 'off') guard = new FidelityGuard(fidelitySet, student, criterion);
     let startFidelity = calibrated && fidelitySet ? (guard?.check(0).fidelity ?? fidelitySet.measure(student)) : null;
     let latest = startFidelity;

@@ -230,6 +230,7 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
         activationBits: 4,
         ...small,
         iterations: 6,
+        guard: 'kl',
         guardEvery: 1,
         studentLearningRate: 50,
         seed: 3,

@@ -37,7 +37,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
       method: { type: 'string', default: 'qimera' },
       preset: { type: 'string', default: 'short' },
       start: { type: 'string', default: 'calibrated' },
-      guard: { type: 'string', default: 'kl' },
+      guard: { type: 'string', default: 'off' },
       minutes: { type: 'string' },
       iterations: { type: 'string' },
       'fold-bn': { type: 'boolean', default: false },

@@ -17,8 +17,8 @@ export const QUANTIZE_HELP = `qimera quantize <model.json> --bits W/A --out <dir
 
 Quantizes a trained tfjs LayersModel (model.json + weights) without data and writes the
 deployable artifact (packed k-bit weights; see qimera eval to load it). The training
-methods start from the calibrated model ('mse'), check its fidelity to the teacher on
-synthesized images as they train, and keep the best state.
+methods start from the calibrated model ('mse') and report its fidelity to the teacher
+on synthesized images as they train (--guard keeps the best state by it).
 
 Options:
   --bits W/A           weight / activation bits, 2 to 8 each (e.g. 4/4)       required
@@ -30,7 +30,8 @@ Options:
   --preset <name>      short (default): the schedule follows the budget (batch 64)
                        | paper: QIMERA.md's schedule for 80,000 iterations
   --start <name>       calibrated (default) | minmax: the paper's starting point
-  --guard <name>       kl (default) | agreement | off: how the best state is chosen
+  --guard <name>       off (default: the last state) | kl | agreement: return the
+                       state that follows the teacher best on synthesized images
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
   --batch <N>          batch size (default: the preset's, 64 for CIFAR-size models)
