@@ -141,7 +141,18 @@ export async function runCalibrationAblation(
       );
       const { images, steps, seed } = options;
       console.log(
-        JSON.stringify({ bits, ...run, accuracy, fidelity, fp, seconds, synthesisSeconds, images, steps, seed }),
+        JSON.stringify({
+          bits,
+          ...run,
+          accuracy,
+          fidelity,
+          fp,
+          seconds,
+          synthesisSeconds,
+          synthesized: images,
+          steps,
+          seed,
+        }),
       );
     }
   }
