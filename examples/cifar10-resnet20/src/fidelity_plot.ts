@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readScriptOptions, scriptArguments, UsageError } from 'qimera/node';
-import { COLORS, INK, niceStep, Raster, type Rgb } from './raster.js';
+import { COLORS, drawAxes, INK, niceStep, Raster, type Rgb } from './raster.js';
 
 interface Point {
   kl: number;
@@ -75,18 +75,12 @@ runs.forEach((run, k) => {
   const py = (y: number) => plot.bottom - ((plot.bottom - plot.top) * (y - yMin)) / (yMax - yMin);
   const xStep = niceStep(xMax - xMin);
   const yStep = niceStep(yMax - yMin);
-  for (let x = Math.ceil(xMin / xStep) * xStep; x <= xMax + 1e-12; x += xStep) {
-    raster.line(px(x), plot.top, px(x), plot.bottom, [230, 230, 230]);
-    const label = String(Number(x.toPrecision(3)));
-    raster.text(px(x) - Raster.textWidth(label) / 2, plot.bottom + 10, label, INK);
-  }
-  for (let y = Math.ceil(yMin / yStep) * yStep; y <= yMax + 1e-9; y += yStep) {
-    raster.line(plot.left, py(y), plot.right, py(y), [230, 230, 230]);
-    const label = `${Number(y.toFixed(1))}%`;
-    raster.text(plot.left - 10 - Raster.textWidth(label), py(y) - 7, label, INK);
-  }
-  raster.line(plot.left, plot.bottom, plot.right, plot.bottom, INK, 2);
-  raster.line(plot.left, plot.top, plot.left, plot.bottom, INK, 2);
+  drawAxes(
+    raster,
+    plot,
+    { from: xMin, to: xMax, step: xStep, at: px, label: (x) => String(Number(x.toPrecision(3))) },
+    { from: yMin, to: yMax, step: yStep, at: py, label: (y) => `${Number(y.toFixed(1))}%` },
+  );
   for (const point of run.points) raster.fillRect(px(point.kl) - 4, py(100 * point.accuracy) - 4, 9, 9, color);
   raster.text(plot.left, plot.top - 24, run.label, color);
   const axis = 'fidelity: KL to the teacher';

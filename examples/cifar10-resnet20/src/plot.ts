@@ -9,7 +9,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { positiveNumber, readScriptOptions, scriptArguments, UsageError } from 'qimera/node';
-import { COLORS, GREY, INK, niceStep, Raster, type Rgb } from './raster.js';
+import { COLORS, drawAxes, GREY, INK, niceStep, Raster, type Rgb } from './raster.js';
 
 interface Summary {
   method: string;
@@ -117,18 +117,12 @@ const px = (minutes: number) => plot.left + ((plot.right - plot.left) * minutes)
 const py = (percent: number) => plot.bottom - ((plot.bottom - plot.top) * (percent - yMin)) / (yMax - yMin);
 
 raster.text(plot.left, 16, values.title, INK);
-for (let x = 0; x <= xMax + 1e-9; x += xStep) {
-  raster.line(px(x), plot.top, px(x), plot.bottom, [230, 230, 230]);
-  const label = String(Number(x.toFixed(2)));
-  raster.text(px(x) - Raster.textWidth(label) / 2, plot.bottom + 10, label, INK);
-}
-for (let y = Math.ceil(yMin / yStep) * yStep; y <= yMax + 1e-9; y += yStep) {
-  raster.line(plot.left, py(y), plot.right, py(y), [230, 230, 230]);
-  const label = `${Number(y.toFixed(1))}%`;
-  raster.text(plot.left - 10 - Raster.textWidth(label), py(y) - 7, label, INK);
-}
-raster.line(plot.left, plot.bottom, plot.right, plot.bottom, INK, 2);
-raster.line(plot.left, plot.top, plot.left, plot.bottom, INK, 2);
+drawAxes(
+  raster,
+  plot,
+  { from: 0, to: xMax, step: xStep, at: px, label: (x) => String(Number(x.toFixed(2))) },
+  { from: yMin, to: yMax, step: yStep, at: py, label: (y) => `${Number(y.toFixed(1))}%` },
+);
 const xLabel =
   secondsPerIteration === null
     ? 'training minutes'

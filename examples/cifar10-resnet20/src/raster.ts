@@ -17,6 +17,43 @@ export const COLORS: Rgb[] = [
 export const GREY: Rgb = [150, 150, 150];
 export const INK: Rgb = [30, 30, 30];
 
+/** The pixel box a plot's data area takes. */
+export interface PlotArea {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** One axis: its data range, tick step, where a value goes in pixels, and its tick label. */
+export interface Axis {
+  from: number;
+  to: number;
+  step: number;
+  at: (value: number) => number;
+  label: (value: number) => string;
+}
+
+/** Grid lines and tick labels at every multiple of each axis' step, then the two axis lines. */
+export function drawAxes(raster: Raster, plot: PlotArea, x: Axis, y: Axis): void {
+  const ticks = (axis: Axis) => {
+    const values: number[] = [];
+    for (let v = Math.ceil(axis.from / axis.step) * axis.step; v <= axis.to + axis.step * 1e-6; v += axis.step)
+      values.push(v);
+    return values;
+  };
+  for (const v of ticks(x)) {
+    raster.line(x.at(v), plot.top, x.at(v), plot.bottom, [230, 230, 230]);
+    raster.text(x.at(v) - Raster.textWidth(x.label(v)) / 2, plot.bottom + 10, x.label(v), INK);
+  }
+  for (const v of ticks(y)) {
+    raster.line(plot.left, y.at(v), plot.right, y.at(v), [230, 230, 230]);
+    raster.text(plot.left - 10 - Raster.textWidth(y.label(v)), y.at(v) - 7, y.label(v), INK);
+  }
+  raster.line(plot.left, plot.bottom, plot.right, plot.bottom, INK, 2);
+  raster.line(plot.left, plot.top, plot.left, plot.bottom, INK, 2);
+}
+
 /** A round tick step giving about 5-10 ticks over `span`. */
 export function niceStep(span: number): number {
   const raw = span / 6;
