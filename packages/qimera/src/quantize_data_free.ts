@@ -60,10 +60,10 @@ export interface DataFreeOptions extends TrainerOverrides {
   preset?: SchedulePreset;
   /**
    * The time budget of the whole call, in minutes: the run stops when it is spent and
-   * returns the best student it found. With the `'short'` preset the schedule is laid
-   * over it (warm-up, superposition and the student's learning-rate decay follow the
-   * clock; see `DistillOptions.timeBudgetMs`). Default {@link DEFAULT_BUDGET_MINUTES}
-   * unless `iterations` is given.
+   * returns the student (the best state by fidelity with a {@link guard}). With the
+   * `'short'` preset the schedule is laid over it (warm-up, superposition and the
+   * student's learning-rate decay follow the clock; see `DistillOptions.timeBudgetMs`).
+   * Default {@link DEFAULT_BUDGET_MINUTES} unless `iterations` is given.
    */
   minutes?: number;
   /**
@@ -179,9 +179,10 @@ export interface DataFreeReport {
 /**
  * Quantizes a trained classifier without data. Returns the fake-quantized student
  * (activation ranges frozen, ready for inference and saving) and a report; `model`
- * itself is not changed. The training methods start from a calibrated student, check
- * its fidelity to the teacher as they train and return the best state they found, so
- * the result is never worse, by that measure, than its start.
+ * itself is not changed. The training methods start from a calibrated student and
+ * measure its fidelity to the teacher on synthesized images as they train; with a
+ * `guard` they return the best state by that measure, so the result is never worse, by
+ * it, than its start.
  *
  * @throws if the model is not an NHWC image classifier (with BatchNorm layers, for
  *   every method but 'minmax'), or an option is invalid; each problem is named.
