@@ -260,14 +260,15 @@ export async function quantizeDataFree(
       aborted: boolean,
       finalLosses: IterationLosses | null,
       startFidelity: Fidelity | null,
+      finalFidelity: Fidelity | null,
     ) => {
-      const returned = guard ? guard.restoreBest() : null;
+      const returned = guard ? guard.restoreBest() : { iteration: iterations, fidelity: finalFidelity };
       const fidelity =
-        fidelitySet && startFidelity
+        startFidelity && returned.fidelity
           ? {
               start: startFidelity,
-              returned: returned?.fidelity ?? fidelitySet.measure(student),
-              returnedIteration: returned?.iteration ?? iterations,
+              returned: returned.fidelity,
+              returnedIteration: returned.iteration,
               checks: guard?.history.length ?? 1,
             }
           : null;
@@ -305,7 +306,8 @@ export async function quantizeDataFree(
         }
         Object.assign(settings, { calibrationBatches: batches, batchSize });
       }
-      return finish(settings, 0, false, null, fidelitySet?.measure(student) ?? null);
+      const fidelity = fidelitySet?.measure(student) ?? null;
+      return finish(settings, 0, false, null, fidelity, fidelity);
     }
 
     const useMapping = method === 'qimera' && (options.mapping ?? true);
@@ -334,8 +336,17 @@ export async function quantizeDataFree(
     // 'minmax' start has none until warm-up calibrates them, so its first check waits).
     const criterion = options.guard ?? 'off';
     if (fidelitySet && criterion !== 'off') guard = new FidelityGuard(fidelitySet, student, criterion);
-    let startFidelity = calibrated && fidelitySet ? (guard?.check(0).fidelity ?? fidelitySet.measure(student)) : null;
-    let latest = startFidelity;
+    // The first and the latest fidelity measured (through the guard when there is one).
+    const measured: { first: Fidelity | null; latest: { iteration: number; fidelity: Fidelity } | null } = {
+      first: null,
+      latest: null,
+    };
+    const measure = (set: FidelitySet, iteration: number) => {
+      const fidelity = guard ? guard.check(iteration).fidelity : set.measure(student);
+      measured.first ??= fidelity;
+      measured.latest = { iteration, fidelity };
+    };
+    if (calibrated && fidelitySet) measure(fidelitySet, 0);
     const guardEvery = options.guardEvery ?? 25;
     const timeBudgetMs = plan.minutes === undefined ? undefined : plan.minutes * 60_000 - (Date.now() - started);
     const timed = timeBudgetMs !== undefined && preset === 'short';
@@ -371,10 +382,9 @@ export async function quantizeDataFree(
       signal,
       onProgress: (progress, current) => {
         const due = progress.iteration % guardEvery === 0 && progress.phase === 'distill';
-        if (fidelitySet && due)
-          latest = guard ? guard.check(progress.iteration).fidelity : fidelitySet.measure(current);
+        if (fidelitySet && due) measure(fidelitySet, progress.iteration);
         if (!timed && timeBudgetMs !== undefined && progress.elapsedMs >= timeBudgetMs) stopAtBudget.abort();
-        options.onProgress?.({ ...progress, fidelity: latest }, current);
+        options.onProgress?.({ ...progress, fidelity: measured.latest?.fidelity ?? null }, current);
       },
     };
     const result = timed && timeBudgetMs <= 0 ? { iterations: 0, aborted: false, last: null } : await distill(trainer);
@@ -384,12 +394,10 @@ export async function quantizeDataFree(
           'the student never trained; give a larger budget for training to help',
       );
     }
-    // The final state is a candidate too, unless the last check already saw it.
-    const lastChecked = guard?.history.at(-1)?.iteration;
-    if (fidelitySet && result.iterations > 0 && lastChecked !== result.iterations) {
-      latest = guard ? guard.check(result.iterations).fidelity : fidelitySet.measure(student);
+    // The final state is measured (and a guard candidate) unless the last check saw it.
+    if (fidelitySet && result.iterations > 0 && measured.latest?.iteration !== result.iterations) {
+      measure(fidelitySet, result.iterations);
     }
-    startFidelity ??= guard?.history[0]?.fidelity ?? latest;
     const settings = {
       preset,
       ...resolveSettings(trainer),
@@ -406,7 +414,9 @@ export async function quantizeDataFree(
       result.iterations,
       options.signal?.aborted === true,
       result.last?.losses ?? null,
-      startFidelity,
+      // A 'minmax' start has no ranges before warm-up: its first check stands for it.
+      measured.first,
+      measured.latest?.fidelity ?? null,
     );
     handedOver = options.keepGenerator ?? false;
     return handedOver ? { ...done, generator: { generator, embedding, mapping } } : done;
