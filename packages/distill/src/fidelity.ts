@@ -90,12 +90,8 @@ export class FidelitySet {
   measure(student: LayersModel): Fidelity {
     const [sameTop, divergence] = withFrozenActivationRanges(student, () =>
       tidy(() => {
-        const logits = student.predict(this.images) as Tensor;
-        const logTeacher = logSoftmax(this.teacherLogits);
-        return [
-          cast(equal(argMax(logits, -1), argMax(this.teacherLogits, -1)), 'float32'),
-          sum(mul(exp(logTeacher), sub(logTeacher, logSoftmax(logits))), -1),
-        ];
+        const { agreement, kl } = perImageFidelity(student.predict(this.images) as Tensor, this.teacherLogits);
+        return [agreement, kl];
       }),
     ) as [Tensor, Tensor];
     const agree = sameTop.dataSync() as Float32Array;
@@ -111,6 +107,20 @@ export class FidelitySet {
   dispose(): void {
     dispose([this.images, this.teacherLogits]);
   }
+}
+
+/**
+ * Per image: 1 where `logits` and `teacherLogits` have the same top class (else 0), and
+ * KL(softmax(teacherLogits) ‖ softmax(logits)) in nats. Both `[images]`.
+ */
+export function perImageFidelity(logits: Tensor, teacherLogits: Tensor): { agreement: Tensor; kl: Tensor } {
+  return tidy(() => {
+    const logTeacher = logSoftmax(teacherLogits);
+    return {
+      agreement: cast(equal(argMax(logits, -1), argMax(teacherLogits, -1)), 'float32'),
+      kl: sum(mul(exp(logTeacher), sub(logTeacher, logSoftmax(logits))), -1),
+    };
+  });
 }
 
 function average(values: Float32Array, from: number, to: number): number {

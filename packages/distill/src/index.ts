@@ -4,7 +4,13 @@
  * alternating generator / quantized-student trainer.
  * @packageDocumentation
  */
-export { type Fidelity, type FidelityScores, FidelitySet, type FidelitySetOptions } from './fidelity.js';
+export {
+  type Fidelity,
+  type FidelityScores,
+  FidelitySet,
+  type FidelitySetOptions,
+  perImageFidelity,
+} from './fidelity.js';
 export { FidelityGuard, GUARD_CRITERIA, type GuardCheckpoint, type GuardCriterion } from './guard.js';
 export type { ImageBatchArrays, ImageSource } from './image_source.js';
 export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';

@@ -1,22 +1,10 @@
 import { parseArgs } from 'node:util';
-import {
-  argMax,
-  cast,
-  equal,
-  exp,
-  logSoftmax,
-  mul,
-  stack,
-  sub,
-  sum,
-  type Tensor,
-  tensor4d,
-  tidy,
-} from '@tensorflow/tfjs-core';
+import { perImageFidelity } from '@qimera/distill';
+import { stack, sum, type Tensor, tensor4d, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { useFastestBackend } from '../backend.js';
 import type { ImageFolder } from '../image_folder.js';
 import { positiveInteger, UsageError } from '../script_options.js';
+import { useBackendOption } from './backend_option.js';
 import { IMAGE_FOLDER_OPTIONS, normalizationOptions, readFolderFor } from './image_options.js';
 import { loadAnyModel } from './load_any_model.js';
 import { COMPARE_HELP } from './usage.js';
@@ -45,10 +33,7 @@ export async function compareCommand(args: string[], log: (line: string) => void
   if (!values.images) throw new UsageError('--images <dir> is required (any images, no labels needed)');
   const batch = positiveInteger(values.batch, '--batch') as number;
   const normalization = normalizationOptions(values);
-  await useFastestBackend({
-    ...(values.backend === 'auto' ? {} : { prefer: values.backend }),
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
+  await useBackendOption(values.backend);
   const quantized = (await loadAnyModel(quantizedPath)).model;
   const teacher = (await loadAnyModel(teacherPath)).model;
   const folder = await readFolderFor(teacher, values.images, normalization, false);
@@ -74,12 +59,8 @@ function agreementOn(
     const n = Math.min(batchSize, folder.count - start);
     const sums = tidy(() => {
       const x = tensor4d(folder.images.subarray(start * pixels, (start + n) * pixels), [n, height, width, channels]);
-      const student = model.predict(x) as Tensor;
-      const reference = teacher.predict(x) as Tensor;
-      const logTeacher = logSoftmax(reference);
-      const same = sum(cast(equal(argMax(student, -1), argMax(reference, -1)), 'float32'));
-      const kl = sum(mul(exp(logTeacher), sub(logTeacher, logSoftmax(student))));
-      return stack([same, kl]);
+      const { agreement, kl } = perImageFidelity(model.predict(x) as Tensor, teacher.predict(x) as Tensor);
+      return stack([sum(agreement), sum(kl)]);
     });
     const [same, kl] = sums.dataSync() as Float32Array;
     sums.dispose();
