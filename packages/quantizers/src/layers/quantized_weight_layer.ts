@@ -186,8 +186,8 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
    */
   quantizationShift(x: Tensor, referenceKernel: Tensor): { sum: Tensor; positions: number } {
     return tidy(() => {
-      const kernel = this.quantizedKernel();
-      const difference = sub(this.linear(x, referenceKernel), this.linear(x, kernel));
+      // The map is linear in the kernel: one pass with the kernels' difference.
+      const difference = this.linear(x, sub(referenceKernel, this.quantizedKernel()));
       const channels = difference.shape[difference.rank - 1] as number;
       const flat = reshape(difference, [-1, channels]);
       return { sum: tfSum(flat, 0), positions: flat.shape[0] as number };

@@ -1,10 +1,9 @@
 import { add, dispose, div, sub, type Tensor, tidy } from '@tensorflow/tfjs-core';
 import { type LayersModel, model, type SymbolicTensor, type layers as tfLayers } from '@tensorflow/tfjs-layers';
-
-type Layer = tfLayers.Layer;
-
 import { QuantizedWeightLayer } from '../layers/quantized_weight_layer.js';
 import { splitIntoBatches } from './batches.js';
+
+type Layer = tfLayers.Layer;
 
 /** What {@link correctBias} changed. */
 export interface BiasCorrectionReport {
