@@ -24,6 +24,8 @@ export interface ImageFolderOptions {
   labelled: boolean;
   /** Class names in the model's output order (labelled folders only). */
   classes?: readonly string[];
+  /** Decode only the first this many images (in sorted path order). Default: all. */
+  limit?: number;
 }
 
 /** Decoded images and where they came from. */
@@ -53,7 +55,8 @@ export async function readImageFolder(dir: string, options: ImageFolderOptions):
   const mean = perChannel(options.mean ?? [0], channels, 'mean');
   const std = perChannel(options.std ?? [1], channels, 'std');
   if (std.some((s) => !(s > 0))) throw new RangeError(`readImageFolder: std must be positive, got ${std.join(',')}`);
-  const { entries, names } = await listImages(dir, options);
+  const listed = await listImages(dir, options);
+  const entries = options.limit === undefined ? listed.entries : listed.entries.slice(0, options.limit);
   if (entries.length === 0) throw new ModelFileError(dir, 'no PNG or JPEG image found');
   const pixels = height * width * channels;
   const images = new Float32Array(entries.length * pixels);
@@ -83,7 +86,7 @@ export async function readImageFolder(dir: string, options: ImageFolderOptions):
     labels,
     count: entries.length,
     shape: [entries.length, height, width, channels],
-    classes: names,
+    classes: listed.names,
     files: entries.map((e) => e.file),
   };
 }

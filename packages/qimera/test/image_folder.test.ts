@@ -51,6 +51,9 @@ describe('readImageFolder', () => {
     expect(folder.classes).toEqual(['cat', 'dog']);
     expect(folder.files.map((f) => f.slice(dir.length + 1))).toEqual(['cat/b.png', 'cat/c.jpg', 'dog/a.png']);
     expect(Array.from(folder.labels)).toEqual([0, 0, 1]);
+    const firstTwo = await readImageFolder(dir, { height: 8, width: 8, channels: 3, labelled: true, limit: 2 });
+    expect(firstTwo.files).toEqual(folder.files.slice(0, 2));
+    expect(firstTwo.classes).toEqual(['cat', 'dog']);
     expect(folder.shape).toEqual([3, 8, 8, 3]);
     // Pixel (y=2, x=3), channel 1 of dog/a.png: (14 + 9 + 50 + 1) = 74 -> (74/255 - 0.25) / 0.5.
     const at = (n: number, y: number, x: number, c: number) => folder.images[((n * 8 + y) * 8 + x) * 3 + c] as number;
@@ -120,6 +123,10 @@ describe('qimera eval --images and qimera compare', () => {
     const common = ['--mean', '0.5', '--backend', 'cpu'];
     expect(await runCli(['eval', model, '--images', images, '--classes', classes.join(','), ...common], io)).toBe(0);
     expect(out.at(-1)).toMatch(/^top-1 100\.00% on 6 images of 5 classes in .* \(tfjs model, cpu\)$/);
+    expect(
+      await runCli(['eval', model, '--images', images, '--classes', classes.join(','), '--limit', '2', ...common], io),
+    ).toBe(0);
+    expect(out.at(-1)).toMatch(/^top-1 100\.00% on 2 images of 5 classes in /);
     expect(await runCli(['compare', model, model, '--images', images, ...common], io)).toBe(0);
     expect(out.at(-1)).toMatch(/^agreement with the teacher: top-1 100\.00%, KL 0\.0000 nats, on 6 images in /);
   });

@@ -5,9 +5,8 @@ import { type ImageBatch, parseCifar10, top1Accuracy } from '@qimera/datasets';
 import { IntegerModel } from '@qimera/integer';
 import { ModelFileError } from '@qimera/node-io';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { useFastestBackend } from '../backend.js';
-import type { ImageFolder } from '../image_folder.js';
 import { positiveInteger, UsageError } from '../script_options.js';
+import { useBackendOption } from './backend_option.js';
 import { IMAGE_FOLDER_OPTIONS, normalizationOptions, readFolderFor } from './image_options.js';
 import { loadAnyModel } from './load_any_model.js';
 import { EVAL_HELP } from './usage.js';
@@ -48,15 +47,15 @@ export async function evalCommand(args: string[], log: (line: string) => void): 
   const batch = positiveInteger(values.batch, '--batch') as number;
   const normalization = normalizationOptions(values);
   const cifar = values.cifar10 ? await readCifar10Test(values.cifar10, limit) : null;
-  const backend = await useFastestBackend({
-    ...(values.backend === 'auto' ? {} : { prefer: values.backend }),
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
+  const backend = await useBackendOption(values.backend);
   const { model, exported } = await loadAnyModel(modelPath);
   const folder = values.images
-    ? await readFolderFor(model, values.images, normalization, true, values.classes?.split(','))
+    ? await readFolderFor(model, values.images, normalization, true, {
+        ...(values.classes ? { classes: values.classes.split(',') } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      })
     : null;
-  const test = (cifar ?? limited(folder as ImageFolder, limit)) as ImageBatch;
+  const test = (cifar ?? folder) as ImageBatch;
   const predict = values.integer
     ? (
         (integer) => (x: Tensor) =>
@@ -85,16 +84,4 @@ async function readCifar10Test(dir: string, limit: number | undefined): Promise<
   } catch (error) {
     throw new ModelFileError(testFile, (error as Error).message);
   }
-}
-
-/** The first `limit` images of a folder (all without a limit). */
-function limited(folder: ImageFolder, limit: number | undefined): ImageBatch {
-  if (limit === undefined || limit >= folder.count) return folder;
-  const [, height, width, channels] = folder.shape;
-  return {
-    images: folder.images.subarray(0, limit * height * width * channels),
-    labels: folder.labels.subarray(0, limit),
-    count: limit,
-    shape: [limit, height, width, channels],
-  };
 }

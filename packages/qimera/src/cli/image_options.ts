@@ -31,7 +31,7 @@ export function readFolderFor(
   dir: string,
   normalization: { mean?: number[]; std?: number[] },
   labelled: boolean,
-  classes?: string[],
+  extra: { classes?: string[]; limit?: number } = {},
 ): Promise<ImageFolder> {
   const [, height, width, channels] = model.inputs[0]?.shape ?? [];
   if ([height, width, channels].some((d) => typeof d !== 'number')) {
@@ -45,6 +45,7 @@ export function readFolderFor(
     channels: channels as number,
     labelled,
     ...normalization,
-    ...(classes ? { classes } : {}),
+    ...(extra.classes ? { classes: extra.classes } : {}),
+    ...(extra.limit !== undefined ? { limit: extra.limit } : {}),
   });
 }
