@@ -12,36 +12,43 @@ export function recomputeBatchNormStatistics(net: LayersModel, images: tf.Tensor
   const count = images.shape[0] as number;
   for (const layer of net.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
     const view = model({ inputs: net.inputs, outputs: layer.input as SymbolicTensor });
-    let sum: tf.Tensor | null = null;
-    let squares: tf.Tensor | null = null;
+    const shape = (layer.input as SymbolicTensor).shape.slice(1) as number[];
+    const channels = shape.at(-1) as number;
+    const positionsPerImage = shape.slice(0, -1).reduce((n, d) => n * d, 1);
+    // Sums in float64: a few million positions would lose digits in float32.
+    const sum = new Float64Array(channels);
+    const squares = new Float64Array(channels);
     let positions = 0;
     for (let start = 0; start < count; start += batchSize) {
       const size = Math.min(batchSize, count - start);
-      const [s, q, n] = tf.tidy(() => {
+      const moments = tf.tidy(() => {
         const x = view.predict(tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1])) as tf.Tensor;
-        const flat = tf.reshape(x, [-1, x.shape[x.rank - 1] as number]);
-        return [tf.sum(flat, 0), tf.sum(tf.square(flat), 0), tf.scalar(flat.shape[0] as number)];
+        const flat = tf.reshape(x, [-1, channels]);
+        return tf.stack([tf.sum(flat, 0), tf.sum(tf.square(flat), 0)]);
       });
-      positions += (n as tf.Tensor).dataSync()[0] as number;
-      const nextSum: tf.Tensor = sum ? tf.add(sum, s as tf.Tensor) : (s as tf.Tensor);
-      const nextSquares: tf.Tensor = squares ? tf.add(squares, q as tf.Tensor) : (q as tf.Tensor);
-      if (sum) tf.dispose([sum, s as tf.Tensor]);
-      if (squares) tf.dispose([squares, q as tf.Tensor]);
-      tf.dispose(n as tf.Tensor);
-      sum = nextSum;
-      squares = nextSquares;
+      const values = moments.dataSync();
+      for (let c = 0; c < channels; c++) {
+        sum[c] = (sum[c] as number) + (values[c] as number);
+        squares[c] = (squares[c] as number) + (values[channels + c] as number);
+      }
+      positions += size * positionsPerImage;
+      moments.dispose();
     }
+    const mean = Array.from(sum, (s) => s / positions);
+    const variance = Array.from(squares, (q, c) => q / positions - (mean[c] as number) ** 2);
     tf.tidy(() => {
-      const mean = tf.div(sum as tf.Tensor, positions);
-      const variance = tf.sub(tf.div(squares as tf.Tensor, positions), tf.square(mean));
-      const weights = layer.getWeights();
       const names = layer.weights.map((w) => w.originalName);
       layer.setWeights(
-        weights.map((w, i) =>
-          names[i]?.endsWith('/moving_mean') ? mean : names[i]?.endsWith('/moving_variance') ? variance : w,
-        ),
+        layer
+          .getWeights()
+          .map((w, i) =>
+            names[i]?.endsWith('/moving_mean')
+              ? tf.tensor1d(mean)
+              : names[i]?.endsWith('/moving_variance')
+                ? tf.tensor1d(variance)
+                : w,
+          ),
       );
     });
-    tf.dispose([sum as tf.Tensor, squares as tf.Tensor]);
   }
 }

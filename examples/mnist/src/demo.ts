@@ -1,7 +1,7 @@
 // The embedded demo: quantize the MNIST teacher (a committed fixture) without any data,
 // with the naive 'minmax' baseline, the calibrated start ('mse', no training) and Qimera
-// (trained from that start, best state kept by fidelity), and compare held-out accuracy
-// with each model's fidelity to the teacher on synthesized images (which needs no data).
+// (trained from that start), and compare held-out accuracy with each model's fidelity to
+// the teacher on synthesized images (which needs no data).
 // Run from the repo root: pnpm demo [-- --iterations N]
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
