@@ -3,6 +3,7 @@
 // student). Prints one JSON line per measurement, then a table.
 // Run from the repo root: pnpm bench [-- --batch 64 --repeats 3 --backends cpu,wasm]
 import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { softCrossEntropy, useFastestBackend } from 'qimera';

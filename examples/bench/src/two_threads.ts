@@ -1,7 +1,8 @@
 import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { spawnModuleWorker, weightedAverage } from 'qimera';
+import { weightedAverage } from 'qimera';
+import { spawnModuleWorker } from 'qimera/node';
 import { type HalfReply, type HalfRequest, ResNetHalf } from './resnet_half.js';
 
 /**

@@ -1,5 +1,7 @@
 // The calibration ablation (no training) on the ResNet-20 teacher and the CIFAR-10 test set:
 //   pnpm --filter @qimera/example-cifar10 calibration -- --bits 8/8,5/5,4/4,3/3
+// The backend this script trains on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -2,6 +2,8 @@
 // a budget, then draws a PNG grid: real test images (top), generated images of each
 // class (plain), and superposed ones (classes c and c+1 mixed half and half).
 //   tsx src/grid.ts --iterations 300 --workers 2 --out docs/img/generated.png
+// The backend this script trains on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -2,6 +2,8 @@
 // data, evaluate the student on the test set at checkpoints (not counted as training
 // time) and at the end, and save it. One JSON line per checkpoint, then a summary line.
 //   pnpm bench:cifar10 -- --method qimera --bits 4/4 --minutes 60
+// The backend this script trains on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

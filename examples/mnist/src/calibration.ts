@@ -1,5 +1,7 @@
 // The calibration ablation (no training) on the demo's MNIST teacher and its held-out digits:
 //   pnpm --filter @qimera/example-mnist calibration -- --bits 8/8,5/5,4/4,3/3
+// The backend this script trains on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { useFastestBackend } from 'qimera';

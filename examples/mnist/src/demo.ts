@@ -3,6 +3,8 @@
 // (trained from that start), and compare held-out accuracy with each model's fidelity to
 // the teacher on synthesized images (which needs no data).
 // Run from the repo root: pnpm demo [-- --iterations N]
+// The backend this script trains on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DataFreeMethod, type Fidelity, quantizeDataFree, useFastestBackend } from 'qimera';
@@ -40,7 +42,7 @@ const SETTINGS = [
 ] as const;
 const METHODS: DataFreeMethod[] = ['minmax', 'mse', 'qimera'];
 
-await useFastestBackend();
+await useFastestBackend({ log: console.log });
 const teacher = await loadLayersModelFromFile(TEACHER);
 const heldout = loadDigits('heldout');
 const fp = accuracy(teacher, heldout);

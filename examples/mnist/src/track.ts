@@ -2,6 +2,8 @@
 // calibrated start, then every --every iterations a fidelity check (the guard's) and
 // the held-out accuracy of the same state. JSON lines, for the fidelity plot.
 //   pnpm --filter @qimera/example-mnist track -- --bits 3/3 --iterations 300 > track-w3a3.jsonl
+// The backend this script trains on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { quantizeDataFree, useFastestBackend } from 'qimera';

@@ -1,6 +1,8 @@
 // Trains the demo teacher on the training split of the `mnist` package digits, sets its
 // BatchNorm statistics to those of the training digits, and writes it to fixtures/teacher. The demo only loads that fixture; run this to
 // reproduce it: pnpm --filter @qimera/example-mnist train-teacher [-- --epochs N]
+// The backend this script trains on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { registerWasmTrainingKernels } from '@qimera/wasm-training';

@@ -17,6 +17,7 @@ export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossE
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 export { cosineRate, multiStepRate } from './schedule.js';
 export {
+  canUseWorkerThreads,
   type DistillOptions,
   type DistillSettings,
   resolveSettings,
@@ -27,5 +28,4 @@ export { type SynthesisOptions, synthesizeImages } from './synthesize.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
 export { distill } from './trainer.js';
 export { unfusedCopy } from './unfused_copy.js';
-export { spawnModuleWorker } from './worker_entry.js';
 export { weightedAverage } from './worker_group.js';

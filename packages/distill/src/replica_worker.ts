@@ -1,10 +1,9 @@
 // The worker side of `workers: 2`: builds a replica from the main thread's models and
 // answers its requests in order. Loaded only by spawnReplicaWorker.
-import '@tensorflow/tfjs-backend-cpu';
 import { parentPort } from 'node:worker_threads';
 import { activationQuantizers, freezeActivationRanges } from '@qimera/quantizers';
 import { ClassEmbedding } from '@qimera/superposition';
-import { registerWasmTrainingKernels } from '@qimera/wasm-training';
+import { registerCpuKernelFixes, registerWasmTrainingKernels } from '@qimera/wasm-training';
 import { setBackend, tensor, tensor2d } from '@tensorflow/tfjs-core';
 import { modelFromArtifacts } from './model_transfer.js';
 import { Replica } from './replica.js';
@@ -62,9 +61,16 @@ async function handle(request: WorkerRequest): Promise<WorkerResult> {
 }
 
 async function build(init: ReplicaInit): Promise<Replica> {
-  if (init.backend === 'wasm') registerWasmTrainingKernels();
-  else if (init.backend === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
-  else if (init.backend !== 'cpu')
+  // A worker starts with no backend: it imports the main thread's (an optional peer the
+  // main thread has, so it is installed) and registers the same kernels.
+  if (init.backend === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    registerWasmTrainingKernels();
+  } else if (init.backend === 'cpu') {
+    await import('@tensorflow/tfjs-backend-cpu');
+    registerCpuKernelFixes();
+  } else if (init.backend === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
+  else
     throw new Error(`replica worker: backend '${init.backend}' cannot run in a worker (use wasm, cpu or tensorflow)`);
   if (!(await setBackend(init.backend))) throw new Error(`replica worker: backend '${init.backend}' failed to start`);
   const [teacher, student, generator, mapping] = await Promise.all([

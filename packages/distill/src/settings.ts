@@ -1,5 +1,7 @@
 import type { ClassEmbedding, EmbeddingNormalization } from '@qimera/superposition';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+// Node's worker threads, or their absence (browsers).
+import { workerThreadsAvailable } from '#replica-thread';
 import type { ImageSource } from './image_source.js';
 import type { KdReduction } from './losses.js';
 import type { DistillProgress } from './progress.js';
@@ -102,7 +104,8 @@ export interface DistillOptions {
    * stay identical. BatchNorm statistics (generator BNs, the BNS loss) and the
    * 'official' embedding normaliser then see half batches, as multi-GPU training
    * without synchronised BN does. Activation ranges calibrate on the main thread's
-   * half and are copied to the worker when they freeze. Node.js only (worker_threads).
+   * half and are copied to the worker when they freeze. Node.js only (worker_threads);
+   * elsewhere `workers: 2` is refused, see {@link canUseWorkerThreads}.
    */
   workers?: number;
   /** Stops cleanly between iterations; the student is still returned usable. */
@@ -168,6 +171,11 @@ export function resolveSettings(options: DistillOptions) {
   if (settings.workers !== 1 && settings.workers !== 2) {
     throw new RangeError(`distill: workers must be 1 or 2, got ${settings.workers}`);
   }
+  if (settings.workers === 2 && !workerThreadsAvailable) {
+    throw new Error(
+      'distill: workers: 2 runs the second replica in a Node.js worker thread, which this platform lacks; use workers: 1',
+    );
+  }
   if (settings.workers === 2 && settings.batchSize < 2) {
     throw new RangeError(`distill: batchSize must be at least 2 to split over 2 workers, got ${settings.batchSize}`);
   }
@@ -197,4 +205,9 @@ export type DistillSettings = ReturnType<typeof resolveSettings>;
 /** `'a' or 'b'`: allowed values for an error message. */
 function quotedList(values: readonly string[]): string {
   return values.map((v) => `'${v}'`).join(' or ');
+}
+
+/** Whether `workers: 2` can run on this platform: in Node.js (worker threads), not in browsers. */
+export function canUseWorkerThreads(): boolean {
+  return workerThreadsAvailable;
 }

@@ -5,6 +5,7 @@ import type { DistillProgress, DistillResult, IterationLosses } from './progress
 import { LocalReplicaGroup, type ReplicaGroup } from './replica_group.js';
 import { cosineRate, multiStepRate } from './schedule.js';
 import { type DistillOptions, type DistillSettings, resolveSettings } from './settings.js';
+import { WorkerReplicaGroup } from './worker_group.js';
 
 /**
  * The Qimera/GDFQ alternating loop. Each iteration: draw labels (superposed with
@@ -35,11 +36,8 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     mapping: source ? null : (options.mapping ?? null),
   };
   const imageShape = inputShape(options.teacher);
-  // Loaded only when asked for: worker threads exist in Node only, not in browsers.
   const group: ReplicaGroup =
-    settings.workers === 2
-      ? await (await import('./worker_group.js')).WorkerReplicaGroup.start(models, settings)
-      : new LocalReplicaGroup(models, settings);
+    settings.workers === 2 ? await WorkerReplicaGroup.start(models, settings) : new LocalReplicaGroup(models, settings);
   const rng = new SeededRandom(settings.seed);
   const started = Date.now();
   let last: DistillProgress | null = null;
@@ -110,7 +108,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
       };
       options.onProgress?.(last, group.student);
       // Let abort signals and other callbacks in between iterations.
-      await new Promise((resolveTick) => setImmediate(resolveTick));
+      await nextMacrotask();
     }
     if (!frozen) await group.freezeRanges();
   } finally {
@@ -161,4 +159,12 @@ function checkedBatch(batch: ImageBatchArrays, batchSize: number, shape: number[
     );
   }
   return batch;
+}
+
+/** Resolves after pending events have run: setImmediate in Node, a zero timeout in browsers (which lack it). */
+function nextMacrotask(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof globalThis.setImmediate === 'function') globalThis.setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 }

@@ -2,6 +2,9 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
+/** Whether `workers: 2` can run here: yes, in Node. */
+export const workerThreadsAvailable = true;
+
 /**
  * Starts a worker thread running the ES module at `entry`. A TypeScript entry (`.ts`,
  * as in this repo's tests, examples and benchmarks) runs through tsx, the TypeScript

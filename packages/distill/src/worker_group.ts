@@ -3,6 +3,8 @@ import { activationQuantizers } from '@qimera/quantizers';
 import type { LabelBatch } from '@qimera/superposition';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+// Node: a worker thread; elsewhere (browsers) an error saying workers need Node.
+import { spawnReplicaWorker } from '#replica-thread';
 import type { ImageBatchArrays } from './image_source.js';
 import { modelArtifacts } from './model_transfer.js';
 import {
@@ -22,7 +24,6 @@ import {
   teacherAccuracy,
 } from './replica_group.js';
 import type { DistillSettings } from './settings.js';
-import { spawnReplicaWorker } from './worker_entry.js';
 import type { WorkerReply, WorkerRequest, WorkerResult } from './worker_protocol.js';
 
 type Pending = { resolve: (result: WorkerResult) => void; reject: (error: Error) => void };
@@ -54,7 +55,8 @@ export class WorkerReplicaGroup implements ReplicaGroup {
 
   /** Starts the worker and copies every model into it. */
   static async start(models: ReplicaModels, settings: DistillSettings): Promise<WorkerReplicaGroup> {
-    const group = new WorkerReplicaGroup(new Replica(models, settings), spawnReplicaWorker());
+    const worker = spawnReplicaWorker();
+    const group = new WorkerReplicaGroup(new Replica(models, settings), worker);
     try {
       const [teacher, student, generator, mapping] = await Promise.all([
         modelArtifacts(models.teacher),

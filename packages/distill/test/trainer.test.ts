@@ -2,6 +2,7 @@ import { createDisentanglementMapping } from '@qimera/disentangle';
 import { createGenerator } from '@qimera/generator';
 import { activationQuantizers, quantizeModel } from '@qimera/quantizers';
 import { ClassEmbedding } from '@qimera/superposition';
+import { registerCpuKernelFixes } from '@qimera/wasm-training';
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,11 @@ import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
 import { type DistillOptions, type DistillProgress, distill, type ImageSource } from '../src/index.js';
 
-beforeAll(() => useBackend('cpu'));
+beforeAll(async () => {
+  await useBackend('cpu');
+  // The fix a worker replica registers on cpu: both threads must run the same kernels.
+  registerCpuKernelFixes();
+});
 
 /** A tiny teacher (8x8x3 -> 5 classes) and everything distill needs, from one seed. */
 async function setup(seed = 3): Promise<DistillOptions & { dispose: () => void }> {

@@ -1,4 +1,7 @@
 import { io } from '@tensorflow/tfjs-core';
+// Node: folders and files through @qimera/node-io; elsewhere (browsers) an error naming
+// what to pass instead, so browser bundles never pull in node:fs.
+import { fileLoadHandler, folderSaveHandler } from '#file-handlers';
 
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 
@@ -10,16 +13,13 @@ const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 export async function saveHandlerFor(target: string | io.IOHandler): Promise<io.IOHandler> {
   if (typeof target !== 'string') return target;
   if (URL_SCHEME.test(target)) return routed(io.getSaveHandlers(target), target, 'save');
-  // Loaded on demand so that browser bundles never pull in node:fs.
-  const { dirSaveHandler } = await import('@qimera/node-io');
-  return dirSaveHandler(target);
+  return folderSaveHandler(target);
 }
 
 /** A load handler for a source: like {@link saveHandlerFor}; a plain string is a model.json path. */
 export async function loadHandlerFor(source: string | io.IOHandler): Promise<io.IOHandler> {
   if (typeof source !== 'string') return source;
   if (URL_SCHEME.test(source)) return routed(io.getLoadHandlers(source), source, 'load');
-  const { fileLoadHandler } = await import('@qimera/node-io');
   return fileLoadHandler(source);
 }
 

@@ -5,11 +5,12 @@ import { findBackendFactory, getBackend, setBackend } from '@tensorflow/tfjs-cor
 export const BACKEND_PREFERENCE = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'] as const;
 
 /**
- * Switches tfjs to the fastest backend that is registered: tfjs-node ('tensorflow')
- * when the user imported it, then webgpu / webgl in browsers, then wasm (with the
- * training kernels of `@qimera/wasm-training`), then cpu (with its fix of a tfjs-cpu
- * gradient, `registerCpuKernelFixes`). Pass `prefer` to pick one
- * explicitly. Logs the choice through `log` (default `console.log`).
+ * Switches tfjs to the fastest backend that is registered, i.e. whose package the
+ * application imported: tfjs-node ('tensorflow'), then webgpu / webgl in browsers, then
+ * wasm (with the training kernels of `@qimera/wasm-training`), then cpu (with its fix of
+ * a tfjs-cpu gradient, `registerCpuKernelFixes`). Pass `prefer` to pick one explicitly.
+ * Importing qimera registers no backend and changes none; this call does. Reports the
+ * choice through `log` (default: silent).
  *
  * @returns the backend name now in use.
  * @throws if the preferred backend is not registered or fails to start.
@@ -17,8 +18,8 @@ export const BACKEND_PREFERENCE = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu
 export async function useFastestBackend(
   options: { prefer?: string; log?: (message: string) => void } = {},
 ): Promise<string> {
-  const log = options.log ?? console.log;
-  registerWasmTrainingKernels();
+  const log = options.log ?? (() => {});
+  if (findBackendFactory('wasm')) registerWasmTrainingKernels();
   registerCpuKernelFixes();
   const candidates = options.prefer ? [options.prefer] : BACKEND_PREFERENCE.filter((name) => findBackendFactory(name));
   for (const name of candidates) {

@@ -1,8 +1,9 @@
 /**
- * Node-only helpers: model files on disk without tfjs-node, a terminal progress bar,
- * script arguments and their number options.
+ * Node-only helpers: model files on disk without tfjs-node, ES-module worker threads, a
+ * terminal progress bar, script arguments and their number options.
  * @packageDocumentation
  */
+export * from '@qimera/distill/node';
 export * from '@qimera/node-io';
 export { type ProgressBarOptions, progressBar } from './progress_bar.js';
 export { scriptArguments } from './script_arguments.js';

@@ -1,5 +1,6 @@
 import { createDisentanglementMapping } from '@qimera/disentangle';
 import {
+  canUseWorkerThreads,
   type DistillOptions,
   type DistillProgress,
   distill,
@@ -121,13 +122,18 @@ export interface DataFreeOptions extends TrainerOverrides {
   /** 'minmax': number of N(0, 1) calibration batches. Default 4. */
   calibrationBatches?: number;
   /**
-   * tfjs backend: 'auto' (default) switches to the fastest available one (see
-   * `useFastestBackend`) and logs the choice; 'current' keeps the active backend; any
-   * other name selects that backend.
+   * tfjs backend: 'auto' (default) switches to the fastest registered one (see
+   * `useFastestBackend`); 'current' keeps the active backend; any other name selects
+   * that backend.
    */
   backend?: string;
-  /** Where the backend choice and warnings are logged. Default `console.log`. */
+  /** Where the backend choice is reported. Default: silent. */
   log?: (message: string) => void;
+  /**
+   * Where warnings go: a budget that ends inside warm-up, when the student never trains.
+   * Default `console.warn`.
+   */
+  warn?: (message: string) => void;
   /**
    * Return the trained generator, embedding table and mapping (the caller disposes
    * them), e.g. to look at the images it learned. Default false: they are disposed.
@@ -200,13 +206,18 @@ export async function quantizeDataFree(
   }
   const plan = checkBudget(options);
   const trains = method === 'qimera' || method === 'gdfq';
+  if (trains && options.workers === 2 && !canUseWorkerThreads()) {
+    throw new Error(
+      'quantizeDataFree: workers: 2 needs Node.js worker threads, which this platform lacks; use workers: 1',
+    );
+  }
   const startingPoint = options.start ?? 'calibrated';
   if (!STARTING_POINTS.includes(startingPoint)) {
     throw new Error(`quantizeDataFree: start must be 'calibrated' or 'minmax', got ${JSON.stringify(startingPoint)}`);
   }
   const shape = inspectClassifier(model, { needsGenerator: trains, needsBatchNorm: method !== 'minmax' });
   const backend = options.backend ?? 'auto';
-  const log = options.log ?? console.log;
+  const warn = options.warn ?? console.warn;
   if (backend !== 'current') {
     await useFastestBackend({
       ...(backend === 'auto' ? {} : { prefer: backend }),
@@ -356,7 +367,7 @@ export async function quantizeDataFree(
     const warmupIterations =
       (options.warmupEpochs ?? defaults.warmupEpochs) * (options.iterationsPerEpoch ?? defaults.iterationsPerEpoch);
     if (!timed && iterations <= warmupIterations) {
-      log(
+      warn(
         `quantizeDataFree: ${iterations} iterations end inside warm-up (${warmupIterations} iterations): ` +
           'the student never trains, only its starting point is returned',
       );
@@ -389,7 +400,7 @@ export async function quantizeDataFree(
     };
     const result = timed && timeBudgetMs <= 0 ? { iterations: 0, aborted: false, last: null } : await distill(trainer);
     if (result.last?.phase !== 'distill') {
-      log(
+      warn(
         `quantizeDataFree: the run ended inside warm-up after ${result.iterations} iterations: ` +
           'the student never trained; give a larger budget for training to help',
       );
@@ -474,6 +485,7 @@ const OWN_OPTIONS = new Set([
   'seed',
   'backend',
   'log',
+  'warn',
   'signal',
   'onProgress',
   'keepGenerator',

@@ -264,13 +264,17 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect(timed.report.settings.timeBudgetMs).toBeGreaterThan(0);
     timed.model.dispose();
     const messages: string[] = [];
+    const logged: string[] = [];
     const short = await quantizeDataFree(teacher, {
       weightBits: 4,
       activationBits: 4,
       ...small,
       iterations: 2,
-      log: (m) => messages.push(m),
+      backend: 'current',
+      warn: (m) => messages.push(m),
+      log: (m) => logged.push(m),
     });
+    expect(logged).toEqual([]);
     expect(messages[0]).toBe(
       'quantizeDataFree: 2 iterations end inside warm-up (2 iterations): the student never trains, only its starting point is returned',
     );

@@ -1,6 +1,3 @@
-// Importing the wasm backend first guarantees its own kernels are registered before
-// this package replaces some of them (not after, which would undo the replacement).
-import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterConfig } from './conv2d_backprop_filter.js';
 import { fasterConv2DBackpropInputConfig } from './conv2d_backprop_input.js';
@@ -74,12 +71,20 @@ export interface RegisterOptions {
  * unless the backend already has one (a later tfjs release may ship its own); the slow
  * kernels chosen by `replaceSlowKernels` are replaced. Also registers the gradients of
  * {@link registerFasterGradients} (for every backend). Safe to call more than once,
- * before or after `tf.setBackend('wasm')`.
+ * before or after `tf.setBackend('wasm')`. Importing this package registers nothing.
  *
  * @returns the kernel names registered by this call.
+ * @throws if `@tensorflow/tfjs-backend-wasm` has not been imported: its kernels must be
+ *   registered first, or importing it later would undo the replacements.
  */
 export function registerWasmTrainingKernels(options: RegisterOptions = {}): string[] {
   const replace = chosenKernels(options.replaceSlowKernels ?? true, 'replaceSlowKernels');
+  if (!getKernel('Conv2D', 'wasm')) {
+    throw new Error(
+      "registerWasmTrainingKernels: the 'wasm' backend's kernels are not registered; " +
+        "import '@tensorflow/tfjs-backend-wasm' before calling it",
+    );
+  }
   registerFasterGradients();
   const added: string[] = [];
   for (const config of WASM_TRAINING_KERNELS) {

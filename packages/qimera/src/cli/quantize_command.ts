@@ -24,6 +24,7 @@ import {
   UsageError,
   workersOption,
 } from '../script_options.js';
+import { useBackendOption } from './backend_option.js';
 import { QUANTIZE_HELP } from './usage.js';
 
 /** `qimera quantize`: prints what it did to `log`, progress to stderr. */
@@ -80,6 +81,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   const studentLearningRate = positiveNumber(values['student-lr'], '--student-lr');
   const seed = positiveInteger(values.seed, '--seed') as number;
   await assertFreshFolder(values.out);
+  await useBackendOption(values.backend);
 
   const teacher = await loadLayersModelFromFile(modelPath);
   const budgetMinutes = iterations === undefined ? (minutes ?? DEFAULT_BUDGET_MINUTES) : undefined;
@@ -101,8 +103,8 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     ...(studentLearningRate ? { studentLearningRate } : {}),
     workers,
     seed,
-    backend: values.backend,
-    log: (line) => process.stderr.write(`${line}\n`),
+    backend: 'current',
+    warn: (line) => process.stderr.write(`warning: ${line}\n`),
     onProgress: bar,
   });
   const sizes = await exportQuantized(model, values.out);
