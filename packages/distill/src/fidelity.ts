@@ -25,6 +25,8 @@ export interface FidelitySetOptions {
   images?: number;
   /** Synthesis steps (see `synthesizeImages`). Default 20. */
   steps?: number;
+  /** Images optimised together; fewer use less memory. Default: half the set (the plain images). */
+  batchSize?: number;
   /** Classes mixed in a superposed image (K). Default 2. */
   slots?: number;
   /** Default 1. Use a seed that training does not use. */
@@ -69,7 +71,7 @@ export class FidelitySet {
     targets.set(label(count - plain, true), plain * numClasses);
     const images = await synthesizeImages(teacher, {
       targets,
-      batchSize: plain,
+      batchSize: options.batchSize ?? plain,
       steps: options.steps ?? 20,
       seed: rng.nextSeed(),
       ...(options.signal ? { signal: options.signal } : {}),

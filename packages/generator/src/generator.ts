@@ -142,3 +142,48 @@ export function createGenerator(options: GeneratorOptions): LayersModel {
     outputs: x,
   });
 }
+
+/** Sizes of the generator {@link createGenerator} would build, without building it. */
+export interface GeneratorFootprint {
+  /** Weights (trainable and not), as `countParams()` of the built model. */
+  weights: number;
+  /** Elements of every layer's output (inputs included) for one image. */
+  activationsPerImage: number;
+}
+
+/**
+ * The generator's size from its options alone, to plan memory before allocating it: at
+ * 224x224 the official width puts 205M weights in the first Dense layer.
+ */
+export function generatorFootprint(options: GeneratorOptions): GeneratorFootprint {
+  const [height, width] =
+    typeof options.imageSize === 'number' ? [options.imageSize, options.imageSize] : options.imageSize;
+  const base = options.baseChannels ?? GENERATOR_DEFAULTS.baseChannels;
+  const classes = options.classConditional?.numClasses;
+  const pixels = height * width;
+  const first = base * (pixels / 16);
+  // Moving statistics and affine terms, or per-class affine terms only.
+  const norm = (channels: number) => (classes ? 2 * classes * channels : 4 * channels);
+  const conv = (inputs: number, outputs: number) => 9 * inputs * outputs + outputs;
+  const weights =
+    options.inputDim * first +
+    first +
+    norm(base) +
+    conv(base, base) +
+    norm(base) +
+    conv(base, base / 2) +
+    norm(base / 2) +
+    conv(base / 2, options.channels) +
+    4 * options.channels;
+  // l1, reshape, bn0 at 1/16 of the pixels; up1, conv1, bn1, act1 at 1/4; up2 at full
+  // size with base channels, conv2, bn2, act2 with half; conv3, tanh, bn_out.
+  const activationsPerImage =
+    options.inputDim +
+    (classes ?? 0) +
+    3 * first +
+    16 * first +
+    base * pixels +
+    3 * (base / 2) * pixels +
+    3 * options.channels * pixels;
+  return { weights, activationsPerImage };
+}

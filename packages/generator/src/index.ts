@@ -6,4 +6,10 @@
  */
 export { ClassConditionalBatchNorm, type ClassConditionalBatchNormArgs } from './class_conditional_bn.js';
 export { generateImages } from './generate.js';
-export { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions } from './generator.js';
+export {
+  createGenerator,
+  GENERATOR_DEFAULTS,
+  type GeneratorFootprint,
+  type GeneratorOptions,
+  generatorFootprint,
+} from './generator.js';

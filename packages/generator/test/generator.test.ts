@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
-import { ClassConditionalBatchNorm, createGenerator, generateImages } from '../src/index.js';
+import {
+  ClassConditionalBatchNorm,
+  createGenerator,
+  type GeneratorOptions,
+  generateImages,
+  generatorFootprint,
+} from '../src/index.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -72,6 +78,33 @@ describe('createGenerator', () => {
     );
     expect(() => createGenerator({ imageSize: 32, channels: 3, inputDim: 4, baseChannels: 7 })).toThrow(
       /baseChannels must be even/,
+    );
+  });
+});
+
+describe('generatorFootprint', () => {
+  it('gives the weight and activation counts of the built model without building it', () => {
+    const cases: GeneratorOptions[] = [
+      { imageSize: 32, channels: 3, inputDim: 100 },
+      { imageSize: [8, 12], channels: 1, inputDim: 16, baseChannels: 6 },
+      { imageSize: 16, channels: 3, inputDim: 20, baseChannels: 8, classConditional: { numClasses: 5 } },
+    ];
+    for (const options of cases) {
+      const generator = createGenerator(options);
+      let activations = 0;
+      for (const layer of generator.layers) {
+        const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as number[][];
+        for (const shape of shapes) activations += shape.slice(1).reduce((n, d) => n * d, 1);
+      }
+      expect(generatorFootprint(options)).toEqual({
+        weights: generator.countParams(),
+        activationsPerImage: activations,
+      });
+      generator.dispose();
+    }
+    // The official width at 224x224: 512 x 128 x 56 x 56 weights in the first layer alone.
+    expect(generatorFootprint({ imageSize: 224, channels: 3, inputDim: 512 }).weights).toBeGreaterThan(
+      512 * 128 * 56 * 56,
     );
   });
 });

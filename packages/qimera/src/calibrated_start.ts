@@ -13,8 +13,12 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 export interface CalibratedStartOptions {
   /** Synthesized calibration images. Default 64. */
   images?: number;
-  /** Synthesis steps per batch of 64 (see `synthesizeImages`). Default 20. */
+  /** Synthesis steps per batch (see `synthesizeImages`). Default 20. */
   steps?: number;
+  /** Images optimised together; fewer use less memory. Default 64. */
+  synthesisBatchSize?: number;
+  /** Images per calibration and bias-correction pass; fewer use less memory. Default 64. */
+  forwardBatchSize?: number;
   /** Empirical bias correction (see `correctBias`). Default true. */
   biasCorrection?: boolean;
   /**
@@ -60,16 +64,20 @@ export async function calibrateStart(
     superposeProbability: 0,
     slots: 1,
   });
+  const forwardBatch = options.forwardBatchSize ?? 64;
   const images = await synthesizeImages(teacher, {
     targets,
     steps,
+    batchSize: options.synthesisBatchSize ?? 64,
     seed: rng.nextSeed(),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const batches = splitIntoBatches(images, 64);
+  const batches = splitIntoBatches(images, forwardBatch);
   try {
     const biasCorrection =
-      (options.biasCorrection ?? true) ? correctBias(student, options.reference ?? teacher, images) : null;
+      (options.biasCorrection ?? true)
+        ? correctBias(student, options.reference ?? teacher, images, forwardBatch)
+        : null;
     await calibrateActivationRanges(student, batches);
     return { images: count, steps, biasCorrection, wallTimeMs: Date.now() - started };
   } finally {

@@ -20,6 +20,7 @@ export {
   calibrateStart,
 } from './calibrated_start.js';
 export { type MethodDefaults, methodDefaults, SCHEDULE_PRESETS, type SchedulePreset } from './defaults.js';
+export type { MemoryPlan } from './memory_plan.js';
 export {
   DATA_FREE_METHODS,
   type DataFreeMethod,

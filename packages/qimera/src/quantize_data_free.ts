@@ -11,7 +11,7 @@ import {
   type IterationLosses,
   resolveSettings,
 } from '@qimera/distill';
-import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions } from '@qimera/generator';
+import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions, generatorFootprint } from '@qimera/generator';
 import { calibrateActivationRanges, foldBatchNorm, type QuantizeModelConfig, quantizeModel } from '@qimera/quantizers';
 import { ClassEmbedding, SeededRandom } from '@qimera/superposition';
 import { dispose, getBackend, randomNormal, type Tensor } from '@tensorflow/tfjs-core';
@@ -19,6 +19,13 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
 import { type CalibratedStartReport, calibrateStart } from './calibrated_start.js';
 import { methodDefaults, type SchedulePreset } from './defaults.js';
+import {
+  backendMemoryLimit,
+  type MemoryPlan,
+  planMemory,
+  planTraining,
+  type TrainingMemoryPlan,
+} from './memory_plan.js';
 import { inspectClassifier } from './validate.js';
 
 /** The data-free methods. */
@@ -127,7 +134,12 @@ export interface DataFreeOptions extends TrainerOverrides {
    * that backend.
    */
   backend?: string;
-  /** Where the backend choice is reported. Default: silent. */
+  /**
+   * The memory the backend may use, in MiB, to plan batch sizes by. Default: the wasm
+   * heap's 4096; none for other backends (their batches are not planned).
+   */
+  memoryLimitMB?: number;
+  /** Where the backend choice and memory planning are reported. Default: silent. */
   log?: (message: string) => void;
   /**
    * Where warnings go: a budget that ends inside warm-up, when the student never trains.
@@ -180,6 +192,8 @@ export interface DataFreeReport {
    * fidelity set.
    */
   fidelity: { start: Fidelity; returned: Fidelity; returnedIteration: number; checks: number } | null;
+  /** The batch sizes planned to fit the backend's memory (`memoryLimitMB`). */
+  memory: MemoryPlan & { trainingBatch: number | null };
 }
 
 /**
@@ -228,6 +242,38 @@ export async function quantizeDataFree(
   const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width), preset);
   const seed = options.seed ?? 1;
   const calibrated = method === 'mse' || (trains && startingPoint === 'calibrated');
+  const useMapping = method === 'qimera' && (options.mapping ?? true);
+  const latentDim = options.latentDim ?? defaults.latentDim;
+  const intermediateDim = options.intermediateDim ?? 100;
+  const classConditional = options.classConditionalGenerator ?? defaults.classConditionalGenerator;
+  const generatorOptions: GeneratorOptions = {
+    ...options.generator,
+    imageSize: [shape.height, shape.width],
+    channels: shape.channels,
+    inputDim: useMapping ? intermediateDim : latentDim,
+    ...(classConditional ? { classConditional: { numClasses: shape.numClasses } } : {}),
+    seed,
+  };
+  // Batch sizes that fit the backend's memory, planned before anything is allocated.
+  const memoryLimit = backendMemoryLimit(getBackend(), options.memoryLimitMB);
+  const memoryPlan = planMemory(model, 64, memoryLimit);
+  const requestedBatch = options.batchSize ?? defaults.batchSize;
+  const training = trains
+    ? planTraining(model, generatorFootprint(generatorOptions), requestedBatch, options.workers ?? 1, memoryLimit)
+    : null;
+  if (training && training.batchSize < requestedBatch) {
+    warn(
+      `quantizeDataFree: batch ${requestedBatch} does not fit the '${getBackend()}' backend's memory; ` +
+        `training with batch ${training.batchSize} (about ${Math.round(training.bytesPerImage / 2 ** 20)} MiB per image)`,
+    );
+  }
+  if (memoryPlan.synthesisBatch < 64 || memoryPlan.forwardBatch < 64) {
+    options.log?.(
+      `quantizeDataFree: synthesizing ${memoryPlan.synthesisBatch} and calibrating ${memoryPlan.forwardBatch} ` +
+        `images at a time to fit the '${getBackend()}' backend's memory`,
+    );
+  }
+  let stage = 'quantizing the model';
   const student = await quantizeModel(model, {
     ...(calibrated ? { weightRange: 'mse' as const, activationObserver: 'mse' as const } : {}),
     ...options.quantization,
@@ -242,12 +288,15 @@ export async function quantizeDataFree(
   try {
     let start: CalibratedStartReport | null = null;
     if (calibrated) {
+      stage = 'synthesizing images and calibrating the starting point';
       const reference = options.quantization?.foldBatchNorm ? await foldBatchNorm(model) : model;
       try {
         start = await calibrateStart(model, student, {
           ...(options.calibrationImages !== undefined ? { images: options.calibrationImages } : {}),
           ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
           biasCorrection: options.biasCorrection ?? true,
+          synthesisBatchSize: memoryPlan.synthesisBatch,
+          forwardBatchSize: memoryPlan.forwardBatch,
           reference,
           seed,
           ...(options.signal ? { signal: options.signal } : {}),
@@ -257,9 +306,11 @@ export async function quantizeDataFree(
       }
     }
     if (fidelityImages > 0) {
+      stage = 'synthesizing the fidelity set';
       // A seed apart from the calibration and training ones: the set must be images neither uses.
       fidelitySet = await FidelitySet.synthesize(model, {
         images: fidelityImages,
+        batchSize: Math.min(memoryPlan.synthesisBatch, Math.ceil(fidelityImages / 2)),
         ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
         seed: seed + 104_729,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -297,6 +348,7 @@ export async function quantizeDataFree(
           backend: getBackend(),
           start,
           fidelity,
+          memory: { ...memoryPlan, trainingBatch: training?.batchSize ?? null },
         },
       };
     };
@@ -304,8 +356,9 @@ export async function quantizeDataFree(
     if (!trains) {
       const settings: Record<string, unknown> = { seed };
       if (method === 'minmax') {
+        stage = 'calibrating on noise images';
         const batches = options.calibrationBatches ?? 4;
-        const batchSize = options.batchSize ?? defaults.batchSize;
+        const batchSize = Math.min(requestedBatch, memoryPlan.forwardBatch);
         const rng = new SeededRandom(seed);
         const noise: Tensor[] = Array.from({ length: batches }, () =>
           randomNormal([batchSize, shape.height, shape.width, shape.channels], 0, 1, 'float32', rng.nextSeed()),
@@ -321,18 +374,8 @@ export async function quantizeDataFree(
       return finish(settings, 0, false, null, fidelity, fidelity);
     }
 
-    const useMapping = method === 'qimera' && (options.mapping ?? true);
-    const latentDim = options.latentDim ?? defaults.latentDim;
-    const intermediateDim = options.intermediateDim ?? 100;
-    const classConditional = options.classConditionalGenerator ?? defaults.classConditionalGenerator;
-    const generator = createGenerator({
-      ...options.generator,
-      imageSize: [shape.height, shape.width],
-      channels: shape.channels,
-      inputDim: useMapping ? intermediateDim : latentDim,
-      ...(classConditional ? { classConditional: { numClasses: shape.numClasses } } : {}),
-      seed,
-    });
+    stage = 'training';
+    const generator = createGenerator(generatorOptions);
     parts.generator = generator;
     const trainEmbedding = options.trainEmbedding ?? true;
     const embedding =
@@ -373,7 +416,6 @@ export async function quantizeDataFree(
       );
     }
     const trainer: DistillOptions = {
-      batchSize: defaults.batchSize,
       iterationsPerEpoch: defaults.iterationsPerEpoch,
       warmupEpochs: defaults.warmupEpochs,
       studentLearningRate: defaults.studentLearningRate,
@@ -381,6 +423,7 @@ export async function quantizeDataFree(
       superposeAfter: defaults.superposeAfter,
       slots: defaults.slots,
       ...stripUndefined(options),
+      batchSize: (training as TrainingMemoryPlan).batchSize,
       ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
       ...(timed ? { timeBudgetMs: Math.max(1, timeBudgetMs) } : {}),
       iterations,
@@ -433,7 +476,7 @@ export async function quantizeDataFree(
     return handedOver ? { ...done, generator: { generator, embedding, mapping } } : done;
   } catch (error) {
     student.dispose();
-    throw error;
+    throw backendFailure(error, stage);
   } finally {
     guard?.dispose();
     fidelitySet?.dispose();
@@ -443,6 +486,21 @@ export async function quantizeDataFree(
       parts.mapping?.dispose();
     }
   }
+}
+
+/**
+ * A wasm RuntimeError (an out-of-bounds access, typically the heap running out) as an
+ * error that says what was running; other errors unchanged.
+ */
+function backendFailure(error: unknown, stage: string): unknown {
+  // WebAssembly.RuntimeError, by name: the type is not in every TypeScript lib.
+  if (!(error instanceof Error && error.name === 'RuntimeError')) return error;
+  return new Error(
+    `quantizeDataFree: the '${getBackend()}' backend failed while ${stage} (${error.message}); ` +
+      'its memory is likely exhausted and the backend cannot be used again in this process: ' +
+      'lower memoryLimitMB, use fewer images or a backend with more memory',
+    { cause: error },
+  );
 }
 
 /** The budget asked for: `minutes` and / or `iterations`, the default budget when neither. */
@@ -484,6 +542,7 @@ const OWN_OPTIONS = new Set([
   'calibrationBatches',
   'seed',
   'backend',
+  'memoryLimitMB',
   'log',
   'warn',
   'signal',

@@ -56,6 +56,10 @@ describe('qimera CLI: help and bad command lines', () => {
       ],
       [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--minutes', '1', '--iterations', '5'], 'not both'],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--memory-limit', '0'],
+        "--memory-limit must be a positive number, got '0'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--iterations', '5', '--preset', 'fast'],
         "--preset must be paper or short, got 'fast'",
       ],

@@ -73,6 +73,22 @@ describe('mseClipRange', () => {
     expect(() => mseClipRange(kernel, spec, { candidates: 0 })).toThrow('candidates must be a positive integer');
   });
 
+  it('scores a limited sample that visits every channel, whatever the stride', () => {
+    // [64, 4, 4, 16]: a plain stride of 16 (16,384 elements, 1,024 sampled) would see only
+    // channel 0, whose values are 100 times smaller than the other channels'.
+    const spec = { bits: 4, scheme: 'asymmetric' } as const;
+    const x = tf.tidy(() => {
+      const uniform = tf.randomUniform([64, 4, 4, 16], 0, 10, 'float32', 5);
+      return tf.mul(uniform, tf.concat([tf.fill([1], 0.01), tf.ones([15])]));
+    });
+    const sampled = mseClipRange(x, spec, { sampleLimit: 1024 });
+    const whole = mseClipRange(x, spec);
+    // Uniform values: the best clip of the whole tensor keeps nearly all of it, and so does the sample's.
+    expect(whole.max.dataSync()[0]).toBeGreaterThan(8);
+    expect(sampled.max.dataSync()[0]).toBeCloseTo(whole.max.dataSync()[0] as number, 0);
+    tf.dispose([x, sampled.min, sampled.max, whole.min, whole.max]);
+  });
+
   it("is what an 'mse' activation observer takes from its first batch, and leaks nothing", () => {
     const quantizer = new ActivationQuantizer({ bits: 3, observer: 'mse' });
     const x = tf.tidy(() => tf.relu(tf.randomNormal([4, 6, 6, 2], 0, 1, 'float32', 3)));

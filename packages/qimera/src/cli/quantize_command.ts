@@ -46,6 +46,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
       batch: { type: 'string' },
       'warmup-epochs': { type: 'string' },
       'student-lr': { type: 'string' },
+      'memory-limit': { type: 'string' },
       workers: { type: 'string' },
       seed: { type: 'string', default: '1' },
       backend: { type: 'string', default: 'auto' },
@@ -79,6 +80,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   const batchSize = positiveInteger(values.batch, '--batch');
   const warmupEpochs = nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs');
   const studentLearningRate = positiveNumber(values['student-lr'], '--student-lr');
+  const memoryLimitMB = positiveNumber(values['memory-limit'], '--memory-limit');
   const seed = positiveInteger(values.seed, '--seed') as number;
   await assertFreshFolder(values.out);
   await useBackendOption(values.backend);
@@ -101,6 +103,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     ...(batchSize ? { batchSize } : {}),
     ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),
     ...(studentLearningRate ? { studentLearningRate } : {}),
+    ...(memoryLimitMB ? { memoryLimitMB } : {}),
     workers,
     seed,
     backend: 'current',

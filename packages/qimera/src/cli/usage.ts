@@ -37,6 +37,8 @@ Options:
   --batch <N>          batch size (default: the preset's, 64 for CIFAR-size models)
   --warmup-epochs <N>  epochs of generator-only training (iteration budgets)
   --student-lr <x>     student learning rate
+  --memory-limit <MiB> memory to plan batch sizes by (default: 4096 on wasm; none
+                       planned on other backends)
   --workers <1|2>      worker threads for training (default: 2 where there are 2 cores)
   --seed <N>           default 1
   --backend <name>     auto (default) | wasm | cpu | ... (tfjs backend)

@@ -88,12 +88,23 @@ function scalarRange(x: Tensor): Range {
   return { min: tfMin(x), max: tfMax(x) };
 }
 
-/** Up to `limit` elements of `x`, evenly strided, as a flat tensor (all of them without a limit). */
+/**
+ * Up to `limit` elements of `x`, evenly strided, as a flat tensor (all of them without a
+ * limit). The stride is coprime with the last axis (the channels of NHWC activations),
+ * so the sample visits every channel: a stride of 16 over 16 channels would see only
+ * the first.
+ */
 function strided(x: Tensor, limit: number | undefined): Tensor {
   return tidy(() => {
     const flat = reshape(x, [-1]);
     if (limit === undefined || flat.size <= limit) return flat;
-    const step = Math.ceil(flat.size / limit);
+    const channels = x.shape[x.rank - 1] ?? 1;
+    let step = Math.ceil(flat.size / limit);
+    while (greatestCommonDivisor(step, channels) !== 1) step++;
     return stridedSlice(flat, [0], [flat.size], [step]);
   });
+}
+
+function greatestCommonDivisor(a: number, b: number): number {
+  return b === 0 ? a : greatestCommonDivisor(b, a % b);
 }

