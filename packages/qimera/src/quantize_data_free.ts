@@ -219,6 +219,14 @@ export async function quantizeDataFree(
     );
   }
   const plan = checkBudget(options);
+  for (const [name, value] of [
+    ['batchSize', options.batchSize],
+    ['calibrationBatches', options.calibrationBatches],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
+      throw new RangeError(`quantizeDataFree: ${name} must be a positive integer, got ${String(value)}`);
+    }
+  }
   const trains = method === 'qimera' || method === 'gdfq';
   if (trains && options.workers === 2 && !canUseWorkerThreads()) {
     throw new Error(

@@ -283,6 +283,18 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     await expect(quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, minutes: 0 })).rejects.toThrow(
       'quantizeDataFree: minutes must be a positive number, got 0',
     );
+    // Checked before any work: a batch of 0 used to calibrate on empty batches.
+    const tensors = tf.memory().numTensors;
+    for (const [name, value] of [
+      ['batchSize', 0],
+      ['calibrationBatches', 0],
+      ['batchSize', 2.5],
+    ] as const) {
+      await expect(
+        quantizeDataFree(teacher, { weightBits: 8, activationBits: 8, method: 'minmax', [name]: value }),
+      ).rejects.toThrow(`quantizeDataFree: ${name} must be a positive integer, got ${value}`);
+    }
+    expect(tf.memory().numTensors).toBe(tensors);
     await expect(
       quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, start: 'zero' as never }),
     ).rejects.toThrow("start must be 'calibrated' or 'minmax'");
