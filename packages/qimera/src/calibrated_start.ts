@@ -9,6 +9,9 @@ import { SeededRandom, sampleLabels } from '@qimera/superposition';
 import { dispose } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
+/** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
+export const CALIBRATION_BATCH_SIZE = 64;
+
 /** Options of {@link calibrateStart}. */
 export interface CalibratedStartOptions {
   /** Synthesized calibration images. Default 64. */
@@ -64,11 +67,11 @@ export async function calibrateStart(
     superposeProbability: 0,
     slots: 1,
   });
-  const forwardBatch = options.forwardBatchSize ?? 64;
+  const forwardBatch = options.forwardBatchSize ?? CALIBRATION_BATCH_SIZE;
   const images = await synthesizeImages(teacher, {
     targets,
     steps,
-    batchSize: options.synthesisBatchSize ?? 64,
+    batchSize: options.synthesisBatchSize ?? CALIBRATION_BATCH_SIZE,
     seed: rng.nextSeed(),
     ...(options.signal ? { signal: options.signal } : {}),
   });

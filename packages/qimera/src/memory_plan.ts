@@ -28,8 +28,8 @@ export interface MemoryPlan {
   limitBytes: number | null;
   /** Bytes one image's layer outputs take in the teacher. */
   activationBytesPerImage: number;
-  /** Images optimised together when synthesizing (at most the requested batch). */
-  synthesisBatch: number;
+  /** Images optimised together when synthesizing (at most the requested batch); null when nothing is synthesized. */
+  synthesisBatch: number | null;
   /** Images per forward pass that keeps its intermediates (calibration, bias correction). */
   forwardBatch: number;
 }
@@ -63,14 +63,26 @@ export function activationBytesPerImage(model: LayersModel): number {
 
 /**
  * Plans the batch sizes of the passes over synthesized images so that they fit the
- * memory left on the backend (`limitBytes` minus the tensors alive now).
+ * memory left on the backend (`limitBytes` minus the tensors alive now). Synthesis is
+ * planned only when the run `synthesizes`.
  *
- * @throws if one image does not fit, naming the pass, the model and the figures.
+ * @throws if one image does not fit a pass the run makes, naming the pass, the model
+ *   and the figures.
  */
-export function planMemory(teacher: LayersModel, wantedBatch: number, limitBytes: number | null): MemoryPlan {
+export function planMemory(
+  teacher: LayersModel,
+  wantedBatch: number,
+  limitBytes: number | null,
+  synthesizes: boolean,
+): MemoryPlan {
   const perImage = activationBytesPerImage(teacher);
   if (limitBytes === null) {
-    return { limitBytes, activationBytesPerImage: perImage, synthesisBatch: wantedBatch, forwardBatch: wantedBatch };
+    return {
+      limitBytes,
+      activationBytesPerImage: perImage,
+      synthesisBatch: synthesizes ? wantedBatch : null,
+      forwardBatch: wantedBatch,
+    };
   }
   const usable = USABLE_SHARE * (limitBytes - memory().numBytes);
   const fit = (factor: number, pass: string) => {
@@ -88,7 +100,9 @@ export function planMemory(teacher: LayersModel, wantedBatch: number, limitBytes
   return {
     limitBytes,
     activationBytesPerImage: perImage,
-    synthesisBatch: fit(SYNTHESIS_FACTOR, 'synthesizing images (forward and backward through the teacher)'),
+    synthesisBatch: synthesizes
+      ? fit(SYNTHESIS_FACTOR, 'synthesizing images (forward and backward through the teacher)')
+      : null,
     forwardBatch: fit(FORWARD_FACTOR, 'calibrating on synthesized images'),
   };
 }

@@ -17,15 +17,9 @@ import { ClassEmbedding, SeededRandom } from '@qimera/superposition';
 import { dispose, getBackend, randomNormal, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
-import { type CalibratedStartReport, calibrateStart } from './calibrated_start.js';
+import { CALIBRATION_BATCH_SIZE, type CalibratedStartReport, calibrateStart } from './calibrated_start.js';
 import { methodDefaults, type SchedulePreset } from './defaults.js';
-import {
-  backendMemoryLimit,
-  type MemoryPlan,
-  planMemory,
-  planTraining,
-  type TrainingMemoryPlan,
-} from './memory_plan.js';
+import { backendMemoryLimit, type MemoryPlan, planMemory, planTraining } from './memory_plan.js';
 import { inspectClassifier } from './validate.js';
 
 /** The data-free methods. */
@@ -264,7 +258,9 @@ export async function quantizeDataFree(
   };
   // Batch sizes that fit the backend's memory, planned before anything is allocated.
   const memoryLimit = backendMemoryLimit(getBackend(), options.memoryLimitMB);
-  const memoryPlan = planMemory(model, 64, memoryLimit);
+  const fidelityImages = options.fidelityImages ?? (shape.batchNormLayers > 0 ? 128 : 0);
+  const synthesizes = calibrated || fidelityImages > 0;
+  const memoryPlan = planMemory(model, CALIBRATION_BATCH_SIZE, memoryLimit, synthesizes);
   const requestedBatch = options.batchSize ?? defaults.batchSize;
   const training = trains
     ? planTraining(model, generatorFootprint(generatorOptions), requestedBatch, options.workers ?? 1, memoryLimit)
@@ -275,10 +271,11 @@ export async function quantizeDataFree(
         `training with batch ${training.batchSize} (about ${Math.round(training.bytesPerImage / 2 ** 20)} MiB per image)`,
     );
   }
-  if (memoryPlan.synthesisBatch < 64 || memoryPlan.forwardBatch < 64) {
+  const synthesisBatch = memoryPlan.synthesisBatch ?? CALIBRATION_BATCH_SIZE;
+  if (synthesisBatch < CALIBRATION_BATCH_SIZE || memoryPlan.forwardBatch < CALIBRATION_BATCH_SIZE) {
     options.log?.(
-      `quantizeDataFree: synthesizing ${memoryPlan.synthesisBatch} and calibrating ${memoryPlan.forwardBatch} ` +
-        `images at a time to fit the '${getBackend()}' backend's memory`,
+      `quantizeDataFree: ${synthesizes ? `synthesizing ${synthesisBatch} and ` : ''}calibrating ` +
+        `${memoryPlan.forwardBatch} images at a time to fit the '${getBackend()}' backend's memory`,
     );
   }
   let stage = 'quantizing the model';
@@ -288,7 +285,6 @@ export async function quantizeDataFree(
     weightBits: options.weightBits,
     activationBits: options.activationBits,
   });
-  const fidelityImages = options.fidelityImages ?? (shape.batchNormLayers > 0 ? 128 : 0);
   let fidelitySet: FidelitySet | null = null;
   let guard: FidelityGuard | null = null;
   const parts: { generator?: LayersModel; embedding?: ClassEmbedding; mapping?: LayersModel | null } = {};
@@ -303,7 +299,7 @@ export async function quantizeDataFree(
           ...(options.calibrationImages !== undefined ? { images: options.calibrationImages } : {}),
           ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
           biasCorrection: options.biasCorrection ?? true,
-          synthesisBatchSize: memoryPlan.synthesisBatch,
+          synthesisBatchSize: synthesisBatch,
           forwardBatchSize: memoryPlan.forwardBatch,
           reference,
           seed,
@@ -318,7 +314,7 @@ export async function quantizeDataFree(
       // A seed apart from the calibration and training ones: the set must be images neither uses.
       fidelitySet = await FidelitySet.synthesize(model, {
         images: fidelityImages,
-        batchSize: Math.min(memoryPlan.synthesisBatch, Math.ceil(fidelityImages / 2)),
+        batchSize: Math.min(synthesisBatch, Math.ceil(fidelityImages / 2)),
         ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
         seed: seed + 104_729,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -431,7 +427,7 @@ export async function quantizeDataFree(
       superposeAfter: defaults.superposeAfter,
       slots: defaults.slots,
       ...stripUndefined(options),
-      batchSize: (training as TrainingMemoryPlan).batchSize,
+      batchSize: training?.batchSize ?? requestedBatch,
       ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
       ...(timed ? { timeBudgetMs: Math.max(1, timeBudgetMs) } : {}),
       iterations,

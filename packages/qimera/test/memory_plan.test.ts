@@ -31,15 +31,19 @@ describe('memory planning', () => {
     const inUse = tf.memory().numBytes;
     // Room for exactly 10 synthesized images (5x layer outputs) and 25 calibrated ones (2x).
     const limit = inUse + (10 * 5 * TINY_BYTES) / 0.75;
-    expect(planMemory(teacher, 64, limit)).toEqual({
+    expect(planMemory(teacher, 64, limit, true)).toEqual({
       limitBytes: limit,
       activationBytesPerImage: TINY_BYTES,
       synthesisBatch: 10,
       forwardBatch: 25,
     });
-    expect(planMemory(teacher, 8, limit)).toMatchObject({ synthesisBatch: 8, forwardBatch: 8 });
-    expect(planMemory(teacher, 64, null)).toMatchObject({ synthesisBatch: 64, forwardBatch: 64 });
-    expect(() => planMemory(teacher, 64, inUse + 1000)).toThrow(
+    expect(planMemory(teacher, 8, limit, true)).toMatchObject({ synthesisBatch: 8, forwardBatch: 8 });
+    expect(planMemory(teacher, 64, null, true)).toMatchObject({ synthesisBatch: 64, forwardBatch: 64 });
+    // A run that synthesizes nothing is planned (and refused) by its forward passes only.
+    const forwardOnly = inUse + (2 * 2 * TINY_BYTES) / 0.75;
+    expect(planMemory(teacher, 64, forwardOnly, false)).toMatchObject({ synthesisBatch: null, forwardBatch: 2 });
+    expect(() => planMemory(teacher, 64, forwardOnly, true)).toThrow(/synthesizing images/);
+    expect(() => planMemory(teacher, 64, inUse + 1000, true)).toThrow(
       /synthesizing images \(forward and backward through the teacher\) needs about 0 MiB per image for teacher 'tiny_seq'/,
     );
     teacher.dispose();
