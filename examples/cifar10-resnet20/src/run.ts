@@ -90,6 +90,8 @@ const { student, report } = realImages
       method,
       weightBits,
       activationBits,
+      // Learned rounding shares the budget among the layers (training methods stop by the clock above).
+      ...(method === 'adaround' && minutes !== undefined ? { minutes } : {}),
       backend: 'current',
       mapping: options.mapping,
       superposeAfter,
@@ -151,7 +153,15 @@ console.log(
     preset: options.preset,
     ...schedule,
     superposeAfter: realImages || method !== 'qimera' ? null : superposeAfter,
-    start: realImages || method === 'minmax' || method === 'mse' ? null : options.start,
+    start: realImages || method === 'minmax' || method === 'mse' || method === 'adaround' ? null : options.start,
+    reconstruction: report.start?.reconstruction
+      ? {
+          seconds: report.start.reconstruction.wallTimeMs / 1000,
+          kept: report.start.reconstruction.layers.filter((l) => l.kept).length,
+          layers: report.start.reconstruction.layers.length,
+          iterations: report.start.reconstruction.layers.map((l) => l.iterations),
+        }
+      : null,
     guard: realImages ? null : options.guard,
     saved: outDir,
   }),

@@ -79,7 +79,7 @@ describe('bench:cifar10 options', () => {
     [['--iterations', '9', '--seed', 'x'], "--seed must be a non-negative integer, got 'x'"],
     [['--iterations', '9', '--bits', '4-4'], "--bits must be W/A with both from 2 to 16, got '4-4'"],
     [['--iterations', '9', '--bits', '1/4'], "--bits must be W/A with both from 2 to 16, got '1/4'"],
-    [['--iterations', '9', '--method', 'zeroq'], "--method must be qimera, gdfq, mse or minmax, got 'zeroq'"],
+    [['--iterations', '9', '--method', 'zeroq'], "--method must be qimera, gdfq, adaround, mse or minmax, got 'zeroq'"],
     [['--iterations', '9', '--workers', '4'], "--workers must be 1 or 2, got '4'"],
     [['--iterations', '9', '--preset', 'long'], "--preset must be paper or short, got 'long'"],
     [['--iterations', '9', '--student-schedule', 'linear'], "--student-schedule must be step or cosine, got 'linear'"],

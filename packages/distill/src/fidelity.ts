@@ -29,6 +29,10 @@ export interface FidelitySetOptions {
   batchSize?: number;
   /** Classes mixed in a superposed image (K). Default 2. */
   slots?: number;
+  /** Weight of the BN-statistics loss in synthesis (see `synthesizeImages`). Default 1. */
+  bnsWeight?: number;
+  /** The teacher's input range, which synthesized pixels stay in (see `synthesizeImages`). Default: unbounded. */
+  inputRange?: readonly [number, number];
   /** Default 1. Use a seed that training does not use. */
   seed?: number;
   signal?: AbortSignal;
@@ -74,6 +78,8 @@ export class FidelitySet {
       batchSize: options.batchSize ?? plain,
       steps: options.steps ?? 20,
       seed: rng.nextSeed(),
+      ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+      ...(options.bnsWeight !== undefined ? { bnsWeight: options.bnsWeight } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const teacherLogits = tidy(() => teacher.predict(images) as Tensor);

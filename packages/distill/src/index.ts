@@ -24,7 +24,7 @@ export {
   STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from './settings.js';
-export { type SynthesisOptions, synthesizeImages } from './synthesize.js';
+export { checkInputRange, type SynthesisOptions, synthesizeImages } from './synthesize.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
 export { distill } from './trainer.js';
 export { unfusedCopy } from './unfused_copy.js';

@@ -1,9 +1,11 @@
 import {
   add,
+  clipByValue,
   concat,
   dispose,
   mul,
   randomNormal,
+  randomUniform,
   type Scalar,
   type Tensor,
   tensor2d,
@@ -28,6 +30,12 @@ export interface SynthesisOptions {
   learningRate?: number;
   /** Weight of the BN-statistics loss next to the cross-entropy to the targets. Default 1. */
   bnsWeight?: number;
+  /**
+   * The range every input value lies in for the teacher (its pixel range after its own
+   * normalisation, e.g. [0, 1] or [-1, 1]): pixels start uniform in it and are clipped to
+   * it after every step. Default: unbounded, starting from N(0, 1).
+   */
+  inputRange?: readonly [number, number];
   /** Seed of the starting noise. Default 1. */
   seed?: number;
   /** Stops between steps; the images optimised so far are returned. */
@@ -68,6 +76,7 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
       `synthesizeImages: targets must hold whole rows of ${classes} classes, got ${options.targets.length} values`,
     );
   }
+  const range = options.inputRange && checkInputRange(options.inputRange, 'synthesizeImages: inputRange');
   const taps = new TeacherTaps(teacher);
   if (taps.batchNorms.length === 0) {
     taps.dispose();
@@ -80,7 +89,9 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
       const targets = tensor2d(options.targets.subarray(start * classes, (start + n) * classes), [n, classes]);
-      const noise = randomNormal([n, ...(shape as number[])], 0, 1, 'float32', seed + start);
+      const noise = range
+        ? randomUniform([n, ...(shape as number[])], range[0], range[1], 'float32', seed + start)
+        : randomNormal([n, ...(shape as number[])], 0, 1, 'float32', seed + start);
       const pixels: Variable = variable(noise);
       noise.dispose();
       const optimizer = train.adam(options.learningRate ?? 0.1);
@@ -98,6 +109,7 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
             [pixels],
           );
           loss?.dispose();
+          if (range) tidy(() => pixels.assign(clipByValue(pixels, range[0], range[1])));
           // Let abort signals and timers in.
           if (step % 10 === 9) await new Promise((resolveTick) => setTimeout(resolveTick, 0));
         }
@@ -112,4 +124,24 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     dispose(parts);
     taps.dispose();
   }
+}
+
+/**
+ * Checks an input range `[min, max]` (finite, min < max) and returns it.
+ * @param what names the option in the error.
+ */
+export function checkInputRange(range: readonly [number, number], what: string): readonly [number, number] {
+  const [lo, hi] = Array.isArray(range) ? range : [];
+  if (
+    !(
+      Array.isArray(range) &&
+      range.length === 2 &&
+      Number.isFinite(lo) &&
+      Number.isFinite(hi) &&
+      (lo as number) < (hi as number)
+    )
+  ) {
+    throw new RangeError(`${what} must be [min, max] with finite min < max, got ${JSON.stringify(range)}`);
+  }
+  return range;
 }

@@ -50,6 +50,30 @@ describe('synthesizeImages', () => {
     taps.dispose();
   });
 
+  it('keeps pixels inside an input range, starting uniform in it', async () => {
+    const teacher = liveTeacher();
+    const targets = oneHot([0, 1, 2, 3, 4, 0, 1, 2]);
+    const unbounded = await synthesizeImages(teacher, { targets, steps: 30, seed: 4 });
+    const bounded = await synthesizeImages(teacher, { targets, steps: 30, seed: 4, inputRange: [-0.5, 0.25] });
+    const start = await synthesizeImages(teacher, { targets, steps: 1, learningRate: 1e-9, inputRange: [-0.5, 0.25] });
+    const extremes = (x: tf.Tensor) => [tf.min(x).dataSync()[0] as number, tf.max(x).dataSync()[0] as number];
+    const [lo, hi] = extremes(unbounded);
+    expect(lo).toBeLessThan(-0.5);
+    expect(hi).toBeGreaterThan(0.25);
+    const [blo, bhi] = extremes(bounded);
+    expect(blo).toBeGreaterThanOrEqual(-0.5);
+    expect(bhi).toBeLessThanOrEqual(0.25);
+    // The clip binds: some pixels sit on each end.
+    expect(blo).toBe(-0.5);
+    expect(bhi).toBe(0.25);
+    // The starting noise is uniform over the range: mean near its middle, nothing outside.
+    expect(tf.mean(start).dataSync()[0]).toBeCloseTo(-0.125, 1);
+    tf.dispose([unbounded, bounded, start]);
+    await expect(synthesizeImages(teacher, { targets, inputRange: [0, Number.NaN] })).rejects.toThrow(
+      'synthesizeImages: inputRange must be [min, max] with finite min < max, got [0,null]',
+    );
+  });
+
   it('names what is wrong', async () => {
     const teacher = tinySequential();
     await expect(synthesizeImages(teacher, { targets: new Float32Array(7) })).rejects.toThrow(

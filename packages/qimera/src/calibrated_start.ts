@@ -3,10 +3,13 @@ import {
   type BiasCorrectionReport,
   calibrateActivationRanges,
   correctBias,
+  type ReconstructionReport,
+  type RoundingReconstructionOptions,
+  reconstructRounding,
   splitIntoBatches,
 } from '@qimera/quantizers';
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
-import { dispose } from '@tensorflow/tfjs-core';
+import { dispose, slice } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
@@ -22,6 +25,15 @@ export interface CalibratedStartOptions {
   synthesisBatchSize?: number;
   /** Images per calibration and bias-correction pass; fewer use less memory. Default 64. */
   forwardBatchSize?: number;
+  /**
+   * The range of the teacher's input values (its pixel range after its own
+   * normalisation): synthesized pixels stay in it (see `synthesizeImages`). Default:
+   * unbounded. Giving it makes synthesized images, and so the ranges calibrated on them,
+   * much closer to real ones (docs/benchmarks.md).
+   */
+  inputRange?: readonly [number, number];
+  /** Weight of the BN-statistics loss in synthesis (see `synthesizeImages`). Default 1. */
+  bnsWeight?: number;
   /** Empirical bias correction (see `correctBias`). Default true. */
   biasCorrection?: boolean;
   /**
@@ -29,8 +41,21 @@ export interface CalibratedStartOptions {
    * `teacher` by default; the BN-folded teacher when the student was folded.
    */
   reference?: LayersModel;
+  /**
+   * Learned rounding after calibration (see `reconstructRounding`), on `images`
+   * synthesized images (the calibration images are the first of them; default 256) with
+   * the given options. Default: none.
+   */
+  reconstruction?: RoundingReconstructionOptions & { images?: number };
+  /**
+   * When learned rounding must be done, as a `Date.now()` time: its time budget is what
+   * is left of it after synthesis and calibration (see `timeBudgetMs` of
+   * `reconstructRounding`). Default: none.
+   */
+  deadline?: number;
   /** Default 1. */
   seed?: number;
+  /** Stops synthesis between steps and reconstruction after its current step: the student is usable either way. */
   signal?: AbortSignal;
 }
 
@@ -39,14 +64,17 @@ export interface CalibratedStartReport {
   images: number;
   steps: number;
   biasCorrection: BiasCorrectionReport | null;
+  /** What learned rounding did, when it ran. */
+  reconstruction: ReconstructionReport | null;
   wallTimeMs: number;
 }
 
 /**
  * The no-training start: synthesizes images the teacher finds typical (one class each,
  * BN statistics matched), corrects the biases the kernel quantization shifted, then
- * calibrates the student's activation ranges on those images and freezes them. The
- * student's own settings decide how ranges are chosen; `quantizeDataFree` builds it
+ * calibrates the student's activation ranges on those images and freezes them, and,
+ * with `reconstruction`, learns each kernel's rounding layer by layer on more of them.
+ * The student's own settings decide how ranges are chosen; `quantizeDataFree` builds it
  * with error-minimising ones (`weightRange: 'mse'`, `activationObserver: 'mse'`).
  */
 export async function calibrateStart(
@@ -60,9 +88,17 @@ export async function calibrateStart(
   if (!Number.isInteger(count) || count < 1) {
     throw new RangeError(`calibrateStart: images must be a positive integer, got ${count}`);
   }
+  const reconstruction = options.reconstruction;
+  const reconstructionImages = reconstruction?.images ?? 256;
+  if (!(Number.isInteger(reconstructionImages) && reconstructionImages >= 1)) {
+    throw new RangeError(
+      `calibrateStart: reconstruction.images must be a positive integer, got ${String(reconstruction?.images)}`,
+    );
+  }
+  const total = reconstruction ? Math.max(count, reconstructionImages) : count;
   const rng = new SeededRandom(options.seed ?? 1);
   const { targets } = sampleLabels(rng, {
-    batchSize: count,
+    batchSize: total,
     numClasses: teacher.outputs[0]?.shape[1] as number,
     superposeProbability: 0,
     slots: 1,
@@ -73,17 +109,33 @@ export async function calibrateStart(
     steps,
     batchSize: options.synthesisBatchSize ?? CALIBRATION_BATCH_SIZE,
     seed: rng.nextSeed(),
+    ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+    ...(options.bnsWeight !== undefined ? { bnsWeight: options.bnsWeight } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const batches = splitIntoBatches(images, forwardBatch);
+  const calibration = total === count ? images : slice(images, 0, count);
+  const batches = splitIntoBatches(calibration, forwardBatch);
+  const reference = options.reference ?? teacher;
   try {
     const biasCorrection =
-      (options.biasCorrection ?? true)
-        ? correctBias(student, options.reference ?? teacher, images, forwardBatch)
-        : null;
+      (options.biasCorrection ?? true) ? correctBias(student, reference, calibration, forwardBatch) : null;
     await calibrateActivationRanges(student, batches);
-    return { images: count, steps, biasCorrection, wallTimeMs: Date.now() - started };
+    const reconstructed = reconstruction
+      ? await reconstructRounding(student, reference, images, {
+          ...reconstruction,
+          // At least a second: a spent budget still rounds every layer after a few steps.
+          ...(options.deadline !== undefined ? { timeBudgetMs: Math.max(1000, options.deadline - Date.now()) } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        })
+      : null;
+    return {
+      images: count,
+      steps,
+      biasCorrection,
+      reconstruction: reconstructed,
+      wallTimeMs: Date.now() - started,
+    };
   } finally {
-    dispose([images, ...batches]);
+    dispose([images, calibration, ...batches]);
   }
 }

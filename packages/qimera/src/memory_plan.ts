@@ -107,6 +107,58 @@ export function planMemory(
   };
 }
 
+/**
+ * Bytes learned rounding holds per image (see `reconstructRounding`): the image, and
+ * the largest input plus output of a layer with a kernel, cached for all images while
+ * that layer is optimised.
+ */
+export function reconstructionBytesPerImage(model: LayersModel): number {
+  const elements = (shape: (number | null)[]) => shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
+  let largest = 0;
+  for (const layer of model.layers) {
+    if (!KERNEL_LAYERS.has(layer.getClassName())) continue;
+    for (const node of layer.inboundNodes) {
+      const input = (Array.isArray(node.inputShapes[0]) ? node.inputShapes[0] : node.inputShapes) as (number | null)[];
+      const output = (Array.isArray(node.outputShapes[0]) ? node.outputShapes[0] : node.outputShapes) as (
+        | number
+        | null
+      )[];
+      largest = Math.max(largest, elements(input) + elements(output));
+    }
+  }
+  return 4 * (elements(model.inputs[0]?.shape ?? []) + largest);
+}
+
+const KERNEL_LAYERS = new Set(['Conv2D', 'DepthwiseConv2D', 'Dense']);
+
+/**
+ * How many images learned rounding can use: `wanted`, or fewer when their cached layer
+ * inputs and outputs would not fit next to a forward pass of `forwardBatch` images.
+ *
+ * @throws if not even one image fits, naming the model and the figures.
+ */
+export function planReconstruction(
+  teacher: LayersModel,
+  wanted: number,
+  forwardBatch: number,
+  limitBytes: number | null,
+): number {
+  if (limitBytes === null) return wanted;
+  const perImage = reconstructionBytesPerImage(teacher);
+  const forward = FORWARD_FACTOR * forwardBatch * activationBytesPerImage(teacher);
+  const usable = USABLE_SHARE * (limitBytes - memory().numBytes) - forward;
+  const images = Math.floor(usable / perImage);
+  if (images < 1) {
+    throw new Error(
+      `quantizeDataFree: learned rounding needs about ${mib(perImage)} MiB per image for teacher ` +
+        `'${teacher.name}' (its largest layer input and output) next to ${mib(forward)} MiB for a forward pass, ` +
+        `but the '${getBackend()}' backend has ${mib(usable + forward)} MiB usable of ${mib(limitBytes)} MiB; ` +
+        "use method 'mse', a backend with more memory, or memoryLimitMB if the limit is larger",
+    );
+  }
+  return Math.min(wanted, images);
+}
+
 /** The largest training batch that fits, and the figures it follows from. */
 export interface TrainingMemoryPlan {
   /** The batch over all workers: the requested one, or the largest that fits. */

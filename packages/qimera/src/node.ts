@@ -16,6 +16,7 @@ export {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  rangeOption,
   readScriptOptions,
   UsageError,
   workersOption,

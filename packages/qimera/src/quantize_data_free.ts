@@ -1,6 +1,7 @@
 import { createDisentanglementMapping } from '@qimera/disentangle';
 import {
   canUseWorkerThreads,
+  checkInputRange,
   type DistillOptions,
   type DistillProgress,
   distill,
@@ -12,20 +13,26 @@ import {
   resolveSettings,
 } from '@qimera/distill';
 import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions, generatorFootprint } from '@qimera/generator';
-import { calibrateActivationRanges, foldBatchNorm, type QuantizeModelConfig, quantizeModel } from '@qimera/quantizers';
-import { ClassEmbedding, SeededRandom } from '@qimera/superposition';
-import { dispose, getBackend, randomNormal, type Tensor } from '@tensorflow/tfjs-core';
+import {
+  foldBatchNorm,
+  type QuantizeModelConfig,
+  quantizeModel,
+  type RoundingReconstructionOptions,
+} from '@qimera/quantizers';
+import { ClassEmbedding } from '@qimera/superposition';
+import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
 import { CALIBRATION_BATCH_SIZE, type CalibratedStartReport, calibrateStart } from './calibrated_start.js';
 import { methodDefaults, type SchedulePreset } from './defaults.js';
-import { backendMemoryLimit, type MemoryPlan, planMemory, planTraining } from './memory_plan.js';
+import { backendMemoryLimit, type MemoryPlan, planMemory, planReconstruction, planTraining } from './memory_plan.js';
+import { calibrateOnNoise, calibrateUnobservedRanges } from './noise_calibration.js';
 import { inspectClassifier } from './validate.js';
 
 /** The data-free methods. */
-export type DataFreeMethod = 'qimera' | 'gdfq' | 'mse' | 'minmax';
+export type DataFreeMethod = 'qimera' | 'gdfq' | 'adaround' | 'mse' | 'minmax';
 /** The methods {@link quantizeDataFree} runs. */
-export const DATA_FREE_METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'mse', 'minmax'];
+export const DATA_FREE_METHODS: readonly DataFreeMethod[] = ['qimera', 'gdfq', 'adaround', 'mse', 'minmax'];
 /** Where the training methods start; see {@link DataFreeOptions.start}. */
 export type StartingPoint = 'calibrated' | 'minmax';
 /** Every {@link StartingPoint}. */
@@ -48,9 +55,11 @@ export interface DataFreeOptions extends TrainerOverrides {
   /**
    * `'qimera'` (default): superposed embeddings and the disentanglement mapping.
    * `'gdfq'`: plain class embeddings, no mapping. Both train a generator and distil the
-   * student from the starting point {@link start}. `'mse'`: no training, the calibrated
-   * start alone (error-minimising weight and activation ranges on synthesized images,
-   * bias correction). `'minmax'`: no generator; min/max weight ranges and activation
+   * student from the starting point {@link start}. `'adaround'`: no generator, the
+   * calibrated start then learned rounding of every kernel by layer-wise reconstruction
+   * on synthesized images (AdaRound; see {@link reconstruction}). `'mse'`: no training,
+   * the calibrated start alone (error-minimising weight and activation ranges on
+   * synthesized images, bias correction). `'minmax'`: no generator; min/max weight ranges and activation
    * ranges from N(0, 1) images, the naive data-free baseline.
    */
   method?: DataFreeMethod;
@@ -84,6 +93,26 @@ export interface DataFreeOptions extends TrainerOverrides {
   calibrationImages?: number;
   /** Synthesis steps for the calibrated start and the fidelity set. Default 20. */
   synthesisSteps?: number;
+  /**
+   * Weight of the BN-statistics loss in synthesis, next to the class loss (see
+   * `synthesizeImages`). Default 1. With an {@link inputRange}, 10 and 200 steps
+   * measured better on the MNIST demo (docs/benchmarks.md).
+   */
+  synthesisBnsWeight?: number;
+  /**
+   * The range of the model's input values, `[min, max]` (its pixel range after its own
+   * normalisation: [0, 1], [-1, 1], or (0 - mean) / std to (1 - mean) / std): synthesized
+   * images stay in it. Default: unbounded. Give it when you know it: the calibrated and
+   * reconstructed starts measure much better with it (docs/benchmarks.md).
+   */
+  inputRange?: readonly [number, number];
+  /**
+   * Learned rounding of the `'adaround'` method (see `reconstructRounding`): `images`
+   * synthesized for it (default 256) and the optimisation's settings. The run's budget
+   * (`minutes`) is shared among the layers: each takes at most `iterations` steps, fewer
+   * when the budget runs short.
+   */
+  reconstruction?: Omit<RoundingReconstructionOptions, 'signal' | 'timeBudgetMs'> & { images?: number };
   /** Bias correction in the calibrated start. Default true. */
   biasCorrection?: boolean;
   /**
@@ -93,6 +122,11 @@ export interface DataFreeOptions extends TrainerOverrides {
    * models with BatchNormalization layers, 0 for the others.
    */
   fidelityImages?: number;
+  /**
+   * A fidelity set to measure on instead of synthesizing one (`fidelityImages` is then
+   * ignored): to compare several runs on the same images. The caller keeps and disposes it.
+   */
+  fidelitySet?: FidelitySet;
   /**
    * The fidelity guard: with `'kl'` or `'agreement'` the run returns the student state,
    * the starting point included, with the best fidelity by that criterion (see
@@ -186,8 +220,8 @@ export interface DataFreeReport {
    * fidelity set.
    */
   fidelity: { start: Fidelity; returned: Fidelity; returnedIteration: number; checks: number } | null;
-  /** The batch sizes planned to fit the backend's memory (`memoryLimitMB`). */
-  memory: MemoryPlan & { trainingBatch: number | null };
+  /** The batch sizes (and images for learned rounding) planned to fit the backend's memory (`memoryLimitMB`). */
+  memory: MemoryPlan & { trainingBatch: number | null; reconstructionImages: number | null };
 }
 
 /**
@@ -209,7 +243,8 @@ export async function quantizeDataFree(
   const method = options.method ?? 'qimera';
   if (!DATA_FREE_METHODS.includes(method)) {
     throw new Error(
-      `quantizeDataFree: method must be 'qimera', 'gdfq', 'mse' or 'minmax', got ${JSON.stringify(method)}`,
+      `quantizeDataFree: method must be one of ${DATA_FREE_METHODS.map((m) => `'${m}'`).join(', ')}, ` +
+        `got ${JSON.stringify(method)}`,
     );
   }
   const plan = checkBudget(options);
@@ -221,6 +256,7 @@ export async function quantizeDataFree(
       throw new RangeError(`quantizeDataFree: ${name} must be a positive integer, got ${String(value)}`);
     }
   }
+  if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
   const trains = method === 'qimera' || method === 'gdfq';
   if (trains && options.workers === 2 && !canUseWorkerThreads()) {
     throw new Error(
@@ -243,7 +279,8 @@ export async function quantizeDataFree(
   const preset = options.preset ?? 'short';
   const defaults = methodDefaults(shape.numClasses, Math.max(shape.height, shape.width), preset);
   const seed = options.seed ?? 1;
-  const calibrated = method === 'mse' || (trains && startingPoint === 'calibrated');
+  const reconstructs = method === 'adaround';
+  const calibrated = method === 'mse' || reconstructs || (trains && startingPoint === 'calibrated');
   const useMapping = method === 'qimera' && (options.mapping ?? true);
   const latentDim = options.latentDim ?? defaults.latentDim;
   const intermediateDim = options.intermediateDim ?? 100;
@@ -258,7 +295,7 @@ export async function quantizeDataFree(
   };
   // Batch sizes that fit the backend's memory, planned before anything is allocated.
   const memoryLimit = backendMemoryLimit(getBackend(), options.memoryLimitMB);
-  const fidelityImages = options.fidelityImages ?? (shape.batchNormLayers > 0 ? 128 : 0);
+  const fidelityImages = options.fidelitySet ? 0 : (options.fidelityImages ?? (shape.batchNormLayers > 0 ? 128 : 0));
   const synthesizes = calibrated || fidelityImages > 0;
   const memoryPlan = planMemory(model, CALIBRATION_BATCH_SIZE, memoryLimit, synthesizes);
   const requestedBatch = options.batchSize ?? defaults.batchSize;
@@ -269,6 +306,16 @@ export async function quantizeDataFree(
     warn(
       `quantizeDataFree: batch ${requestedBatch} does not fit the '${getBackend()}' backend's memory; ` +
         `training with batch ${training.batchSize} (about ${Math.round(training.bytesPerImage / 2 ** 20)} MiB per image)`,
+    );
+  }
+  const wantedReconstruction = options.reconstruction?.images ?? 256;
+  const reconstructionImages = reconstructs
+    ? planReconstruction(model, wantedReconstruction, memoryPlan.forwardBatch, memoryLimit)
+    : null;
+  if (reconstructionImages !== null && reconstructionImages < wantedReconstruction) {
+    warn(
+      `quantizeDataFree: ${wantedReconstruction} images for learned rounding do not fit the '${getBackend()}' ` +
+        `backend's memory; using ${reconstructionImages}`,
     );
   }
   const synthesisBatch = memoryPlan.synthesisBatch ?? CALIBRATION_BATCH_SIZE;
@@ -285,11 +332,24 @@ export async function quantizeDataFree(
     weightBits: options.weightBits,
     activationBits: options.activationBits,
   });
-  let fidelitySet: FidelitySet | null = null;
+  let fidelitySet: FidelitySet | null = options.fidelitySet ?? null;
   let guard: FidelityGuard | null = null;
   const parts: { generator?: LayersModel; embedding?: ClassEmbedding; mapping?: LayersModel | null } = {};
   let handedOver = false;
   try {
+    if (fidelityImages > 0) {
+      stage = 'synthesizing the fidelity set';
+      // A seed apart from the calibration and training ones: the set must be images neither uses.
+      fidelitySet = await FidelitySet.synthesize(model, {
+        images: fidelityImages,
+        batchSize: Math.min(synthesisBatch, Math.ceil(fidelityImages / 2)),
+        ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
+        ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+        ...(options.synthesisBnsWeight !== undefined ? { bnsWeight: options.synthesisBnsWeight } : {}),
+        seed: seed + 104_729,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    }
     let start: CalibratedStartReport | null = null;
     if (calibrated) {
       stage = 'synthesizing images and calibrating the starting point';
@@ -303,22 +363,27 @@ export async function quantizeDataFree(
           forwardBatchSize: memoryPlan.forwardBatch,
           reference,
           seed,
+          ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+          ...(options.synthesisBnsWeight !== undefined ? { bnsWeight: options.synthesisBnsWeight } : {}),
+          // Learned rounding fits its steps into what is left of the budget.
+          ...(reconstructs && plan.minutes !== undefined ? { deadline: started + plan.minutes * 60_000 } : {}),
+          ...(reconstructionImages !== null
+            ? {
+                reconstruction: {
+                  ...options.reconstruction,
+                  images: reconstructionImages,
+                  forwardBatchSize: Math.min(
+                    options.reconstruction?.forwardBatchSize ?? CALIBRATION_BATCH_SIZE,
+                    memoryPlan.forwardBatch,
+                  ),
+                },
+              }
+            : {}),
           ...(options.signal ? { signal: options.signal } : {}),
         });
       } finally {
         if (reference !== model) reference.dispose();
       }
-    }
-    if (fidelityImages > 0) {
-      stage = 'synthesizing the fidelity set';
-      // A seed apart from the calibration and training ones: the set must be images neither uses.
-      fidelitySet = await FidelitySet.synthesize(model, {
-        images: fidelityImages,
-        batchSize: Math.min(synthesisBatch, Math.ceil(fidelityImages / 2)),
-        ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
-        seed: seed + 104_729,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
     }
     const finish = (
       settings: Record<string, unknown>,
@@ -352,7 +417,7 @@ export async function quantizeDataFree(
           backend: getBackend(),
           start,
           fidelity,
-          memory: { ...memoryPlan, trainingBatch: training?.batchSize ?? null },
+          memory: { ...memoryPlan, trainingBatch: training?.batchSize ?? null, reconstructionImages },
         },
       };
     };
@@ -363,19 +428,16 @@ export async function quantizeDataFree(
         stage = 'calibrating on noise images';
         const batches = options.calibrationBatches ?? 4;
         const batchSize = Math.min(requestedBatch, memoryPlan.forwardBatch);
-        const rng = new SeededRandom(seed);
-        const noise: Tensor[] = Array.from({ length: batches }, () =>
-          randomNormal([batchSize, shape.height, shape.width, shape.channels], 0, 1, 'float32', rng.nextSeed()),
-        );
-        try {
-          await calibrateActivationRanges(student, noise);
-        } finally {
-          dispose(noise);
-        }
-        Object.assign(settings, { calibrationBatches: batches, batchSize });
+        const observed = await calibrateOnNoise(student, shape, {
+          batches,
+          batchSize,
+          seed,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        Object.assign(settings, { calibrationBatches: observed, batchSize });
       }
       const fidelity = fidelitySet?.measure(student) ?? null;
-      return finish(settings, 0, false, null, fidelity, fidelity);
+      return finish(settings, 0, options.signal?.aborted === true, null, fidelity, fidelity);
     }
 
     stage = 'training';
@@ -446,6 +508,13 @@ export async function quantizeDataFree(
       },
     };
     const result = timed && timeBudgetMs <= 0 ? { iterations: 0, aborted: false, last: null } : await distill(trainer);
+    const fromNoise = calibrateUnobservedRanges(student, shape, seed);
+    if (fromNoise.length > 0) {
+      warn(
+        `quantizeDataFree: the run stopped before ${fromNoise.length} activation range(s) were calibrated ` +
+          `(${fromNoise.join(', ')}); they were calibrated on N(0, 1) noise, as 'minmax' does`,
+      );
+    }
     if (result.last?.phase !== 'distill') {
       warn(
         `quantizeDataFree: the run ended inside warm-up after ${result.iterations} iterations: ` +
@@ -483,7 +552,7 @@ export async function quantizeDataFree(
     throw backendFailure(error, stage);
   } finally {
     guard?.dispose();
-    fidelitySet?.dispose();
+    if (fidelitySet !== options.fidelitySet) fidelitySet?.dispose();
     if (!handedOver) {
       parts.generator?.dispose();
       parts.embedding?.dispose();
@@ -528,8 +597,12 @@ const OWN_OPTIONS = new Set([
   'start',
   'calibrationImages',
   'synthesisSteps',
+  'synthesisBnsWeight',
   'biasCorrection',
+  'inputRange',
+  'reconstruction',
   'fidelityImages',
+  'fidelitySet',
   'guard',
   'guardEvery',
   'activationBits',

@@ -53,6 +53,21 @@ export function positiveNumber(value: string | undefined, option: string): numbe
 }
 
 /**
+ * A range option `min,max` of two finite numbers with min < max (`--input-range=-1,1`),
+ * or `undefined` when not given.
+ * @throws UsageError naming the option otherwise.
+ */
+export function rangeOption(value: string | undefined, option: string): [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const parts = value.split(',').map((part) => (part.trim() === '' ? Number.NaN : Number(part)));
+  const [lo, hi] = parts as [number, number];
+  if (parts.length !== 2 || !Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) {
+    throw new UsageError(`${option} must be min,max with finite numbers and min < max, got '${value}'`);
+  }
+  return [lo, hi];
+}
+
+/**
  * A string option that must be one of `allowed` (`--workers 2`), or `undefined` when not given.
  * @throws UsageError naming the option and the allowed values otherwise.
  */

@@ -40,7 +40,7 @@ describe('qimera CLI: help and bad command lines', () => {
       [['quantize', 'm.json', '--bits', '4/4'], '--out <dir> is required'],
       [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'dfq'],
-        "--method must be qimera, gdfq, mse or minmax, got 'dfq'",
+        "--method must be qimera, gdfq, adaround, mse or minmax, got 'dfq'",
       ],
       [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--guard', 'best'],
@@ -72,6 +72,10 @@ describe('qimera CLI: help and bad command lines', () => {
         "--warmup-epochs must be a non-negative integer, got '1.5'",
       ],
       [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--colour'], "Unknown option '--colour'"],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--input-range', '1,0'],
+        "--input-range must be min,max with finite numbers and min < max, got '1,0'",
+      ],
       [['eval', 'm.json'], 'give one test set: --cifar10 <dir>'],
       [['eval', 'm.json', '--cifar10', 'd', '--images', 'e'], 'give one test set'],
       [['eval', 'm.json', '--cifar10', 'd', '--mean', '0.5'], '--mean, --std and --classes go with --images'],

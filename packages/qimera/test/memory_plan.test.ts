@@ -2,7 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
-import { activationBytesPerImage, backendMemoryLimit, planMemory, planTraining } from '../src/memory_plan.js';
+import {
+  activationBytesPerImage,
+  backendMemoryLimit,
+  planMemory,
+  planReconstruction,
+  planTraining,
+  reconstructionBytesPerImage,
+} from '../src/memory_plan.js';
 import { quantizeDataFree } from '../src/quantize_data_free.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -45,6 +52,23 @@ describe('memory planning', () => {
     expect(() => planMemory(teacher, 64, forwardOnly, true)).toThrow(/synthesizing images/);
     expect(() => planMemory(teacher, 64, inUse + 1000, true)).toThrow(
       /synthesizing images \(forward and backward through the teacher\) needs about 0 MiB per image for teacher 'tiny_seq'/,
+    );
+    teacher.dispose();
+  });
+
+  it('plans learned rounding: the images, and the largest layer input and output cached for each', () => {
+    const teacher = tinySequential();
+    // The image (8x8x3) and conv c1's input and output (8x8x3 + 8x8x4); the Dense's 64 + 5 are fewer.
+    const perImage = 4 * (192 + 192 + 256);
+    expect(reconstructionBytesPerImage(teacher)).toBe(perImage);
+    // Room for 10 images next to a forward pass of 4 images (2x the layer outputs).
+    const forward = 2 * 4 * TINY_BYTES;
+    const limit = tf.memory().numBytes + (forward + 10 * perImage) / 0.75;
+    expect(planReconstruction(teacher, 256, 4, limit)).toBe(10);
+    expect(planReconstruction(teacher, 6, 4, limit)).toBe(6);
+    expect(planReconstruction(teacher, 256, 4, null)).toBe(256);
+    expect(() => planReconstruction(teacher, 256, 4, tf.memory().numBytes + forward)).toThrow(
+      /learned rounding needs about 0 MiB per image for teacher 'tiny_seq'/,
     );
     teacher.dispose();
   });

@@ -6,6 +6,7 @@ import { tinySequential } from '../../../test-support/models.js';
 import {
   activationQuantizers,
   type DistillProgress,
+  exportQuantized,
   FidelitySet,
   methodDefaults,
   quantizeDataFree,
@@ -147,7 +148,10 @@ describe('quantizeDataFree', () => {
         activationBits: 4,
         method: 'zeroq' as never,
       }),
-    ).rejects.toThrow(/method must be 'qimera', 'gdfq', 'mse' or 'minmax'/);
+    ).rejects.toThrow(/method must be one of 'qimera', 'gdfq', 'adaround', 'mse', 'minmax', got "zeroq"/);
+    await expect(
+      quantizeDataFree(tinySequential(), { ...small, weightBits: 4, activationBits: 4, inputRange: [1, 0] }),
+    ).rejects.toThrow('quantizeDataFree: inputRange must be [min, max] with finite min < max, got [1,0]');
     await expect(
       quantizeDataFree(tinySequential(), { backend: 'current', weightBits: 1, activationBits: 4 }),
     ).rejects.toThrow(/config.weightBits: bit width/);
@@ -219,6 +223,93 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
       expect(q.rangeState().observedBatches).toBe(1);
     }
     model.dispose();
+  });
+
+  it('returns a student that predicts and exports from a run aborted before any range was calibrated', async () => {
+    const teacher = tinySequential();
+    const x = tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 3);
+    const aborted = AbortSignal.abort();
+    const warnings: string[] = [];
+    // The paper's start calibrates ranges during warm-up: aborted before it, none has a range.
+    const { model, report } = await quantizeDataFree(teacher, {
+      ...small,
+      weightBits: 4,
+      activationBits: 4,
+      start: 'minmax',
+      signal: aborted,
+      warn: (line) => warnings.push(line),
+    });
+    expect(report).toMatchObject({ aborted: true, iterations: 0 });
+    expect(warnings.join('\n')).toMatch(
+      /stopped before 2 activation range\(s\) were calibrated \(c1_quant, r1_quant\); they were calibrated on N\(0, 1\) noise/,
+    );
+    for (const q of activationQuantizers(model)) {
+      expect(q.frozen).toBe(true);
+      expect(q.rangeState().observedBatches).toBe(1);
+    }
+    const out = model.predict(x) as tf.Tensor;
+    expect(Array.from(out.dataSync()).every(Number.isFinite)).toBe(true);
+    let saved: tf.io.ModelArtifacts | undefined;
+    await exportQuantized(
+      model,
+      tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+      }),
+    );
+    expect(saved?.weightData).toBeDefined();
+    model.dispose();
+    // 'minmax' honours the signal too: one batch of noise, so the ranges exist.
+    const baseline = await quantizeDataFree(teacher, {
+      ...small,
+      weightBits: 4,
+      activationBits: 4,
+      method: 'minmax',
+      signal: aborted,
+    });
+    expect(baseline.report).toMatchObject({ aborted: true, settings: { calibrationBatches: 1 } });
+    expect(Array.from((baseline.model.predict(x) as tf.Tensor).dataSync()).every(Number.isFinite)).toBe(true);
+    baseline.model.dispose();
+  });
+
+  it('measures on a fidelity set the caller gives, and leaves it to the caller', async () => {
+    const teacher = tinySequential();
+    const set = await FidelitySet.synthesize(teacher, { images: 8, steps: 2, seed: 5 });
+    const before = tf.memory().numTensors;
+    const { model, report } = await quantizeDataFree(teacher, {
+      ...small,
+      weightBits: 4,
+      activationBits: 4,
+      method: 'mse',
+      fidelitySet: set,
+    });
+    expect(report.fidelity?.start).toEqual(set.measure(model));
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    set.dispose();
+  });
+
+  it("'adaround' learns each kernel's rounding after calibrating, within the budget", async () => {
+    const teacher = tinySequential();
+    const before = tf.memory().numTensors;
+    const { model, report } = await quantizeDataFree(teacher, {
+      weightBits: 3,
+      activationBits: 4,
+      method: 'adaround',
+      inputRange: [-1, 1],
+      reconstruction: { images: 24, iterations: 20, batchSize: 8 },
+      ...small,
+    });
+    expect(report).toMatchObject({ method: 'adaround', iterations: 0, aborted: false });
+    const reconstruction = report.start?.reconstruction;
+    expect(reconstruction?.layers.map((l) => l.name)).toEqual(['c1', 'fc']);
+    for (const layer of reconstruction?.layers ?? []) {
+      expect(layer).toMatchObject({ iterations: 20 });
+      expect(layer.errorAfter).toBeLessThanOrEqual(layer.errorBefore);
+    }
+    expect(report.fidelity?.returned).toEqual(report.fidelity?.start);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('returns the best state by fidelity: a student trained to ruin comes back as its start', async () => {

@@ -6,10 +6,25 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  rangeOption,
   readScriptOptions,
   UsageError,
   workersOption,
 } from '../src/node.js';
+
+describe('rangeOption', () => {
+  it('reads min,max', () => {
+    expect(rangeOption('-0.4242,2.8215', '--input-range')).toEqual([-0.4242, 2.8215]);
+    expect(rangeOption(' 0 , 1 ', '--input-range')).toEqual([0, 1]);
+    expect(rangeOption(undefined, '--input-range')).toBeUndefined();
+  });
+
+  it.each(['1,0', '0,0', '0', '0,1,2', ',1', '0,Infinity', 'a,b'])('rejects %j naming the option', (value) => {
+    expect(() => rangeOption(value, '--input-range')).toThrow(
+      `--input-range must be min,max with finite numbers and min < max, got '${value}'`,
+    );
+  });
+});
 
 describe('number options', () => {
   it('read numbers, undefined when not given', () => {

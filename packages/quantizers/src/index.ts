@@ -25,6 +25,7 @@ export {
 export { type MseClipOptions, mseClipRange } from './math/clipping.js';
 export { OBSERVER_KINDS, type ObserverKind, observeRange } from './math/observers.js';
 export { type Range, rangeOver } from './math/ranges.js';
+export { SoftRounding } from './math/soft_rounding.js';
 export {
   integerRange,
   MAX_BITS,
@@ -58,4 +59,10 @@ export {
   type WeightRangeMethod,
 } from './model/quantize_config.js';
 export { quantizeModel, rewriteTopology } from './model/quantize_model.js';
+export {
+  type LayerReconstruction,
+  type ReconstructionReport,
+  type RoundingReconstructionOptions,
+  reconstructRounding,
+} from './model/reconstruction.js';
 export { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './model/topology_json.js';

@@ -21,6 +21,7 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  rangeOption,
   UsageError,
   workersOption,
 } from '../script_options.js';
@@ -47,6 +48,8 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
       'warmup-epochs': { type: 'string' },
       'student-lr': { type: 'string' },
       'memory-limit': { type: 'string' },
+      'input-range': { type: 'string' },
+      'synthesis-steps': { type: 'string' },
       workers: { type: 'string' },
       seed: { type: 'string', default: '1' },
       backend: { type: 'string', default: 'auto' },
@@ -81,6 +84,8 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   const warmupEpochs = nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs');
   const studentLearningRate = positiveNumber(values['student-lr'], '--student-lr');
   const memoryLimitMB = positiveNumber(values['memory-limit'], '--memory-limit');
+  const inputRange = rangeOption(values['input-range'], '--input-range');
+  const synthesisSteps = positiveInteger(values['synthesis-steps'], '--synthesis-steps');
   const seed = positiveInteger(values.seed, '--seed') as number;
   await assertFreshFolder(values.out);
   await useBackendOption(values.backend);
@@ -104,6 +109,8 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),
     ...(studentLearningRate ? { studentLearningRate } : {}),
     ...(memoryLimitMB ? { memoryLimitMB } : {}),
+    ...(inputRange ? { inputRange } : {}),
+    ...(synthesisSteps ? { synthesisSteps } : {}),
     workers,
     seed,
     backend: 'current',

@@ -23,8 +23,9 @@ on synthesized images as they train (--guard keeps the best state by it).
 Options:
   --bits W/A           weight / activation bits, 2 to 8 each (e.g. 4/4)       required
   --out <dir>          output folder; must not exist or be empty               required
-  --method <name>      qimera (default) | gdfq | mse (calibration only, no training)
-                       | minmax (the naive baseline)
+  --method <name>      qimera (default) | gdfq | adaround (calibration, then learned
+                       rounding layer by layer; no generator) | mse (calibration only,
+                       no training) | minmax (the naive baseline)
   --minutes <N>        time budget of the whole run (default 10 unless --iterations)
   --iterations <N>     iteration budget instead (repeats exactly for a seed)
   --preset <name>      short (default): the schedule follows the budget (batch 64)
@@ -32,6 +33,10 @@ Options:
   --start <name>       calibrated (default) | minmax: the paper's starting point
   --guard <name>       off (default: the last state) | kl | agreement: return the
                        state that follows the teacher best on synthesized images
+  --input-range=<lo,hi> the model's input value range after its normalisation, e.g.
+                       --input-range=0,1 or --input-range=-1,1 (with '=' when lo is
+                       negative): synthesized images stay in it (much better starts)
+  --synthesis-steps <N> optimisation steps per synthesized image batch (default 20)
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
   --batch <N>          batch size (default: the preset's, 64 for CIFAR-size models)

@@ -113,6 +113,16 @@ export abstract class QuantizedWeightLayer extends layers.Layer {
       const x = Array.isArray(inputs) ? (inputs[0] as Tensor) : inputs;
       const master = this.requireKernel().read();
       const kernel = this.kernelOnGrid ? master : fakeQuantizeSTE(master, (k) => this.kernelRange(k), this.weightSpec);
+      return this.applyKernel(x, kernel);
+    });
+  }
+
+  /**
+   * The layer's forward (linear map, bias, fused activation) with `kernel` in place of
+   * its own, used as given: for searching a kernel (see `reconstructRounding`).
+   */
+  applyKernel(x: Tensor, kernel: Tensor): Tensor {
+    return tidy(() => {
       let y = this.linear(x, kernel);
       if (this.bias) y = add(y, this.bias.read());
       return this.activationLayer.apply(y) as Tensor;

@@ -1,0 +1,171 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../../test-support/backend.js';
+import { randomizeWeights, tinyBranchy } from '../../../test-support/models.js';
+import {
+  calibrateActivationRanges,
+  QuantizedWeightLayer,
+  quantizeModel,
+  reconstructRounding,
+  SoftRounding,
+} from '../src/index.js';
+
+beforeAll(() => useBackend('cpu'));
+
+/** A 4-input, 1-output linear Dense without bias, with the given kernel column. */
+function dense(kernel: number[]): LayersModel {
+  const net = sequential({ layers: [layers.dense({ name: 'fc', inputShape: [4], units: 1, useBias: false })] });
+  net.layers[0]?.setWeights([tf.tensor2d(kernel, [4, 1])]);
+  return net;
+}
+
+/** A model's input shape without the batch axis. */
+const imageShape = (net: LayersModel) => (net.inputs[0]?.shape ?? []).slice(1) as number[];
+
+function weightLayer(student: LayersModel, name: string): QuantizedWeightLayer {
+  const layer = student.getLayer(name);
+  if (!(layer instanceof QuantizedWeightLayer)) throw new Error(`${name} is not quantized`);
+  return layer;
+}
+
+describe('SoftRounding', () => {
+  // 2-bit asymmetric over [-1, 2]: scale 1, zero point 1, grid {-1, 0, 1, 2}.
+  const spec = { bits: 2, scheme: 'asymmetric' } as const;
+  const kernel = () => tf.tensor2d([-1, 0.45, 0.3, 2], [4, 1]);
+  const range = () => ({ min: tf.tensor2d([-1], [1, 1]), max: tf.tensor2d([2], [1, 1]) });
+
+  it('starts at the float kernel and rounds by the sign of its logits, keeping the range ends', () => {
+    const rounding = new SoftRounding(kernel(), range(), spec);
+    // Soft rounding starts at the fractional part (clipped to [0.01, 0.99]); the ends keep their value.
+    expect(Array.from(rounding.softKernel().dataSync())).toEqual([-1, 0.45, 0.3, 2].map((v) => expect.closeTo(v, 5)));
+    // Both middle elements start below one half: they round down, as to nearest.
+    expect(Array.from(rounding.hardKernel().dataSync())).toEqual([-1, 0, 0, 2]);
+    expect(rounding.changedShare()).toBe(0);
+    rounding.logits.assign(tf.tensor2d([-5, -5, 5, 5], [4, 1]));
+    expect(Array.from(rounding.hardKernel().dataSync())).toEqual([-1, 0, 1, 2]);
+    expect(Array.from(rounding.masterKernel().dataSync())).toEqual([-1, 0, 1, 2]);
+    expect(rounding.changedShare()).toBe(0.25);
+    rounding.dispose();
+  });
+
+  it('has the regularizer 1 - |2h - 1|^beta summed: 1 per undecided element, 0 when decided', () => {
+    const rounding = new SoftRounding(kernel(), range(), spec);
+    // h(V) = clip(1.2 sigmoid(V) - 0.1, 0, 1): V = 0 gives h = 0.5, V = +-10 gives 1 and 0.
+    rounding.logits.assign(tf.tensor2d([0, 0, 10, -10], [4, 1]));
+    expect(rounding.regularizer(2).dataSync()[0]).toBeCloseTo(2, 5);
+    // h = 1.2 sigmoid(1) - 0.1 for V = 1: |2h - 1|^2 by hand.
+    rounding.logits.assign(tf.tensor2d([1, 10, 10, -10], [4, 1]));
+    const h = 1.2 / (1 + Math.exp(-1)) - 0.1;
+    expect(rounding.regularizer(2).dataSync()[0]).toBeCloseTo(1 - (2 * h - 1) ** 2, 5);
+    rounding.dispose();
+  });
+
+  it('gives a hard kernel that a layer quantizes to exactly itself, with the same ranges', async () => {
+    const student = await quantizeModel(tinyBranchy(), { weightBits: 3, activationBits: 8, weightRange: 'mse' });
+    for (const layer of student.layers.filter((l): l is QuantizedWeightLayer => l instanceof QuantizedWeightLayer)) {
+      const original = layer.kernelWeight.read().clone();
+      const before = layer.kernelRange(original);
+      const rounding = new SoftRounding(original, before, layer.weightSpec);
+      rounding.logits.assign(tf.randomNormal(rounding.logits.shape, 0, 3, 'float32', 5));
+      const hard = rounding.hardKernel();
+      layer.kernelWeight.write(rounding.masterKernel());
+      const after = layer.kernelRange(layer.kernelWeight.read());
+      expect(Array.from(after.min.dataSync())).toEqual(Array.from(before.min.dataSync()));
+      expect(Array.from(after.max.dataSync())).toEqual(Array.from(before.max.dataSync()));
+      expect(Array.from(layer.quantizedKernel().dataSync())).toEqual(Array.from(hard.dataSync()));
+      // Some elements were rounded against nearest, each by one grid step at most.
+      expect(rounding.changedShare()).toBeGreaterThan(0.1);
+      const { scale } = layer.kernelQuantParams();
+      expect(tf.max(tf.div(tf.abs(tf.sub(hard, original)), scale)).dataSync()[0]).toBeLessThanOrEqual(1 + 1e-5);
+      tf.dispose([original, before.min, before.max, after.min, after.max, hard, scale]);
+      rounding.dispose();
+    }
+    student.dispose();
+  });
+});
+
+describe('reconstructRounding', () => {
+  it('rounds a weight against nearest where that brings the output closer to the float one', async () => {
+    // Output 0.4 + 0.35 = 0.75 in float. Rounding both middle weights to nearest (down)
+    // gives 0 (error 0.5625); rounding one of them up gives 1 (error 0.0625), both 2.
+    const teacher = dense([-1, 0.4, 0.35, 2]);
+    const student = await quantizeModel(teacher, { weightBits: 2, activationBits: 8 });
+    const images = tf.tile(tf.tensor2d([[0, 1, 1, 0]]), [8, 1]);
+    const before = tf.memory().numTensors;
+    const report = await reconstructRounding(student, teacher, images, { batchSize: 4 });
+    expect(tf.memory().numTensors).toBe(before);
+    const [low, a, b, high] = Array.from(weightLayer(student, 'fc').quantizedKernel().dataSync());
+    expect([low, (a as number) + (b as number), high]).toEqual([-1, 1, 2]);
+    expect((student.predict(images) as tf.Tensor).dataSync()[0]).toBeCloseTo(1, 6);
+    const [layer] = report.layers;
+    expect(layer).toMatchObject({ name: 'fc', kept: true, changed: 0.25, iterations: 2000 });
+    expect(layer?.errorBefore).toBeCloseTo(0.5625, 6);
+    expect(layer?.errorAfter).toBeCloseTo(0.0625, 6);
+    expect(report.aborted).toBe(false);
+  });
+
+  it('learns a rounding no worse than nearest in every layer of a branchy model, on its own inputs', async () => {
+    const teacher = tinyBranchy();
+    randomizeWeights(teacher, 3);
+    const student = await quantizeModel(teacher, { weightBits: 3, activationBits: 4, weightRange: 'mse' });
+    const images = tf.randomNormal([16, ...imageShape(teacher)], 0, 1, 'float32', 9);
+    await calibrateActivationRanges(student, [images]);
+    const outputError = () =>
+      tf.tidy(
+        () =>
+          tf
+            .mean(tf.square(tf.sub(student.predict(images) as tf.Tensor, teacher.predict(images) as tf.Tensor)))
+            .dataSync()[0] as number,
+      );
+    const nearest = outputError();
+    const report = await reconstructRounding(student, teacher, images, { iterations: 50, batchSize: 8 });
+    expect(report.layers.map((l) => l.name)).toEqual(
+      student.layers.filter((l) => l instanceof QuantizedWeightLayer).map((l) => l.name),
+    );
+    for (const layer of report.layers) expect(layer.errorAfter).toBeLessThanOrEqual(layer.errorBefore);
+    expect(report.layers.some((l) => l.kept && l.errorAfter < 0.9 * l.errorBefore)).toBe(true);
+    expect(outputError()).toBeLessThan(nearest);
+  });
+
+  it('shares a time budget among the layers: a spent one leaves each its 10 timing steps', async () => {
+    const teacher = tinyBranchy();
+    const student = await quantizeModel(teacher, { weightBits: 3, activationBits: 8 });
+    const images = tf.randomNormal([8, ...imageShape(teacher)], 0, 1, 'float32', 2);
+    await calibrateActivationRanges(student, [images]);
+    const report = await reconstructRounding(student, teacher, images, { timeBudgetMs: 1, batchSize: 8 });
+    expect(report.layers.length).toBeGreaterThan(1);
+    for (const layer of report.layers) expect(layer.iterations).toBe(10);
+    // A budget that allows more than asked for changes nothing: each layer takes `iterations`.
+    const roomy = await reconstructRounding(student, teacher, images, { timeBudgetMs: 600_000, iterations: 12 });
+    for (const layer of roomy.layers) expect(layer.iterations).toBe(12);
+    await expect(reconstructRounding(student, teacher, images, { timeBudgetMs: 0 })).rejects.toThrow(
+      'reconstructRounding: timeBudgetMs must be a positive number, got 0',
+    );
+  });
+
+  it('refuses a student whose activation ranges still calibrate, naming the quantizer', async () => {
+    const teacher = tinyBranchy();
+    const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 4 });
+    const images = tf.zeros([2, ...imageShape(teacher)]);
+    await expect(reconstructRounding(student, teacher, images)).rejects.toThrow(
+      /activation quantizer '.*_quant' is not frozen/,
+    );
+    await expect(reconstructRounding(student, teacher, images, { iterations: 0 })).rejects.toThrow(
+      /iterations must be a positive integer, got 0/,
+    );
+  });
+
+  it('stops at an abort and leaves the kernels on their grid', async () => {
+    const teacher = dense([-1, 0.45, 0.3, 2]);
+    const student = await quantizeModel(teacher, { weightBits: 2, activationBits: 8 });
+    const images = tf.tile(tf.tensor2d([[0, 1, 0.5, 0]]), [8, 1]);
+    const controller = new AbortController();
+    controller.abort();
+    const report = await reconstructRounding(student, teacher, images, { signal: controller.signal });
+    expect(report).toMatchObject({ aborted: true, layers: [] });
+    expect(Array.from(weightLayer(student, 'fc').kernelWeight.read().dataSync())).toEqual(
+      [-1, 0.45, 0.3, 2].map((v) => expect.closeTo(v, 6)),
+    );
+  });
+});
