@@ -4,6 +4,8 @@
  * alternating generator / quantized-student trainer.
  * @packageDocumentation
  */
+
+export { StudentSnapshot, TrainingDivergedError } from './divergence.js';
 export {
   type Fidelity,
   type FidelityScores,

@@ -1,5 +1,6 @@
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { StudentSnapshot, TrainingDivergedError } from './divergence.js';
 import type { ImageBatchArrays } from './image_source.js';
 import type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 import { LocalReplicaGroup, type ReplicaGroup } from './replica_group.js';
@@ -21,6 +22,9 @@ import { WorkerReplicaGroup } from './worker_group.js';
  * {@link DistillOptions.workers}). With an image source ({@link DistillOptions.images})
  * there is no generator: each iteration's batch comes from the source and only the
  * student schedule runs.
+ *
+ * @throws TrainingDivergedError when a loss or the student's weights become non-finite,
+ *   naming the iteration; the student is then as it was before that step.
  */
 export async function distill(options: DistillOptions): Promise<DistillResult> {
   const settings = resolveSettings(options);
@@ -43,6 +47,8 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   let last: DistillProgress | null = null;
   let done = 0;
   let frozen = false;
+  // The student before each update, put back if the update breaks it.
+  const snapshot = new StudentSnapshot(group.student);
   try {
     for (; done < settings.iterations; done++) {
       if (options.signal?.aborted) break;
@@ -77,6 +83,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
         const generator = await group.generatorStep(labels, seeds, generatorRate);
         learningRates.generator = generatorRate;
         Object.assign(losses, { generator: generator.loss, crossEntropy: generator.crossEntropy, bns: generator.bns });
+        if (!Number.isFinite(generator.loss)) throw new TrainingDivergedError(done + 1, losses, 'generator loss');
         superposed = labels.superposed;
         teacherAccuracy = generator.teacherAccuracy;
       }
@@ -87,8 +94,18 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
           frozen = true;
         }
         learningRates.student = studentRate(settings, done, epoch, clock);
+        snapshot.take();
         const student = await group.studentStep(learningRates.student);
         Object.assign(losses, { student: student.loss, kd: student.kd, studentCrossEntropy: student.crossEntropy });
+        const broken = !Number.isFinite(student.loss)
+          ? 'student loss'
+          : snapshot.weightsFinite()
+            ? null
+            : 'student weights';
+        if (broken) {
+          snapshot.restore();
+          throw new TrainingDivergedError(done + 1, losses, broken);
+        }
       }
       const elapsedMs = Date.now() - started;
       last = {
@@ -112,6 +129,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     }
     if (!frozen) await group.freezeRanges();
   } finally {
+    snapshot.dispose();
     await group.dispose();
   }
   const aborted = options.signal?.aborted === true || (settings.timeBudgetMs === null && done < settings.iterations);

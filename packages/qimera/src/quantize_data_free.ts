@@ -11,6 +11,7 @@ import {
   type GuardCriterion,
   type IterationLosses,
   resolveSettings,
+  TrainingDivergedError,
 } from '@qimera/distill';
 import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions, generatorFootprint } from '@qimera/generator';
 import {
@@ -234,6 +235,9 @@ export interface DataFreeReport {
  *
  * @throws if the model is not an NHWC image classifier (with BatchNorm layers, for
  *   every method but 'minmax'), or an option is invalid; each problem is named.
+ * @throws TrainingDivergedError when training produced a non-finite loss or weights,
+ *   naming the iteration; its `student` is the last good student, which the caller
+ *   then owns.
  */
 export async function quantizeDataFree(
   model: LayersModel,
@@ -548,7 +552,9 @@ export async function quantizeDataFree(
     handedOver = options.keepGenerator ?? false;
     return handedOver ? { ...done, generator: { generator, embedding, mapping } } : done;
   } catch (error) {
-    student.dispose();
+    // A diverged run hands over its last good student (ranges frozen, weights finite).
+    if (error instanceof TrainingDivergedError) error.student = student;
+    else student.dispose();
     throw backendFailure(error, stage);
   } finally {
     guard?.dispose();

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { layers, sequential } from '@tensorflow/tfjs-layers';
+import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
@@ -10,6 +10,7 @@ import {
   FidelitySet,
   methodDefaults,
   quantizeDataFree,
+  TrainingDivergedError,
   useFastestBackend,
 } from '../src/index.js';
 
@@ -270,6 +271,36 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect(baseline.report).toMatchObject({ aborted: true, settings: { calibrationBatches: 1 } });
     expect(Array.from((baseline.model.predict(x) as tf.Tensor).dataSync()).every(Number.isFinite)).toBe(true);
     baseline.model.dispose();
+  });
+
+  it('stops a diverging run with an error naming the iteration, and hands over the last good student', async () => {
+    const teacher = tinySequential();
+    const before = tf.memory().numTensors;
+    const error = await quantizeDataFree(teacher, {
+      ...small,
+      weightBits: 4,
+      activationBits: 4,
+      studentLearningRate: 1e30,
+      warmupEpochs: 0,
+      iterations: 3,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingDivergedError);
+    const diverged = error as TrainingDivergedError;
+    // The first update multiplies the weights by about 1e28; the next loss or update overflows.
+    expect(diverged.iteration).toBeGreaterThanOrEqual(1);
+    expect(diverged.iteration).toBeLessThanOrEqual(3);
+    expect(diverged.what).toMatch(/^student (loss|weights)$/);
+    expect(diverged.message).toMatch(
+      new RegExp(
+        `^training diverged at iteration ${diverged.iteration}: the ${diverged.what} became non-finite \\(generator `,
+      ),
+    );
+    const student = diverged.student as LayersModel;
+    for (const weight of student.trainableWeights) {
+      expect(Array.from(weight.read().dataSync()).every(Number.isFinite)).toBe(true);
+    }
+    student.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('measures on a fidelity set the caller gives, and leaves it to the caller', async () => {

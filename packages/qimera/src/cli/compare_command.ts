@@ -10,7 +10,7 @@ import { loadAnyModel } from './load_any_model.js';
 import { COMPARE_HELP } from './usage.js';
 
 /** `qimera compare`: how often a quantized model agrees with its teacher on unlabelled images. */
-export async function compareCommand(args: string[], log: (line: string) => void): Promise<void> {
+export async function compareCommand(args: string[], log: (line: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -24,7 +24,7 @@ export async function compareCommand(args: string[], log: (line: string) => void
   });
   if (values.help) {
     log(COMPARE_HELP);
-    return;
+    return 0;
   }
   const [quantizedPath, teacherPath, ...extra] = positionals;
   if (!quantizedPath || !teacherPath)
@@ -42,6 +42,7 @@ export async function compareCommand(args: string[], log: (line: string) => void
     `agreement with the teacher: top-1 ${(100 * agreement).toFixed(2)}%, KL ${kl.toFixed(4)} nats, ` +
       `on ${folder.count} images in ${values.images}`,
   );
+  return 0;
 }
 
 /** Top-1 agreement and mean KL(teacher ‖ model) of two models over a folder's images. */

@@ -12,7 +12,7 @@ import { loadAnyModel } from './load_any_model.js';
 import { EVAL_HELP } from './usage.js';
 
 /** `qimera eval`: prints the top-1 accuracy to `log`. */
-export async function evalCommand(args: string[], log: (line: string) => void): Promise<void> {
+export async function evalCommand(args: string[], log: (line: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -30,7 +30,7 @@ export async function evalCommand(args: string[], log: (line: string) => void): 
   });
   if (values.help) {
     log(EVAL_HELP);
-    return;
+    return 0;
   }
   const [modelPath, ...extra] = positionals;
   if (!modelPath) throw new UsageError('eval needs the model.json to evaluate');
@@ -66,6 +66,7 @@ export async function evalCommand(args: string[], log: (line: string) => void): 
   const kind = `${exported ? 'exported artifact' : 'tfjs model'}${values.integer ? ', integer arithmetic' : ''}`;
   const source = folder ? `images of ${folder.classes.length} classes in ${values.images}` : 'CIFAR-10 test images';
   log(`top-1 ${(100 * accuracy).toFixed(2)}% on ${test.count} ${source} (${kind}, ${backend})`);
+  return 0;
 }
 
 async function readCifar10Test(dir: string, limit: number | undefined): Promise<ImageBatch> {

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type Fidelity, GUARD_CRITERIA } from '@qimera/distill';
+import { type Fidelity, GUARD_CRITERIA, TrainingDivergedError } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
 import { loadLayersModelFromFile } from '@qimera/node-io';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
@@ -26,10 +26,19 @@ import {
   workersOption,
 } from '../script_options.js';
 import { useBackendOption } from './backend_option.js';
+import { abortOnInterrupt, INTERRUPTED_EXIT_CODE, type SignalTarget } from './interrupt.js';
 import { QUANTIZE_HELP } from './usage.js';
 
-/** `qimera quantize`: prints what it did to `log`, progress to stderr. */
-export async function quantizeCommand(args: string[], log: (line: string) => void): Promise<void> {
+/**
+ * `qimera quantize`: prints what it did to `log`, progress to stderr. SIGINT / SIGTERM
+ * (on `signals`, the process by default) stop the run and write what it has.
+ * @returns the exit code: 0, or {@link INTERRUPTED_EXIT_CODE} when a signal stopped the run.
+ */
+export async function quantizeCommand(
+  args: string[],
+  log: (line: string) => void,
+  signals: SignalTarget = process,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -58,7 +67,7 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
   });
   if (values.help) {
     log(QUANTIZE_HELP);
-    return;
+    return 0;
   }
   const [modelPath, ...extra] = positionals;
   if (!modelPath) throw new UsageError('quantize needs the model.json to quantize');
@@ -96,44 +105,61 @@ export async function quantizeCommand(args: string[], log: (line: string) => voi
     `${method} W${weightBits}A${activationBits}`,
     budgetMinutes ? { timeBudgetMs: budgetMinutes * 60_000 } : {},
   );
-  const { model, report } = await quantizeDataFree(teacher, {
-    method,
-    preset,
-    start,
-    guard,
-    weightBits,
-    activationBits,
-    quantization: { foldBatchNorm: values['fold-bn'], ...(inputBits ? { inputBits } : {}) },
-    ...(budgetMinutes ? { minutes: budgetMinutes } : { iterations }),
-    ...(batchSize ? { batchSize } : {}),
-    ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),
-    ...(studentLearningRate ? { studentLearningRate } : {}),
-    ...(memoryLimitMB ? { memoryLimitMB } : {}),
-    ...(inputRange ? { inputRange } : {}),
-    ...(synthesisSteps ? { synthesisSteps } : {}),
-    workers,
-    seed,
-    backend: 'current',
-    warn: (line) => process.stderr.write(`warning: ${line}\n`),
-    onProgress: bar,
-  });
-  const sizes = await exportQuantized(model, values.out);
-  const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
-  log(
-    `${method} W${weightBits}A${activationBits}${values['fold-bn'] ? ' (BN folded)' : ''}: ${report.iterations} iterations ` +
-      `in ${(report.wallTimeMs / 1000).toFixed(0)} s on ${report.backend}`,
-  );
-  if (report.fidelity) {
-    const { start: first, returned, returnedIteration } = report.fidelity;
-    const describe = (f: Fidelity) =>
-      `top-1 agreement ${(100 * f.all.agreement).toFixed(1)}%, KL ${f.all.kl.toFixed(4)}`;
-    log(`fidelity to the teacher (synthesized images): start ${describe(first)}`);
-    log(`  returned (iteration ${returnedIteration}): ${describe(returned)}`);
+  const out = values.out;
+  const interrupt = new AbortController();
+  const release = abortOnInterrupt(interrupt, (line) => process.stderr.write(`\n${line}\n`), signals);
+  try {
+    const { model, report } = await quantizeDataFree(teacher, {
+      method,
+      preset,
+      start,
+      guard,
+      weightBits,
+      activationBits,
+      quantization: { foldBatchNorm: values['fold-bn'], ...(inputBits ? { inputBits } : {}) },
+      ...(budgetMinutes ? { minutes: budgetMinutes } : { iterations }),
+      ...(batchSize ? { batchSize } : {}),
+      ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),
+      ...(studentLearningRate ? { studentLearningRate } : {}),
+      ...(memoryLimitMB ? { memoryLimitMB } : {}),
+      ...(inputRange ? { inputRange } : {}),
+      ...(synthesisSteps ? { synthesisSteps } : {}),
+      workers,
+      seed,
+      backend: 'current',
+      warn: (line) => process.stderr.write(`warning: ${line}\n`),
+      onProgress: bar,
+      signal: interrupt.signal,
+    }).catch(async (error: unknown) => {
+      // A diverged run still leaves its last good student: write it, then fail.
+      if (!(error instanceof TrainingDivergedError && error.student)) throw error;
+      await exportQuantized(error.student, out);
+      error.student.dispose();
+      throw new Error(`${error.message}; wrote that student to ${out}`);
+    });
+    const sizes = await exportQuantized(model, out);
+    const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+    log(
+      `${method} W${weightBits}A${activationBits}${values['fold-bn'] ? ' (BN folded)' : ''}: ${report.iterations} iterations ` +
+        `in ${(report.wallTimeMs / 1000).toFixed(0)} s on ${report.backend}`,
+    );
+    if (report.fidelity) {
+      const { start: first, returned, returnedIteration } = report.fidelity;
+      const describe = (f: Fidelity) =>
+        `top-1 agreement ${(100 * f.all.agreement).toFixed(1)}%, KL ${f.all.kl.toFixed(4)}`;
+      log(`fidelity to the teacher (synthesized images): start ${describe(first)}`);
+      log(`  returned (iteration ${returnedIteration}): ${describe(returned)}`);
+    }
+    log(
+      `wrote ${out}: weights ${kb(sizes.weightBytes)} (${sizes.kernelEncoding}), float32 ${kb(sizes.floatWeightBytes)}, ` +
+        `${(100 * sizes.ratio).toFixed(1)}%`,
+    );
+    if (!interrupt.signal.aborted) return 0;
+    log(`interrupted: the model written is the student as it stood after ${report.iterations} iterations`);
+    return INTERRUPTED_EXIT_CODE;
+  } finally {
+    release();
   }
-  log(
-    `wrote ${values.out}: weights ${kb(sizes.weightBytes)} (${sizes.kernelEncoding}), float32 ${kb(sizes.floatWeightBytes)}, ` +
-      `${(100 * sizes.ratio).toFixed(1)}%`,
-  );
 }
 
 /** Refuses an output folder that exists and holds files, before any work is done. */

@@ -10,7 +10,7 @@ export interface CliOutput {
   err: (line: string) => void;
 }
 
-const COMMANDS: Record<string, (args: string[], log: (line: string) => void) => Promise<void>> = {
+const COMMANDS: Record<string, (args: string[], log: (line: string) => void) => Promise<number>> = {
   quantize: quantizeCommand,
   eval: evalCommand,
   compare: compareCommand,
@@ -18,7 +18,8 @@ const COMMANDS: Record<string, (args: string[], log: (line: string) => void) => 
 
 /**
  * Runs `qimera <command> ...` and returns the exit code: 0 done, 1 failed (a file or
- * the model), 2 bad command line (with a pointer to --help).
+ * the model), 2 bad command line (with a pointer to --help), 130 stopped by SIGINT /
+ * SIGTERM with the result so far written.
  */
 export async function runCli(argv: string[], output: CliOutput): Promise<number> {
   const [command, ...args] = argv;
@@ -29,8 +30,7 @@ export async function runCli(argv: string[], output: CliOutput): Promise<number>
     }
     const run = COMMANDS[command];
     if (!run) throw new UsageError(`unknown command '${command}' (quantize, eval or compare)`);
-    await run(args, output.out);
-    return 0;
+    return await run(args, output.out);
   } catch (error) {
     const usage = isUsageError(error);
     output.err(`qimera${command ? ` ${command}` : ''}: ${(error as Error).message}`);

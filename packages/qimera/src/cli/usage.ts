@@ -18,7 +18,9 @@ export const QUANTIZE_HELP = `qimera quantize <model.json> --bits W/A --out <dir
 Quantizes a trained tfjs LayersModel (model.json + weights) without data and writes the
 deployable artifact (packed k-bit weights; see qimera eval to load it). The training
 methods start from the calibrated model ('mse') and report its fidelity to the teacher
-on synthesized images as they train (--guard keeps the best state by it).
+on synthesized images as they train (--guard keeps the best state by it). Ctrl-C
+(SIGINT) or SIGTERM stops the run and writes the model it has (exit code 130); a second
+one quits at once.
 
 Options:
   --bits W/A           weight / activation bits, 2 to 8 each (e.g. 4/4)       required
