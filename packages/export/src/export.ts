@@ -1,9 +1,11 @@
 import {
   ActivationQuantizer,
+  describeNonFinite,
   type FunctionalJson,
   floatTopology,
   functionalTopology,
   integerRange,
+  nonFiniteWeights,
   QUANTIZED_CLASSES,
   QuantizedWeightLayer,
   quantize,
@@ -63,8 +65,9 @@ export interface ExportReport {
  *
  * @param target a folder (Node), a tfjs URL ('indexeddb://...', 'downloads://...') or
  *   an IO handler. Folders are written atomically (see `@qimera/node-io`).
- * @throws ExportError listing every problem (weights above 8 bits, uncalibrated
- *   activation quantizers, a model without quantized layers) before anything is written.
+ * @throws ExportError listing every problem (non-finite weights, weights above 8 bits,
+ *   uncalibrated activation quantizers, a model without quantized layers) before
+ *   anything is written.
  */
 export async function exportQuantized(
   model: LayersModel,
@@ -83,6 +86,10 @@ export async function quantizedArtifacts(
   model: LayersModel,
   options: ExportOptions = {},
 ): Promise<{ artifacts: io.ModelArtifacts; report: ExportReport }> {
+  const broken = nonFiniteWeights(model);
+  if (broken.length > 0) {
+    throw new ExportError(broken.map((found) => `${describeNonFinite(found)} (weights must be finite)`));
+  }
   const weightLayers = model.layers.filter((l): l is QuantizedWeightLayer => l instanceof QuantizedWeightLayer);
   const encoding = chooseEncoding(model, weightLayers, options.kernelEncoding ?? 'auto');
 

@@ -169,6 +169,17 @@ describe('exportQuantized / loadQuantizedModel', () => {
     await expect(quantizedArtifacts(perChannel, { kernelEncoding: 'tfjs-uint8' })).rejects.toThrow(
       "kernelEncoding 'tfjs-uint8' needs 8-bit per-tensor kernels; not so in: stem, down, dw, pw, skip, logits",
     );
+    // A diverged student: non-finite weights are refused by name, nothing is written.
+    const logits = perChannel.getLayer('logits');
+    const [kernel, bias] = logits.getWeights();
+    const broken = tf.fill(bias?.shape as number[], Number.NaN);
+    logits.setWeights([kernel as tf.Tensor, broken]);
+    broken.dispose();
+    const diverged = await exportQuantized(perChannel, target.handler).catch((e: unknown) => e);
+    expect((diverged as ExportError).problems).toEqual([
+      `layer 'logits' weight 'logits/bias': ${bias?.size} NaN, 0 infinite (weights must be finite)`,
+    ]);
+    expect(target.saved()).toBeUndefined();
   });
 
   it('refuses plain models, other versions and damaged weights, naming the source', async () => {

@@ -15,7 +15,9 @@ import {
 } from '@qimera/distill';
 import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions, generatorFootprint } from '@qimera/generator';
 import {
+  describeNonFinite,
   foldBatchNorm,
+  nonFiniteWeights,
   type QuantizeModelConfig,
   quantizeModel,
   type RoundingReconstructionOptions,
@@ -272,6 +274,13 @@ export async function quantizeDataFree(
     throw new Error(`quantizeDataFree: start must be 'calibrated' or 'minmax', got ${JSON.stringify(startingPoint)}`);
   }
   const shape = inspectClassifier(model, { needsGenerator: trains, needsBatchNorm: method !== 'minmax' });
+  const broken = nonFiniteWeights(model);
+  if (broken.length > 0) {
+    throw new Error(
+      `quantizeDataFree: the teacher '${model.name}' has non-finite weights (a corrupt weights file?):\n` +
+        broken.map((found) => `  - ${describeNonFinite(found)}`).join('\n'),
+    );
+  }
   const backend = options.backend ?? 'auto';
   const warn = options.warn ?? console.warn;
   if (backend !== 'current') {

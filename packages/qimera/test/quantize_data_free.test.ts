@@ -303,6 +303,20 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('refuses a teacher with non-finite weights before any work, naming the layer and the weight', async () => {
+    const teacher = tinySequential();
+    const fc = teacher.getLayer('fc');
+    const [kernel, bias] = fc.getWeights();
+    const nan = tf.fill(bias?.shape as number[], Number.NaN);
+    fc.setWeights([kernel as tf.Tensor, nan]);
+    nan.dispose();
+    const before = tf.memory().numTensors;
+    await expect(quantizeDataFree(teacher, { ...small, weightBits: 4, activationBits: 4 })).rejects.toThrow(
+      "quantizeDataFree: the teacher 'tiny_seq' has non-finite weights (a corrupt weights file?):\n  - layer 'fc' weight 'fc/bias': 5 NaN, 0 infinite",
+    );
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('measures on a fidelity set the caller gives, and leaves it to the caller', async () => {
     const teacher = tinySequential();
     const set = await FidelitySet.synthesize(teacher, { images: 8, steps: 2, seed: 5 });

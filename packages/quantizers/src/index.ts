@@ -49,6 +49,7 @@ export {
 } from './model/calibration.js';
 export { copyWeightsByName } from './model/copy_weights.js';
 export { QuantizationError } from './model/errors.js';
+export { describeNonFinite, type NonFiniteWeight, nonFiniteWeights } from './model/finite_weights.js';
 export { floatTopology } from './model/float_topology.js';
 export { foldBatchNorm } from './model/fold_batch_norm.js';
 export { QUANTIZED_CLASSES, QUANTIZED_TWINS } from './model/layer_kinds.js';
