@@ -11,6 +11,7 @@ export {
   type BitsOption,
   type BitsRange,
   bitsOption,
+  bitWidthOption,
   choiceOption,
   isUsageError,
   nonNegativeInteger,
@@ -18,6 +19,7 @@ export {
   positiveNumber,
   rangeOption,
   readScriptOptions,
+  rejectRepeatedOptions,
   UsageError,
   workersOption,
 } from './script_options.js';

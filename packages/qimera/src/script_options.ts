@@ -53,6 +53,36 @@ export function positiveNumber(value: string | undefined, option: string): numbe
 }
 
 /**
+ * A bit-width option (`--input-bits 8`): an integer from 2 to 16, or `undefined` when
+ * not given.
+ * @throws UsageError naming the option otherwise.
+ */
+export function bitWidthOption(value: string | undefined, option: string): number | undefined {
+  return numberOption(
+    value,
+    option,
+    (n) => Number.isInteger(n) && n >= MIN_BITS && n <= MAX_BITS,
+    'an integer from 2 to 16',
+  );
+}
+
+/**
+ * Refuses options given more than once (`parseArgs` would silently keep the last).
+ * @param tokens `parseArgs`'s tokens (`tokens: true`).
+ * @throws UsageError naming the first repeated option.
+ */
+export function rejectRepeatedOptions(tokens: readonly { kind: string; name?: string; rawName?: string }[]): void {
+  const seen = new Map<string, number>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === undefined) continue;
+    const count = (seen.get(token.name) ?? 0) + 1;
+    seen.set(token.name, count);
+    if (count === 2)
+      throw new UsageError(`${token.rawName ?? `--${token.name}`} was given more than once; give it once`);
+  }
+}
+
+/**
  * A range option `min,max` of two finite numbers with min < max (`--input-range=-1,1`),
  * or `undefined` when not given.
  * @throws UsageError naming the option otherwise.

@@ -73,6 +73,14 @@ describe('qimera CLI: help and bad command lines', () => {
       ],
       [['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--colour'], "Unknown option '--colour'"],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--input-bits', '99'],
+        "--input-bits must be an integer from 2 to 16, got '99'",
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--bits', '3/3', '--out', 'x'],
+        '--bits was given more than once; give it once',
+      ],
+      [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--input-range', '1,0'],
         "--input-range must be min,max with finite numbers and min < max, got '1,0'",
       ],
@@ -104,6 +112,15 @@ describe('qimera CLI: help and bad command lines', () => {
       err: expect.stringContaining(`--out ${busy} already exists and is not empty`),
     });
     expect(readdirSync(busy)).toEqual(['keep.txt']);
+
+    // An output path below a file cannot be created: refused before loading anything.
+    writeFileSync(join(dir, 'file.txt'), 'x');
+    const belowFile = join(dir, 'file.txt', 'out');
+    const unwritable = await cli('quantize', 'missing.json', '--bits', '4/4', '--method', 'minmax', '--out', belowFile);
+    expect(unwritable).toMatchObject({
+      code: 2,
+      err: expect.stringContaining(`--out ${belowFile} cannot be created: ${join(dir, 'file.txt')} is a file`),
+    });
 
     const out = join(dir, 'fresh');
     const missing = await cli(

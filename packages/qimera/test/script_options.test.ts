@@ -2,15 +2,39 @@ import { parseArgs } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   bitsOption,
+  bitWidthOption,
   choiceOption,
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
   rangeOption,
   readScriptOptions,
+  rejectRepeatedOptions,
   UsageError,
   workersOption,
 } from '../src/node.js';
+
+describe('bitWidthOption and rejectRepeatedOptions', () => {
+  it('reads bit widths from 2 to 16 and names anything else', () => {
+    expect(bitWidthOption('8', '--input-bits')).toBe(8);
+    expect(bitWidthOption(undefined, '--input-bits')).toBeUndefined();
+    for (const bad of ['1', '17', '4.5', 'x']) {
+      expect(() => bitWidthOption(bad, '--input-bits')).toThrow(
+        `--input-bits must be an integer from 2 to 16, got '${bad}'`,
+      );
+    }
+  });
+
+  it('refuses an option given twice, in either spelling', () => {
+    const options = { bits: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+    const tokens = (args: string[]) => parseArgs({ args, options, tokens: true }).tokens;
+    expect(() => rejectRepeatedOptions(tokens(['--bits', '4/4', '-h']))).not.toThrow();
+    expect(() => rejectRepeatedOptions(tokens(['--bits', '4/4', '--bits=3/3']))).toThrow(
+      '--bits was given more than once; give it once',
+    );
+    expect(() => rejectRepeatedOptions(tokens(['-h', '--help']))).toThrow('--help was given more than once');
+  });
+});
 
 describe('rangeOption', () => {
   it('reads min,max', () => {

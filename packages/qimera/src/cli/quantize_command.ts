@@ -1,5 +1,7 @@
-import { readdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Fidelity, GUARD_CRITERIA, TrainingDivergedError } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
@@ -17,11 +19,13 @@ import {
 import {
   type BitsOption,
   bitsOption,
+  bitWidthOption,
   choiceOption,
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
   rangeOption,
+  rejectRepeatedOptions,
   UsageError,
   workersOption,
 } from '../script_options.js';
@@ -39,9 +43,10 @@ export async function quantizeCommand(
   log: (line: string) => void,
   signals: SignalTarget = process,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args,
     allowPositionals: true,
+    tokens: true,
     options: {
       bits: { type: 'string' },
       out: { type: 'string' },
@@ -69,6 +74,7 @@ export async function quantizeCommand(
     log(QUANTIZE_HELP);
     return 0;
   }
+  rejectRepeatedOptions(tokens);
   const [modelPath, ...extra] = positionals;
   if (!modelPath) throw new UsageError('quantize needs the model.json to quantize');
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
@@ -88,7 +94,7 @@ export async function quantizeCommand(
     throw new UsageError('give --minutes or --iterations, not both');
   // Both cores where there are two: training splits each batch over two threads.
   const workers = workersOption(values.workers) ?? (availableParallelism() >= 2 ? 2 : 1);
-  const inputBits = positiveInteger(values['input-bits'], '--input-bits');
+  const inputBits = bitWidthOption(values['input-bits'], '--input-bits');
   const batchSize = positiveInteger(values.batch, '--batch');
   const warmupEpochs = nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs');
   const studentLearningRate = positiveNumber(values['student-lr'], '--student-lr');
@@ -162,14 +168,22 @@ export async function quantizeCommand(
   }
 }
 
-/** Refuses an output folder that exists and holds files, before any work is done. */
+/**
+ * Refuses, before any work is done, an output folder that exists and holds files, or
+ * one that cannot be written: the nearest existing folder on its path must be writable.
+ */
 async function assertFreshFolder(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => null);
+  if (info && !info.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a folder`);
+  if (info && (await readdir(dir)).length > 0) throw new UsageError(`--out ${dir} already exists and is not empty`);
+  let existing = resolve(dir);
+  while (!(await stat(existing).catch(() => null))) existing = dirname(existing);
+  if (!(await stat(existing)).isDirectory()) {
+    throw new UsageError(`--out ${dir} cannot be created: ${existing} is a file`);
+  }
   try {
-    const entries = await readdir(dir);
-    if (entries.length > 0) throw new UsageError(`--out ${dir} already exists and is not empty`);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR') throw new UsageError(`--out ${dir} exists and is not a folder`);
-    if (code !== 'ENOENT') throw error;
+    await access(existing, constants.W_OK);
+  } catch {
+    throw new UsageError(`--out ${dir} cannot be written: no write permission in ${existing}`);
   }
 }

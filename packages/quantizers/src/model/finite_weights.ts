@@ -1,4 +1,4 @@
-import { cast, isInf, isNaN, stack, sum, tidy } from '@tensorflow/tfjs-core';
+import { cast, isInf, isNaN as nanMask, stack, sum, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** A weight that holds NaN or infinite values, and how many of each. */
@@ -23,7 +23,7 @@ export function nonFiniteWeights(model: LayersModel): NonFiniteWeight[] {
     stack(
       weights.map(({ weight }) => {
         const value = weight.read();
-        return stack([sum(cast(isNaN(value), 'int32')), sum(cast(isInf(value), 'int32'))]);
+        return stack([sum(cast(nanMask(value), 'int32')), sum(cast(isInf(value), 'int32'))]);
       }),
     ).dataSync(),
   );
