@@ -1,4 +1,11 @@
-import { ActivationQuantizer, dequantize, integerRange, QuantizedWeightLayer } from '@qimera/quantizers';
+import {
+  ActivationQuantizer,
+  dequantize,
+  describeNonFinite,
+  integerRange,
+  nonFiniteWeights,
+  QuantizedWeightLayer,
+} from '@qimera/quantizers';
 import { dispose, io, ready, scalar, type Tensor, tensor, tensor1d, tidy } from '@tensorflow/tfjs-core';
 import { type LayersModel, models } from '@tensorflow/tfjs-layers';
 import { packedBytes, unpackBits } from './bit_packing.js';
@@ -22,7 +29,10 @@ interface Decoded {
  * @param source a model.json path (Node), a tfjs URL, or an IO handler.
  * @throws ArtifactError naming the source when it is not a qimera export (plain tfjs
  *   models load with `tf.loadLayersModel`), was written by a newer version, or its
- *   weights are missing, truncated or do not fit the topology.
+ *   weights are missing, truncated or do not fit the topology: a kernel stored with
+ *   other bits than its layer declares, a scale that is not finite and positive, a zero
+ *   point off the integer grid, an activation range that is not finite or inverted, a
+ *   non-finite float weight. Each error names the weight or layer and the field.
  */
 export async function loadQuantizedModel(source: string | io.IOHandler): Promise<LayersModel> {
   const where = describeTarget(source);
@@ -42,6 +52,10 @@ export async function loadQuantizedModel(source: string | io.IOHandler): Promise
       } finally {
         dispose(values);
       }
+    }
+    const broken = nonFiniteWeights(model);
+    if (broken.length > 0) {
+      throw new ArtifactError(where, `non-finite weights: ${broken.map(describeNonFinite).join('; ')}`);
     }
   } catch (error) {
     model.dispose();
@@ -129,7 +143,20 @@ function layerWeights(
   if (layer instanceof ActivationQuantizer) {
     const range = metadata.activations[layer.name];
     if (!range) throw new ArtifactError(where, `no range for activation quantizer '${layer.name}'`);
-    return [tensor1d([range.min, range.max]), scalar(range.observedBatches)];
+    const { min, max, observedBatches } = range;
+    if (!(isFiniteNumber(min) && isFiniteNumber(max) && min <= max)) {
+      throw new ArtifactError(
+        where,
+        `activation range of '${layer.name}' must be finite numbers with min <= max, got ${JSON.stringify([min, max])}`,
+      );
+    }
+    if (!(isFiniteNumber(observedBatches) && observedBatches >= 1)) {
+      throw new ArtifactError(
+        where,
+        `activation range of '${layer.name}': observedBatches must be a number >= 1, got ${JSON.stringify(observedBatches)}`,
+      );
+    }
+    return [tensor1d([min, max]), scalar(observedBatches)];
   }
   const grid = layer instanceof QuantizedWeightLayer ? gridKernel(layer, decoded, where) : null;
   const gridNames = gridWeightNames(layer.name);
@@ -183,6 +210,7 @@ function gridKernel(
   if (scale.length !== channels || zeroPoint.length !== channels) {
     throw new ArtifactError(where, `kernel '${kernelName}' has ${scale.length} scales for ${channels} channels`);
   }
+  checkGrid(layer, kernelName, quantization, scale, zeroPoint, where);
   return tidy(() => {
     const params = {
       scale: tensor(Float32Array.from(scale), paramShape, 'float32'),
@@ -195,6 +223,53 @@ function gridKernel(
     );
     return { kernel: dequantize(q, params), ...params };
   });
+}
+
+/**
+ * The grid a kernel is stored on must be the one its layer's topology declares: the
+ * same bit width (and so integer offset), finite positive scales, integral zero points
+ * inside the integer range.
+ */
+function checkGrid(
+  layer: QuantizedWeightLayer,
+  kernelName: string,
+  quantization: { dtype: string; bits?: unknown; offset?: unknown },
+  scale: ArrayLike<number>,
+  zeroPoint: ArrayLike<number>,
+  where: string,
+): void {
+  const { bits } = layer.weightSpec;
+  const { qmin, qmax } = integerRange(layer.weightSpec);
+  const stored = quantization.dtype === 'uint8' ? 8 : quantization.bits;
+  if (stored !== bits) {
+    throw new ArtifactError(
+      where,
+      `kernel '${kernelName}' is stored with ${JSON.stringify(stored)} bits, but layer '${layer.name}' declares weight_bits ${bits}`,
+    );
+  }
+  if (quantization.dtype === 'qimera-packed' && quantization.offset !== qmin) {
+    throw new ArtifactError(
+      where,
+      `kernel '${kernelName}': offset must be ${qmin} for ${bits}-bit ${layer.weightSpec.scheme} weights, got ${JSON.stringify(quantization.offset)}`,
+    );
+  }
+  for (let i = 0; i < scale.length; i++) {
+    const value = scale[i] as number;
+    if (!(Number.isFinite(value) && value > 0)) {
+      throw new ArtifactError(where, `kernel '${kernelName}': scale ${i} must be finite and > 0, got ${value}`);
+    }
+    const zero = zeroPoint[i] as number;
+    if (!(Number.isInteger(zero) && zero >= qmin && zero <= qmax)) {
+      throw new ArtifactError(
+        where,
+        `kernel '${kernelName}': zero point ${i} must be an integer from ${qmin} to ${qmax}, got ${zero}`,
+      );
+    }
+  }
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
 }
 
 /** tfjs's own decoding of a uint8 entry: `u * scale + min`. */

@@ -27,6 +27,26 @@ import {
 
 beforeAll(() => useBackend('cpu'));
 
+/** The part of a topology these tests edit. */
+type TopologyJson = { config: { layers: { name: string; config: Record<string, unknown> }[] } };
+
+/** Byte offset of a manifest entry in the weight data, by the encodings' sizes. */
+function entryOffset(artifacts: tf.io.ModelArtifacts, name: string): number {
+  let offset = 0;
+  for (const entry of artifacts.weightSpecs ?? []) {
+    if (entry.name === name) return offset;
+    const count = entry.shape.reduce((n, d) => n * d, 1);
+    const quantization = entry.quantization as { dtype: string; bits?: number } | undefined;
+    offset +=
+      quantization?.dtype === 'qimera-packed'
+        ? Math.ceil((count * (quantization.bits as number)) / 8)
+        : quantization?.dtype === 'uint8'
+          ? count
+          : 4 * count;
+  }
+  throw new Error(`no entry '${name}'`);
+}
+
 /** Saves into memory; `saved()` returns what was written. */
 function memoryTarget() {
   let artifacts: tf.io.ModelArtifacts | undefined;
@@ -200,6 +220,47 @@ describe('exportQuantized / loadQuantizedModel', () => {
     const missing = { ...good, weightSpecs: good.weightSpecs?.filter((e) => e.name !== 'logits/bias') };
     const trimmed = { ...missing, weightData: (good.weightData as ArrayBuffer).slice(0, -16) };
     await expect(loadQuantizedModel(tf.io.fromMemory(trimmed))).rejects.toThrow("the weights lack 'logits/bias'");
+  });
+
+  it('refuses grids, ranges and weights that are not what the topology declares, naming each', async () => {
+    const { artifacts: good } = await quantizedArtifacts(await calibrated({ w: 4, a: 4 }));
+    const meta = (good.userDefinedMetadata as { qimera: { modelTopology: TopologyJson; activations: object } }).qimera;
+    const load = (artifacts: tf.io.ModelArtifacts) => loadQuantizedModel(tf.io.fromMemory(artifacts));
+    // Bytes of the weight data with one entry's bytes rewritten.
+    const patched = (name: string, write: (view: DataView) => void): tf.io.ModelArtifacts => {
+      const data = (good.weightData as ArrayBuffer).slice(0);
+      write(new DataView(data, entryOffset(good, name)));
+      return { ...good, weightData: data };
+    };
+    await expect(load(patched('stem/kernel_scale', (v) => v.setFloat32(0, Number.NaN, true)))).rejects.toThrow(
+      "the given IO handler: kernel 'stem/kernel': scale 0 must be finite and > 0, got NaN",
+    );
+    await expect(load(patched('stem/kernel_scale', (v) => v.setFloat32(4, -0.5, true)))).rejects.toThrow(
+      "kernel 'stem/kernel': scale 1 must be finite and > 0, got -0.5",
+    );
+    await expect(load(patched('down/kernel_zero_point', (v) => v.setUint8(2, 200)))).rejects.toThrow(
+      "kernel 'down/kernel': zero point 2 must be an integer from 0 to 15, got 200",
+    );
+    await expect(load(patched('logits/bias', (v) => v.setFloat32(0, Number.POSITIVE_INFINITY, true)))).rejects.toThrow(
+      "non-finite weights: layer 'logits' weight 'logits/bias': 0 NaN, 1 infinite",
+    );
+    // The topology says 3 bits where the kernel is packed with 4.
+    const topology = structuredClone(meta.modelTopology);
+    const stem = topology.config.layers.find((l) => l.name === 'stem');
+    if (stem) stem.config.weight_bits = 3;
+    await expect(
+      load({ ...good, userDefinedMetadata: { qimera: { ...meta, modelTopology: topology } } }),
+    ).rejects.toThrow("kernel 'stem/kernel' is stored with 4 bits, but layer 'stem' declares weight_bits 3");
+    const inverted = { ...meta.activations, dw_quant: { min: 1, max: -1, observedBatches: 1 } };
+    await expect(
+      load({ ...good, userDefinedMetadata: { qimera: { ...meta, activations: inverted } } }),
+    ).rejects.toThrow("activation range of 'dw_quant' must be finite numbers with min <= max, got [1,-1]");
+    const textual = { ...meta.activations, dw_quant: { min: '0', max: 4, observedBatches: 1 } };
+    await expect(load({ ...good, userDefinedMetadata: { qimera: { ...meta, activations: textual } } })).rejects.toThrow(
+      'got ["0",4]',
+    );
+    // Untouched, it loads.
+    (await load(good)).dispose();
   });
 
   it('writes to and reads from a folder on disk, atomically', async () => {
