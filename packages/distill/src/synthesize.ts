@@ -131,16 +131,8 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
  * @param what names the option in the error.
  */
 export function checkInputRange(range: readonly [number, number], what: string): readonly [number, number] {
-  const [lo, hi] = Array.isArray(range) ? range : [];
-  if (
-    !(
-      Array.isArray(range) &&
-      range.length === 2 &&
-      Number.isFinite(lo) &&
-      Number.isFinite(hi) &&
-      (lo as number) < (hi as number)
-    )
-  ) {
+  const valid = Array.isArray(range) && range.length === 2 && range[0] < range[1];
+  if (!(valid && Number.isFinite(range[0]) && Number.isFinite(range[1]))) {
     throw new RangeError(`${what} must be [min, max] with finite min < max, got ${JSON.stringify(range)}`);
   }
   return range;

@@ -14,6 +14,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
 export const CALIBRATION_BATCH_SIZE = 64;
+/** Images synthesized for learned rounding unless another count is asked for. */
+export const RECONSTRUCTION_IMAGES = 256;
 
 /** Options of {@link calibrateStart}. */
 export interface CalibratedStartOptions {
@@ -89,7 +91,7 @@ export async function calibrateStart(
     throw new RangeError(`calibrateStart: images must be a positive integer, got ${count}`);
   }
   const reconstruction = options.reconstruction;
-  const reconstructionImages = reconstruction?.images ?? 256;
+  const reconstructionImages = reconstruction?.images ?? RECONSTRUCTION_IMAGES;
   if (!(Number.isInteger(reconstructionImages) && reconstructionImages >= 1)) {
     throw new RangeError(
       `calibrateStart: reconstruction.images must be a positive integer, got ${String(reconstruction?.images)}`,

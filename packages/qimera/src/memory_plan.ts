@@ -1,4 +1,5 @@
 import type { GeneratorFootprint } from '@qimera/generator';
+import { QUANTIZED_TWINS } from '@qimera/quantizers';
 import { getBackend, memory } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
@@ -52,13 +53,21 @@ export function backendMemoryLimit(backend: string, limitMB?: number): number | 
 export function activationBytesPerImage(model: LayersModel): number {
   let elements = 0;
   for (const layer of model.layers) {
-    const shapes = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as (
-      | number
-      | null
-    )[][];
-    for (const shape of shapes) elements += shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
+    for (const shape of shapesOf(layer.outputShape)) elements += elementsPerImage(shape);
   }
   return elements * 4;
+}
+
+type BatchShape = (number | null)[];
+
+/** The shapes of a layer's input or output, which holds one shape or a list of them. */
+function shapesOf(shape: BatchShape | BatchShape[]): BatchShape[] {
+  return (Array.isArray(shape[0]) ? shape : [shape]) as BatchShape[];
+}
+
+/** Elements of one image of a batch shape `[batch, ...]` (unknown sizes count 1). */
+function elementsPerImage(shape: BatchShape): number {
+  return shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
 }
 
 /**
@@ -113,23 +122,18 @@ export function planMemory(
  * that layer is optimised.
  */
 export function reconstructionBytesPerImage(model: LayersModel): number {
-  const elements = (shape: (number | null)[]) => shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
   let largest = 0;
   for (const layer of model.layers) {
-    if (!KERNEL_LAYERS.has(layer.getClassName())) continue;
+    // The float layers quantizeModel gives a quantized (kernel) twin.
+    if (!(layer.getClassName() in QUANTIZED_TWINS)) continue;
     for (const node of layer.inboundNodes) {
-      const input = (Array.isArray(node.inputShapes[0]) ? node.inputShapes[0] : node.inputShapes) as (number | null)[];
-      const output = (Array.isArray(node.outputShapes[0]) ? node.outputShapes[0] : node.outputShapes) as (
-        | number
-        | null
-      )[];
-      largest = Math.max(largest, elements(input) + elements(output));
+      const [input] = shapesOf(node.inputShapes);
+      const [output] = shapesOf(node.outputShapes);
+      largest = Math.max(largest, elementsPerImage(input ?? []) + elementsPerImage(output ?? []));
     }
   }
-  return 4 * (elements(model.inputs[0]?.shape ?? []) + largest);
+  return 4 * (elementsPerImage(model.inputs[0]?.shape ?? []) + largest);
 }
-
-const KERNEL_LAYERS = new Set(['Conv2D', 'DepthwiseConv2D', 'Dense']);
 
 /**
  * How many images learned rounding can use: `wanted`, or fewer when their cached layer

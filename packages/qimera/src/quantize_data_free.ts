@@ -26,7 +26,12 @@ import { ClassEmbedding } from '@qimera/superposition';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
-import { CALIBRATION_BATCH_SIZE, type CalibratedStartReport, calibrateStart } from './calibrated_start.js';
+import {
+  CALIBRATION_BATCH_SIZE,
+  type CalibratedStartReport,
+  calibrateStart,
+  RECONSTRUCTION_IMAGES,
+} from './calibrated_start.js';
 import { methodDefaults, type SchedulePreset } from './defaults.js';
 import { backendMemoryLimit, type MemoryPlan, planMemory, planReconstruction, planTraining } from './memory_plan.js';
 import { calibrateOnNoise, calibrateUnobservedRanges } from './noise_calibration.js';
@@ -321,7 +326,7 @@ export async function quantizeDataFree(
         `training with batch ${training.batchSize} (about ${Math.round(training.bytesPerImage / 2 ** 20)} MiB per image)`,
     );
   }
-  const wantedReconstruction = options.reconstruction?.images ?? 256;
+  const wantedReconstruction = options.reconstruction?.images ?? RECONSTRUCTION_IMAGES;
   const reconstructionImages = reconstructs
     ? planReconstruction(model, wantedReconstruction, memoryPlan.forwardBatch, memoryLimit)
     : null;
@@ -338,6 +343,12 @@ export async function quantizeDataFree(
         `${memoryPlan.forwardBatch} images at a time to fit the '${getBackend()}' backend's memory`,
     );
   }
+  // How images are synthesized, the same for the fidelity set and the calibrated start.
+  const synthesis = {
+    ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
+    ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+    ...(options.synthesisBnsWeight !== undefined ? { bnsWeight: options.synthesisBnsWeight } : {}),
+  };
   let stage = 'quantizing the model';
   const student = await quantizeModel(model, {
     ...(calibrated ? { weightRange: 'mse' as const, activationObserver: 'mse' as const } : {}),
@@ -356,9 +367,7 @@ export async function quantizeDataFree(
       fidelitySet = await FidelitySet.synthesize(model, {
         images: fidelityImages,
         batchSize: Math.min(synthesisBatch, Math.ceil(fidelityImages / 2)),
-        ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
-        ...(options.inputRange ? { inputRange: options.inputRange } : {}),
-        ...(options.synthesisBnsWeight !== undefined ? { bnsWeight: options.synthesisBnsWeight } : {}),
+        ...synthesis,
         seed: seed + 104_729,
         ...(options.signal ? { signal: options.signal } : {}),
       });
@@ -370,14 +379,12 @@ export async function quantizeDataFree(
       try {
         start = await calibrateStart(model, student, {
           ...(options.calibrationImages !== undefined ? { images: options.calibrationImages } : {}),
-          ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
+          ...synthesis,
           biasCorrection: options.biasCorrection ?? true,
           synthesisBatchSize: synthesisBatch,
           forwardBatchSize: memoryPlan.forwardBatch,
           reference,
           seed,
-          ...(options.inputRange ? { inputRange: options.inputRange } : {}),
-          ...(options.synthesisBnsWeight !== undefined ? { bnsWeight: options.synthesisBnsWeight } : {}),
           // Learned rounding fits its steps into what is left of the budget.
           ...(reconstructs && plan.minutes !== undefined ? { deadline: started + plan.minutes * 60_000 } : {}),
           ...(reconstructionImages !== null

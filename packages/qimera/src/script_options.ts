@@ -62,7 +62,7 @@ export function bitWidthOption(value: string | undefined, option: string): numbe
     value,
     option,
     (n) => Number.isInteger(n) && n >= MIN_BITS && n <= MAX_BITS,
-    'an integer from 2 to 16',
+    `an integer from ${MIN_BITS} to ${MAX_BITS}`,
   );
 }
 
@@ -72,13 +72,13 @@ export function bitWidthOption(value: string | undefined, option: string): numbe
  * @throws UsageError naming the first repeated option.
  */
 export function rejectRepeatedOptions(tokens: readonly { kind: string; name?: string; rawName?: string }[]): void {
-  const seen = new Map<string, number>();
+  const seen = new Set<string>();
   for (const token of tokens) {
     if (token.kind !== 'option' || token.name === undefined) continue;
-    const count = (seen.get(token.name) ?? 0) + 1;
-    seen.set(token.name, count);
-    if (count === 2)
+    if (seen.has(token.name)) {
       throw new UsageError(`${token.rawName ?? `--${token.name}`} was given more than once; give it once`);
+    }
+    seen.add(token.name);
   }
 }
 

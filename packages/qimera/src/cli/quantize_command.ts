@@ -139,8 +139,11 @@ export async function quantizeCommand(
     }).catch(async (error: unknown) => {
       // A diverged run still leaves its last good student: write it, then fail.
       if (!(error instanceof TrainingDivergedError && error.student)) throw error;
-      await exportQuantized(error.student, out);
-      error.student.dispose();
+      try {
+        await exportQuantized(error.student, out);
+      } finally {
+        error.student.dispose();
+      }
       throw new Error(`${error.message}; wrote that student to ${out}`);
     });
     const sizes = await exportQuantized(model, out);
@@ -176,9 +179,14 @@ async function assertFreshFolder(dir: string): Promise<void> {
   const info = await stat(dir).catch(() => null);
   if (info && !info.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a folder`);
   if (info && (await readdir(dir)).length > 0) throw new UsageError(`--out ${dir} already exists and is not empty`);
+  // The folder, or the nearest folder above it that exists: where it will be created.
   let existing = resolve(dir);
-  while (!(await stat(existing).catch(() => null))) existing = dirname(existing);
-  if (!(await stat(existing)).isDirectory()) {
+  let found = info;
+  while (!found) {
+    existing = dirname(existing);
+    found = await stat(existing).catch(() => null);
+  }
+  if (!found.isDirectory()) {
     throw new UsageError(`--out ${dir} cannot be created: ${existing} is a file`);
   }
   try {

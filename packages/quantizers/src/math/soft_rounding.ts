@@ -143,7 +143,7 @@ export class SoftRounding {
   /** Share of elements whose rounding differs from rounding to nearest. */
   changedShare(): number {
     return tidy(() => {
-      const nearest = where(this.pinned, this.pinnedQuantized, this.onGrid(round(div(this.kernel, this.scale))));
+      const nearest = this.onGrid(round(div(this.kernel, this.scale)));
       const same = equal(nearest, this.hardKernel());
       return 1 - (mean(cast(same, 'float32')).dataSync()[0] as number);
     });
