@@ -135,7 +135,7 @@ best = Math.max(best, accuracy);
 const folded = options.foldBatchNorm ? '-foldbn' : '';
 const label = realImages ? 'real-images' : method;
 const outDir = join(options.out, `${label}-w${weightBits}a${activationBits}${folded}-seed${options.seed}`);
-await saveLayersModelToDir(student, outDir);
+await saveLayersModelToDir(student, outDir, { overwrite: true });
 console.log(
   JSON.stringify({
     method: label,

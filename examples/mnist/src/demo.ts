@@ -99,7 +99,7 @@ for (const setting of SETTINGS) {
     );
     if (method === 'adaround' && setting.name === 'W4A4') {
       const dir = `${values.out}/adaround-w4a4`;
-      await saveLayersModelToDir(student, dir);
+      await saveLayersModelToDir(student, dir, { overwrite: true });
       const reloaded = await loadLayersModelFromFile(`${dir}/model.json`);
       console.log(`  saved to ${dir}; reloaded: ${pct(accuracy(reloaded, heldout))}`);
       reloaded.dispose();

@@ -52,5 +52,5 @@ console.log(
   `held-out accuracy ${(100 * accuracy(teacher, heldout)).toFixed(2)}% on ${heldout.labels.length} digits ` +
     `(${(100 * trailing).toFixed(2)}% with the moving averages training left)`,
 );
-const saved = await saveLayersModelToDir(teacher, values.out);
+const saved = await saveLayersModelToDir(teacher, values.out, { overwrite: true });
 console.log(`saved ${saved.modelJsonPath} (${saved.weightBytes} weight bytes)`);

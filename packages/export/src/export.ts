@@ -13,6 +13,7 @@ import {
 import { dispose, type io, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { packBits } from './bit_packing.js';
+import { contentHash } from './content_hash.js';
 import { ExportError } from './errors.js';
 import {
   EXPORT_FORMAT,
@@ -32,6 +33,11 @@ export interface ExportOptions {
    * `'packed'`. Asking for `'tfjs-uint8'` when that does not hold is an error.
    */
   kernelEncoding?: 'auto' | KernelEncoding;
+  /**
+   * A folder target that already holds files is replaced (Node). Default false: such a
+   * folder is refused before anything is written.
+   */
+  overwrite?: boolean;
 }
 
 /** Sizes and contents of an export. */
@@ -63,8 +69,13 @@ export interface ExportReport {
  * tfjs's own uint8 quantization entries, so stock `tf.loadLayersModel` loads the file
  * too (with float activations); packed files need {@link loadQuantizedModel}.
  *
+ * The metadata carries a SHA-256 of everything the loader reads, so files changed
+ * after export (a flipped byte included) are refused on load.
+ *
  * @param target a folder (Node), a tfjs URL ('indexeddb://...', 'downloads://...') or
- *   an IO handler. Folders are written atomically (see `@qimera/node-io`).
+ *   an IO handler. Folders are written atomically (see `@qimera/node-io`'s
+ *   `dirSaveHandler`) and an existing folder with files is replaced only with
+ *   `overwrite`.
  * @throws ExportError listing every problem (non-finite weights, weights above 8 bits,
  *   uncalibrated activation quantizers, a model without quantized layers) before
  *   anything is written.
@@ -75,7 +86,7 @@ export async function exportQuantized(
   options: ExportOptions = {},
 ): Promise<ExportReport> {
   const { artifacts, report } = await quantizedArtifacts(model, options);
-  const handler = await saveHandlerFor(target);
+  const handler = await saveHandlerFor(target, { overwrite: options.overwrite ?? false });
   if (!handler.save) throw new ExportError([`${describeTarget(target)} cannot save (its handler has no save method)`]);
   await handler.save(artifacts);
   return report;
@@ -137,19 +148,21 @@ export async function quantizedArtifacts(
 
   const weightData = concat(chunks);
   const topology = functionalTopology(model);
-  const metadata: ExportMetadata = {
+  const described = {
     format: EXPORT_FORMAT,
     version: EXPORT_VERSION,
     kernelEncoding: encoding,
     modelTopology: loadableTopology(topology),
     activations,
-  };
+  } as const;
+  const specs = entries as io.WeightsManifestEntry[];
+  const metadata: ExportMetadata = { ...described, contentSha256: contentHash(described, specs, weightData) };
   const artifacts: io.ModelArtifacts = {
     modelTopology: floatTopology(topology) as never,
     format: 'layers-model',
     generatedBy: 'qimera export',
     convertedBy: null,
-    weightSpecs: entries as io.WeightsManifestEntry[],
+    weightSpecs: specs,
     weightData: weightData.buffer as ArrayBuffer,
     userDefinedMetadata: { qimera: metadata as never },
   };

@@ -3,7 +3,7 @@ import type { io } from '@tensorflow/tfjs-core';
 const INSTEAD = "pass a tfjs IO handler or a URL ('downloads://name', 'indexeddb://name', 'http(s)://...')";
 
 /** Where there is no file system (browsers): says what to pass instead of a folder. */
-export function folderSaveHandler(target: string): io.IOHandler {
+export function folderSaveHandler(target: string, _options?: { overwrite?: boolean }): io.IOHandler {
   throw new Error(`cannot save to the folder '${target}': folders need Node.js; ${INSTEAD}`);
 }
 

@@ -3,8 +3,11 @@ import type { io } from '@tensorflow/tfjs-core';
 
 /** `userDefinedMetadata.qimera.format` of every export. */
 export const EXPORT_FORMAT = 'qimera-quantized';
-/** Version of the layout below; loaders refuse versions they do not know. */
-export const EXPORT_VERSION = 1;
+/**
+ * Version of the layout below; loaders refuse versions they do not know. Version 2 added
+ * `contentSha256`; version 1 files (without it) still load.
+ */
+export const EXPORT_VERSION = 2;
 
 /**
  * How kernels are stored. `'packed'`: k-bit integers packed into bytes, with float32
@@ -30,6 +33,11 @@ export interface ExportMetadata {
   modelTopology: FunctionalJson;
   /** Ranges of the activation quantizers, by layer name. */
   activations: Record<string, ExportedActivationRange>;
+  /**
+   * SHA-256 (hex) of this metadata without the field, the weights manifest and the
+   * weight bytes: any change to what the loader reads is detected (version 2 on).
+   */
+  contentSha256: string;
 }
 
 /** The manifest `quantization` of a packed kernel (not a tfjs dtype: stock tfjs refuses it). */

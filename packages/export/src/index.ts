@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 export { packBits, packedBytes, unpackBits } from './bit_packing.js';
+export { contentHash } from './content_hash.js';
 export { ArtifactError, ExportError } from './errors.js';
 export { type ExportOptions, type ExportReport, exportQuantized, quantizedArtifacts } from './export.js';
 export {

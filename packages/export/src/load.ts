@@ -9,6 +9,7 @@ import {
 import { dispose, io, ready, scalar, type Tensor, tensor, tensor1d, tidy } from '@tensorflow/tfjs-core';
 import { type LayersModel, models } from '@tensorflow/tfjs-layers';
 import { packedBytes, unpackBits } from './bit_packing.js';
+import { contentHash } from './content_hash.js';
 import { ArtifactError } from './errors.js';
 import { EXPORT_FORMAT, EXPORT_VERSION, type ExportEntry, type ExportMetadata, gridWeightNames } from './format.js';
 import { describeTarget, loadHandlerFor } from './targets.js';
@@ -28,7 +29,8 @@ interface Decoded {
  *
  * @param source a model.json path (Node), a tfjs URL, or an IO handler.
  * @throws ArtifactError naming the source when it is not a qimera export (plain tfjs
- *   models load with `tf.loadLayersModel`), was written by a newer version, or its
+ *   models load with `tf.loadLayersModel`), was written by a newer version, its content
+ *   does not match the SHA-256 written at export (a file edited or damaged since), or its
  *   weights are missing, truncated or do not fit the topology: a kernel stored with
  *   other bits than its layer declares, a scale that is not finite and positive, a zero
  *   point off the integer grid, an activation range that is not finite or inverted, a
@@ -40,7 +42,9 @@ export async function loadQuantizedModel(source: string | io.IOHandler): Promise
   if (!handler.load) throw new ArtifactError(where, 'its handler cannot load (no load method)');
   const artifacts = await handler.load();
   const metadata = readMetadata(artifacts, where);
-  const decoded = decodeWeights(artifacts, where);
+  const data = new Uint8Array(io.CompositeArrayBuffer.join(artifacts.weightData ?? []));
+  checkContentHash(metadata, artifacts.weightSpecs ?? [], data, where);
+  const decoded = decodeWeights(artifacts.weightSpecs ?? [], data, where);
   await ready();
   const model = await models.modelFromJSON({ modelTopology: metadata.modelTopology as never });
   try {
@@ -73,10 +77,10 @@ export function readMetadata(artifacts: io.ModelArtifacts, where: string): Expor
       'is not a qimera quantized export (no userDefinedMetadata.qimera): load plain tfjs models with tf.loadLayersModel or loadLayersModelFromFile',
     );
   }
-  if (metadata.version !== EXPORT_VERSION) {
+  if (!READABLE_VERSIONS.includes(metadata.version as number)) {
     throw new ArtifactError(
       where,
-      `was exported in format version ${String(metadata.version)}; this loader reads version ${EXPORT_VERSION}`,
+      `was exported in format version ${JSON.stringify(metadata.version)}; this loader reads versions ${READABLE_VERSIONS.join(' and ')}`,
     );
   }
   if (!metadata.modelTopology || typeof metadata.activations !== 'object') {
@@ -85,9 +89,33 @@ export function readMetadata(artifacts: io.ModelArtifacts, where: string): Expor
   return metadata as ExportMetadata;
 }
 
-function decodeWeights(artifacts: io.ModelArtifacts, where: string): Map<string, Decoded> {
-  const entries = (artifacts.weightSpecs ?? []) as ExportEntry[];
-  const data = new Uint8Array(io.CompositeArrayBuffer.join(artifacts.weightData ?? []));
+/** Version 1 predates the content hash. */
+const READABLE_VERSIONS = [1, EXPORT_VERSION];
+
+/** From version 2 on, what the loader reads must hash to the value written at export. */
+function checkContentHash(
+  metadata: ExportMetadata,
+  weightSpecs: io.WeightsManifestEntry[],
+  data: Uint8Array,
+  where: string,
+): void {
+  if (metadata.version === 1) return;
+  const expected = metadata.contentSha256;
+  if (typeof expected !== 'string') {
+    throw new ArtifactError(where, 'userDefinedMetadata.qimera.contentSha256 is missing: the file was edited');
+  }
+  const actual = contentHash(metadata, weightSpecs, data);
+  if (actual !== expected) {
+    throw new ArtifactError(
+      where,
+      `content does not match userDefinedMetadata.qimera.contentSha256 (expected ${expected}, got ${actual}): ` +
+        'the weights file or the quantized metadata changed after export; export the model again',
+    );
+  }
+}
+
+function decodeWeights(weightSpecs: io.WeightsManifestEntry[], data: Uint8Array, where: string): Map<string, Decoded> {
+  const entries = weightSpecs as ExportEntry[];
   const decoded = new Map<string, Decoded>();
   let offset = 0;
   for (const entry of entries) {

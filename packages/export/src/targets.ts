@@ -8,12 +8,15 @@ const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
 /**
  * A save handler for a target: handlers pass through, URLs ('indexeddb://',
  * 'downloads://', 'http://', 'file://' with tfjs-node ...) go to tfjs's routers, any
- * other string is a folder on this machine (Node only).
+ * other string is a folder on this machine (Node only), replaced only with `overwrite`.
  */
-export async function saveHandlerFor(target: string | io.IOHandler): Promise<io.IOHandler> {
+export async function saveHandlerFor(
+  target: string | io.IOHandler,
+  options: { overwrite?: boolean } = {},
+): Promise<io.IOHandler> {
   if (typeof target !== 'string') return target;
   if (URL_SCHEME.test(target)) return routed(io.getSaveHandlers(target), target, 'save');
-  return folderSaveHandler(target);
+  return folderSaveHandler(target, options);
 }
 
 /** A load handler for a source: like {@link saveHandlerFor}; a plain string is a model.json path. */

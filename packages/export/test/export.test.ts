@@ -17,7 +17,9 @@ import { tinyBranchy } from '../../../test-support/models.js';
 import { RESNET20_MODEL_JSON, sharedFilesMissing } from '../../../test-support/shared.js';
 import {
   ArtifactError,
+  contentHash,
   ExportError,
+  type ExportMetadata,
   exportQuantized,
   loadQuantizedModel,
   packBits,
@@ -45,6 +47,14 @@ function entryOffset(artifacts: tf.io.ModelArtifacts, name: string): number {
           : 4 * count;
   }
   throw new Error(`no entry '${name}'`);
+}
+
+/** Artifacts edited on purpose, with their content hash made to match again. */
+function rehashed(artifacts: tf.io.ModelArtifacts): tf.io.ModelArtifacts {
+  const meta = (artifacts.userDefinedMetadata as { qimera: ExportMetadata }).qimera;
+  const data = new Uint8Array(artifacts.weightData as ArrayBuffer);
+  const contentSha256 = contentHash(meta, artifacts.weightSpecs ?? [], data);
+  return { ...artifacts, userDefinedMetadata: { qimera: { ...meta, contentSha256 } as never } };
 }
 
 /** Saves into memory; `saved()` returns what was written. */
@@ -210,22 +220,56 @@ describe('exportQuantized / loadQuantizedModel', () => {
     );
     const { artifacts: good } = await quantizedArtifacts(await calibrated({ w: 4, a: 4 }));
     const meta = (good.userDefinedMetadata as { qimera: Record<string, unknown> }).qimera;
-    const newer = { ...good, userDefinedMetadata: { qimera: { ...meta, version: 2 } } };
+    const newer = { ...good, userDefinedMetadata: { qimera: { ...meta, version: 3 } } };
     await expect(loadQuantizedModel(tf.io.fromMemory(newer as never))).rejects.toThrow(
-      'was exported in format version 2; this loader reads version 1',
+      'was exported in format version 3; this loader reads versions 1 and 2',
     );
-    const truncated = { ...good, weightData: (good.weightData as ArrayBuffer).slice(0, 100) };
+    const truncated = rehashed({ ...good, weightData: (good.weightData as ArrayBuffer).slice(0, 100) });
     await expect(loadQuantizedModel(tf.io.fromMemory(truncated))).rejects.toThrow(ArtifactError);
     await expect(loadQuantizedModel(tf.io.fromMemory(truncated))).rejects.toThrow('weights data is truncated');
     const missing = { ...good, weightSpecs: good.weightSpecs?.filter((e) => e.name !== 'logits/bias') };
-    const trimmed = { ...missing, weightData: (good.weightData as ArrayBuffer).slice(0, -16) };
+    const trimmed = rehashed({ ...missing, weightData: (good.weightData as ArrayBuffer).slice(0, -16) });
     await expect(loadQuantizedModel(tf.io.fromMemory(trimmed))).rejects.toThrow("the weights lack 'logits/bias'");
+  });
+
+  it('refuses content changed after export by its SHA-256; version 1 files without one still load', async () => {
+    const q = await calibrated({ w: 4, a: 4 });
+    const { artifacts: good } = await quantizedArtifacts(q);
+    const meta = (good.userDefinedMetadata as { qimera: ExportMetadata }).qimera;
+    expect(meta.contentSha256).toMatch(/^[0-9a-f]{64}$/);
+    const load = (artifacts: tf.io.ModelArtifacts) => loadQuantizedModel(tf.io.fromMemory(artifacts));
+    // One bit of one kernel byte: a valid grid value, so only the hash can tell.
+    const flipped = (good.weightData as ArrayBuffer).slice(0);
+    const view = new DataView(flipped);
+    const at = entryOffset(good, 'stem/kernel');
+    view.setUint8(at, view.getUint8(at) ^ 1);
+    await expect(load({ ...good, weightData: flipped })).rejects.toThrow(
+      /^the given IO handler: content does not match userDefinedMetadata\.qimera\.contentSha256 \(expected [0-9a-f]{64}, got [0-9a-f]{64}\)/,
+    );
+    const widened = {
+      ...meta,
+      activations: { ...meta.activations, dw_quant: { min: -9, max: 9, observedBatches: 1 } },
+    };
+    await expect(load({ ...good, userDefinedMetadata: { qimera: widened as never } })).rejects.toThrow(
+      'content does not match',
+    );
+    const { contentSha256: _dropped, ...unhashed } = meta;
+    await expect(load({ ...good, userDefinedMetadata: { qimera: unhashed as never } })).rejects.toThrow(
+      'contentSha256 is missing',
+    );
+    const versionOne = await load({ ...good, userDefinedMetadata: { qimera: { ...unhashed, version: 1 } as never } });
+    const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 8);
+    const [a, b] = [q.predict(x) as tf.Tensor, versionOne.predict(x) as tf.Tensor];
+    expect(bitsOf(b)).toEqual(bitsOf(a));
+    tf.dispose([x, a, b]);
+    versionOne.dispose();
   });
 
   it('refuses grids, ranges and weights that are not what the topology declares, naming each', async () => {
     const { artifacts: good } = await quantizedArtifacts(await calibrated({ w: 4, a: 4 }));
     const meta = (good.userDefinedMetadata as { qimera: { modelTopology: TopologyJson; activations: object } }).qimera;
-    const load = (artifacts: tf.io.ModelArtifacts) => loadQuantizedModel(tf.io.fromMemory(artifacts));
+    // Edited consistently (hash updated): the checks behind the hash must still hold.
+    const load = (artifacts: tf.io.ModelArtifacts) => loadQuantizedModel(tf.io.fromMemory(rehashed(artifacts)));
     // Bytes of the weight data with one entry's bytes rewritten.
     const patched = (name: string, write: (view: DataView) => void): tf.io.ModelArtifacts => {
       const data = (good.weightData as ArrayBuffer).slice(0);

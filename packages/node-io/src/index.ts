@@ -8,9 +8,12 @@ export { ModelFileError } from './errors.js';
 export { fileLoadHandler, loadLayersModelFromFile } from './load.js';
 export { entryBytes, groupBytes } from './manifest.js';
 export {
+  type CheckSaveFolderOptions,
+  checkSaveFolder,
   type DirSaveOptions,
   dirSaveHandler,
   type SavedModelFiles,
   type SaveOptions,
   saveLayersModelToDir,
 } from './save.js';
+export { topologyProblem } from './topology_check.js';

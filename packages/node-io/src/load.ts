@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { io, ready } from '@tensorflow/tfjs-core';
-import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
+import { dispose, engine, io, ready, type Tensor, tidy } from '@tensorflow/tfjs-core';
+import { type LayersModel, models } from '@tensorflow/tfjs-layers';
 import { ModelFileError } from './errors.js';
-import { groupBytes } from './manifest.js';
+import { entryBytes, entryProblem, groupBytes } from './manifest.js';
+import { topologyProblem } from './topology_check.js';
 
 /**
  * Reads a tfjs LayersModel from `model.json` and the weight shards its manifest lists
@@ -15,21 +16,65 @@ import { groupBytes } from './manifest.js';
  * @throws ModelFileError naming the file when model.json or a shard is missing or
  *   unreadable, model.json is not valid JSON or lacks `modelTopology` /
  *   `weightsManifest`, a shard group is shorter (truncated) or longer than its manifest
- *   says, or the topology names an unknown layer class.
+ *   says, the topology names an unknown layer class, or a functional topology is not a
+ *   graph tfjs can rebuild (layers without names, connections to missing layers or
+ *   nodes, cycles: tfjs-layers would loop forever on those).
  */
 export async function loadLayersModelFromFile(modelJsonPath: string): Promise<LayersModel> {
   const file = resolve(modelJsonPath);
   const artifacts = await readModelArtifacts(file);
+  for (const entry of artifacts.weightSpecs ?? []) {
+    const stored = entry.quantization?.dtype ?? entry.dtype;
+    if (entryBytes(entry) === null && stored !== 'string') {
+      throw new ModelFileError(
+        file,
+        `weight '${entry.name}' has a dtype tfjs cannot decode: ${JSON.stringify(stored)}`,
+      );
+    }
+  }
   // Backends such as wasm start asynchronously; building the model needs one running.
   await ready();
   try {
-    return await loadLayersModel(io.fromMemory(artifacts));
+    return await buildWithoutLeaks(artifacts);
   } catch (error) {
     const message = (error as Error).message;
     const hint = /Unknown layer/.test(message)
       ? ' (for quantized models, import "@qimera/quantizers" first to register its layers)'
       : '';
     throw new ModelFileError(file, `cannot build the model: ${message}${hint}`);
+  }
+}
+
+/**
+ * `tf.loadLayersModel`'s steps, except that a failure (a layer tfjs cannot build, weights
+ * that do not fit the topology) disposes the variables and decoded weights made so far.
+ * Optimizer weights in the file are skipped: a loaded model is used, not trained on.
+ */
+async function buildWithoutLeaks(artifacts: io.ModelArtifacts): Promise<LayersModel> {
+  const registered = engine().state.registeredVariables;
+  const before = new Set(Object.keys(registered));
+  const specs = artifacts.weightSpecs ?? [];
+  const decoded = io.decodeWeights(artifacts.weightData ?? new ArrayBuffer(0), specs);
+  try {
+    // Building runs synchronously inside modelFromJSON: tidy then disposes the
+    // initializers' temporaries of layers built before a failure (variables are kept).
+    let building: Promise<LayersModel> | undefined;
+    tidy(() => {
+      building = models.modelFromJSON({ modelTopology: artifacts.modelTopology as never });
+    });
+    const model = await (building as Promise<LayersModel>);
+    if (artifacts.trainingConfig) model.loadTrainingConfig(artifacts.trainingConfig as never);
+    if (artifacts.userDefinedMetadata) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
+    const modelWeights = Object.fromEntries(
+      specs.filter((spec) => spec.group !== 'optimizer').map((spec) => [spec.name, decoded[spec.name] as Tensor]),
+    );
+    model.loadWeights(modelWeights, true);
+    return model;
+  } catch (error) {
+    for (const [name, variable] of Object.entries(registered)) if (!before.has(name)) variable.dispose();
+    throw error;
+  } finally {
+    dispose(Object.values(decoded));
   }
 }
 
@@ -61,12 +106,21 @@ function parseModelJson(file: string, bytes: Buffer): io.ModelJSON {
   if (typeof model.modelTopology !== 'object' || model.modelTopology === null) {
     throw new ModelFileError(file, 'has no modelTopology object: is this a tfjs LayersModel model.json?');
   }
+  const problem = topologyProblem(model.modelTopology);
+  if (problem) throw new ModelFileError(file, problem);
   if (!Array.isArray(model.weightsManifest)) {
     throw new ModelFileError(file, 'has no weightsManifest array');
   }
   for (const [i, group] of model.weightsManifest.entries()) {
     if (!Array.isArray(group?.paths) || !Array.isArray(group?.weights)) {
       throw new ModelFileError(file, `weightsManifest[${i}] needs 'paths' and 'weights' arrays`);
+    }
+    if (!group.paths.every((path) => typeof path === 'string')) {
+      throw new ModelFileError(file, `weightsManifest[${i}].paths must hold file names`);
+    }
+    for (const [j, entry] of (group.weights as unknown[]).entries()) {
+      const problem = entryProblem(entry);
+      if (problem) throw new ModelFileError(file, `weightsManifest[${i}].weights[${j}] ${problem}`);
     }
   }
   return model as io.ModelJSON;

@@ -31,3 +31,19 @@ export function groupBytes(entries: io.WeightsManifestEntry[]): number | null {
   }
   return total;
 }
+
+/**
+ * What is wrong with the form of a weights-manifest entry (a name, a shape of
+ * non-negative integers), or null. Checked before any size is computed or tensor
+ * decoded: tfjs decodes all entries at once, so one bad entry would leave the tensors
+ * decoded before it behind.
+ */
+export function entryProblem(entry: unknown): string | null {
+  if (typeof entry !== 'object' || entry === null) return `must be an object, got ${JSON.stringify(entry)}`;
+  const { name, shape } = entry as Partial<io.WeightsManifestEntry>;
+  if (typeof name !== 'string') return `needs a name, got ${JSON.stringify(name)}`;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    return `('${name}') needs a shape of non-negative integers, got ${JSON.stringify(shape)}`;
+  }
+  return null;
+}

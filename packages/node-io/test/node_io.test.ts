@@ -6,7 +6,16 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
-import { entryBytes, groupBytes, loadLayersModelFromFile, ModelFileError, saveLayersModelToDir } from '../src/index.js';
+import {
+  checkSaveFolder,
+  dirSaveHandler,
+  entryBytes,
+  groupBytes,
+  loadLayersModelFromFile,
+  ModelFileError,
+  saveLayersModelToDir,
+  topologyProblem,
+} from '../src/index.js';
 
 let root = '';
 beforeAll(async () => {
@@ -94,17 +103,115 @@ describe('saveLayersModelToDir / loadLayersModelFromFile', () => {
   });
 
   it('leaves nothing half-written when saving fails', async () => {
-    const dir = join(root, 'blocked');
-    await mkdir(join(dir, 'weights.bin'), { recursive: true }); // a folder where the shard must go
-    await expect(saveLayersModelToDir(tinySequential(), dir)).rejects.toThrow(ModelFileError);
-    expect(await readdir(dir)).toEqual(['weights.bin']);
+    const dir = join(root, 'fails');
+    // JSON cannot hold a BigInt: model.json fails after the weights are written.
+    const artifacts = { modelTopology: { bad: 1n } as never, weightSpecs: [], weightData: new ArrayBuffer(8) };
+    await expect(dirSaveHandler(dir).save?.(artifacts)).rejects.toThrow(`${dir}: cannot save the model`);
+    expect((await readdir(root)).filter((name) => name.includes('fails'))).toEqual([]);
     const file = join(root, 'a-file');
     await writeFile(file, 'x');
     await expect(saveLayersModelToDir(tinySequential(), file)).rejects.toThrow(`${file}: exists and is not a folder`);
+    await expect(saveLayersModelToDir(tinySequential(), join(file, 'below'))).rejects.toThrow(
+      `cannot be created: ${file} is a file`,
+    );
     await expect(
       saveLayersModelToDir(tinySequential(), join(root, 'bad-name'), { weightsFileName: '../w.bin' }),
     ).rejects.toThrow(/weightsFileName must be a plain file name/);
     await expect(readdir(join(root, 'bad-name'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('replaces a folder holding files only with overwrite, keeping the old model until the new one is in place', async () => {
+    const { dir, modelJson } = await savedCopy('replaced');
+    const before = await readFile(modelJson, 'utf8');
+    await expect(saveLayersModelToDir(tinySequential(), dir)).rejects.toThrow(
+      `${dir}: already holds files (model.json, weights.bin): pass overwrite: true to replace them`,
+    );
+    expect(await readFile(modelJson, 'utf8')).toBe(before);
+    const other = tinySequential();
+    await saveLayersModelToDir(other, dir, { overwrite: true });
+    expect(predictions(await loadLayersModelFromFile(modelJson))).toEqual(predictions(other));
+    expect((await readdir(root)).filter((name) => name.startsWith('.replaced'))).toEqual([]);
+    // An empty folder is simply filled.
+    await mkdir(join(root, 'empty'));
+    await saveLayersModelToDir(tinySequential(), join(root, 'empty'));
+    expect((await readdir(join(root, 'empty'))).sort()).toEqual(['model.json', 'weights.bin']);
+  });
+
+  it('names what an interrupted save left beside the folder and removes it with overwrite', async () => {
+    const dir = join(root, 'killed');
+    const debris = [join(root, '.killed.partial-4242-0a0b0c0d'), join(root, '.killed.replaced-4242-0e0f0a0b')];
+    for (const path of debris) await mkdir(path);
+    await writeFile(join(debris[0] as string, 'weights.bin'), 'half');
+    const refusal = `${dir}: an interrupted save left ${debris.join(', ')} beside it: remove them or pass --force to replace`;
+    await expect(checkSaveFolder(dir, { overwriteOption: '--force' })).rejects.toThrow(refusal);
+    await expect(saveLayersModelToDir(tinySequential(), dir)).rejects.toThrow(ModelFileError);
+    await checkSaveFolder(dir, { overwrite: true });
+    await saveLayersModelToDir(tinySequential(), dir, { overwrite: true });
+    expect((await readdir(root)).filter((name) => name.includes('killed'))).toEqual(['killed']);
+  });
+});
+
+describe('topologyProblem', () => {
+  const functional = () => ({
+    class_name: 'Model',
+    config: {
+      layers: [
+        { name: 'in', class_name: 'InputLayer', config: {}, inbound_nodes: [] },
+        {
+          name: 'fc',
+          class_name: 'Dense',
+          config: { kernel_initializer: { class_name: 'VarianceScaling', config: { scale: 1, seed: null } } },
+          inbound_nodes: [[['in', 0, 0, {}]]],
+        },
+      ],
+      input_layers: [['in', 0, 0]],
+      output_layers: [['fc', 0, 0]],
+    },
+  });
+  type Edit = (t: ReturnType<typeof functional>) => void;
+  const problemAfter = (edit: Edit) => {
+    const t = functional();
+    edit(t);
+    return topologyProblem(t);
+  };
+
+  it('accepts a well-formed graph and what tfjs saves', async () => {
+    expect(topologyProblem(functional())).toBeNull();
+    const { modelJson } = await savedCopy('checked');
+    expect(topologyProblem(JSON.parse(await readFile(modelJson, 'utf8')).modelTopology)).toBeNull();
+  });
+
+  it('names the graphs tfjs-layers would loop forever on', () => {
+    const fc = (t: ReturnType<typeof functional>) => t.config.layers[1] as Record<string, unknown>;
+    expect(problemAfter((t) => delete (fc(t) as { name?: string }).name)).toBe(
+      'modelTopology.config.layers[1] has no name',
+    );
+    expect(problemAfter((t) => (fc(t).inbound_nodes = [[['gone', 0, 0, {}]]]))).toBe(
+      `layer 'fc' connects to "gone", which is not a layer of the model`,
+    );
+    expect(problemAfter((t) => (fc(t).inbound_nodes = [[['in', 1, 0, {}]]]))).toBe(
+      "layer 'fc' connects to node 1 of 'in', which has 1",
+    );
+    expect(problemAfter((t) => (fc(t).inbound_nodes = [[]]))).toBe(
+      "layer 'fc': each inbound node must be a non-empty array of connections",
+    );
+    expect(problemAfter((t) => (t.config.output_layers = [['fc', 3, 0]]))).toBe(
+      "modelTopology.config.output_layers connects to node 3 of 'fc', which has 1",
+    );
+    expect(
+      problemAfter((t) => {
+        const first = t.config.layers[0] as Record<string, unknown>;
+        first.class_name = 'Dense';
+        first.inbound_nodes = [[['fc', 0, 0, {}]]];
+      }),
+    ).toBe("layer 'in' depends on its own output (the connections form a cycle)");
+    expect(
+      problemAfter((t) => {
+        (fc(t).config as { kernel_initializer: { config: { scale: unknown } } }).kernel_initializer.config.scale = [
+          1, 2,
+        ];
+      }),
+    ).toBe("layer 'fc': kernel_initializer.config.scale must be a finite number, got [1,2]");
   });
 });
 

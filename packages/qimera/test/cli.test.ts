@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import '../../../test-support/backend.js';
 import { CIFAR10_TEST_BATCH, RESNET20_MODEL_JSON, sharedFilesMissing } from '../../../test-support/shared.js';
@@ -109,7 +110,7 @@ describe('qimera CLI: help and bad command lines', () => {
     const refused = await cli('quantize', 'missing.json', '--bits', '4/4', '--method', 'minmax', '--out', busy);
     expect(refused).toMatchObject({
       code: 2,
-      err: expect.stringContaining(`--out ${busy} already exists and is not empty`),
+      err: expect.stringContaining(`--out ${busy} already holds files (keep.txt): pass --force to replace them`),
     });
     expect(readdirSync(busy)).toEqual(['keep.txt']);
 
@@ -141,6 +142,35 @@ describe('qimera CLI: help and bad command lines', () => {
       code: 1,
       err: expect.stringContaining('test_batch.bin: CIFAR-10 test batch not found'),
     });
+  });
+});
+
+describe('qimera CLI: output folders', () => {
+  const teacher = fileURLToPath(new URL('../../../examples/mnist/fixtures/teacher/model.json', import.meta.url));
+  const quantize = (out: string, ...extra: string[]) =>
+    cli('quantize', teacher, '--bits', '8/8', '--method', 'minmax', '--backend', 'wasm', '--out', out, ...extra);
+
+  it('names the leftovers of a killed run, and --force replaces the folder and removes them', async () => {
+    const dir = scratch();
+    const out = join(dir, 'model');
+    mkdirSync(out);
+    writeFileSync(join(out, 'old.txt'), 'x');
+    const debris = join(dir, '.model.partial-999-abcd0123');
+    mkdirSync(debris);
+    expect((await quantize(join(dir, 'other'))).code).toBe(0);
+    writeFileSync(join(dir, 'other', 'keep.txt'), 'x');
+    mkdirSync(join(dir, '.other.partial-999-abcd0123'));
+    const refused = await quantize(join(dir, 'other'));
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain('already holds files (keep.txt, model.json, weights.bin): pass --force');
+    rmSync(join(dir, 'other'), { recursive: true });
+    const named = await quantize(join(dir, 'other'));
+    expect(named.err).toContain(`an interrupted save left ${join(dir, '.other.partial-999-abcd0123')} beside it`);
+
+    const forced = await quantize(out, '--force');
+    expect(forced.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['model.json', 'weights.bin']);
+    expect(existsSync(debris)).toBe(false);
   });
 });
 

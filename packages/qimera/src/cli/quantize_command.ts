@@ -1,11 +1,8 @@
-import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Fidelity, GUARD_CRITERIA, TrainingDivergedError } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
-import { loadLayersModelFromFile } from '@qimera/node-io';
+import { checkSaveFolder, loadLayersModelFromFile, ModelFileError } from '@qimera/node-io';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import {
@@ -50,6 +47,7 @@ export async function quantizeCommand(
     options: {
       bits: { type: 'string' },
       out: { type: 'string' },
+      force: { type: 'boolean', default: false },
       method: { type: 'string', default: 'qimera' },
       preset: { type: 'string', default: 'short' },
       start: { type: 'string', default: 'calibrated' },
@@ -102,7 +100,8 @@ export async function quantizeCommand(
   const inputRange = rangeOption(values['input-range'], '--input-range');
   const synthesisSteps = positiveInteger(values['synthesis-steps'], '--synthesis-steps');
   const seed = positiveInteger(values.seed, '--seed') as number;
-  await assertFreshFolder(values.out);
+  const overwrite = values.force;
+  await checkOutFolder(values.out, overwrite);
   await useBackendOption(values.backend);
 
   const teacher = await loadLayersModelFromFile(modelPath);
@@ -140,13 +139,13 @@ export async function quantizeCommand(
       // A diverged run still leaves its last good student: write it, then fail.
       if (!(error instanceof TrainingDivergedError && error.student)) throw error;
       try {
-        await exportQuantized(error.student, out);
+        await exportQuantized(error.student, out, { overwrite });
       } finally {
         error.student.dispose();
       }
       throw new Error(`${error.message}; wrote that student to ${out}`);
     });
-    const sizes = await exportQuantized(model, out);
+    const sizes = await exportQuantized(model, out, { overwrite });
     const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
     log(
       `${method} W${weightBits}A${activationBits}${values['fold-bn'] ? ' (BN folded)' : ''}: ${report.iterations} iterations ` +
@@ -172,26 +171,14 @@ export async function quantizeCommand(
 }
 
 /**
- * Refuses, before any work is done, an output folder that exists and holds files, or
- * one that cannot be written: the nearest existing folder on its path must be writable.
+ * Refuses, before any work is done, an output folder the export would fail on or would
+ * have to delete from without --force (files in it, leftovers of a killed run beside it).
  */
-async function assertFreshFolder(dir: string): Promise<void> {
-  const info = await stat(dir).catch(() => null);
-  if (info && !info.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a folder`);
-  if (info && (await readdir(dir)).length > 0) throw new UsageError(`--out ${dir} already exists and is not empty`);
-  // The folder, or the nearest folder above it that exists: where it will be created.
-  let existing = resolve(dir);
-  let found = info;
-  while (!found) {
-    existing = dirname(existing);
-    found = await stat(existing).catch(() => null);
-  }
-  if (!found.isDirectory()) {
-    throw new UsageError(`--out ${dir} cannot be created: ${existing} is a file`);
-  }
+async function checkOutFolder(dir: string, overwrite: boolean): Promise<void> {
   try {
-    await access(existing, constants.W_OK);
-  } catch {
-    throw new UsageError(`--out ${dir} cannot be written: no write permission in ${existing}`);
+    await checkSaveFolder(dir, { overwrite, overwriteOption: '--force' });
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    throw new UsageError(`--out ${dir} ${error.problem}`);
   }
 }

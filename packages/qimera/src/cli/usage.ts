@@ -24,7 +24,10 @@ one quits at once.
 
 Options:
   --bits W/A           weight / activation bits, 2 to 8 each (e.g. 4/4)       required
-  --out <dir>          output folder; must not exist or be empty               required
+  --out <dir>          output folder; must not exist or be empty; written      required
+                       whole or not at all (a killed run leaves no half model)
+  --force              replace an --out folder that holds files, and remove the
+                       leftovers a killed run left beside it (both named otherwise)
   --method <name>      qimera (default) | gdfq | adaround (calibration, then learned
                        rounding layer by layer; no generator) | mse (calibration only,
                        no training) | minmax (the naive baseline)
