@@ -5,6 +5,15 @@
  * @packageDocumentation
  */
 
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointOptions,
+  type CheckpointTensor,
+  checkCheckpoint,
+  type DistillCheckpoint,
+  type OptimizerState,
+} from './checkpoint.js';
 export { StudentSnapshot, TrainingDivergedError } from './divergence.js';
 export {
   type Fidelity,

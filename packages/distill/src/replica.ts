@@ -22,6 +22,7 @@ import {
   variableGrads,
 } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { type DistillCheckpoint, optimizerState, restoreOptimizer } from './checkpoint.js';
 import { batchNormStatisticsLoss, distillationLoss, softCrossEntropy } from './losses.js';
 import type { DistillSettings } from './settings.js';
 import { TeacherTaps } from './taps.js';
@@ -220,6 +221,20 @@ export class Replica {
       this.takeGrads('student'),
       this.settings.weightDecay,
     );
+  }
+
+  /** Both optimizers' states, copied out. */
+  async optimizerStates(): Promise<DistillCheckpoint['optimizers']> {
+    return {
+      generator: await optimizerState(this.generatorOptimizer),
+      student: await optimizerState(this.studentOptimizer),
+    };
+  }
+
+  /** Puts saved optimizer states into this replica's (fresh) optimizers. */
+  async restoreOptimizers(states: DistillCheckpoint['optimizers']): Promise<void> {
+    await restoreOptimizer(this.generatorOptimizer, states.generator);
+    await restoreOptimizer(this.studentOptimizer, states.student);
   }
 
   /** Releases the kept images and logits. */

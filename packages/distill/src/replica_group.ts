@@ -1,6 +1,7 @@
 import type { LabelBatch } from '@qimera/superposition';
 import { type Tensor, tensor, tensor2d } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { DistillCheckpoint } from './checkpoint.js';
 import type { ImageBatchArrays } from './image_source.js';
 import {
   type GeneratorStepSums,
@@ -39,6 +40,10 @@ export interface ReplicaGroup {
   freezeRanges(): Promise<void>;
   /** Computes and applies the student update on the kept images. */
   studentStep(rate: number): Promise<StudentStepResult>;
+  /** The optimizers' states (the same in every replica). */
+  optimizerStates(): Promise<DistillCheckpoint['optimizers']>;
+  /** Puts saved optimizer states into every replica. */
+  restoreOptimizers(states: DistillCheckpoint['optimizers']): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -76,6 +81,14 @@ export class LocalReplicaGroup implements ReplicaGroup {
     const sums = this.replica.studentStep();
     this.replica.applyStudentGradients(rate);
     return averageStudent([sums]);
+  }
+
+  optimizerStates(): Promise<DistillCheckpoint['optimizers']> {
+    return this.replica.optimizerStates();
+  }
+
+  restoreOptimizers(states: DistillCheckpoint['optimizers']): Promise<void> {
+    return this.replica.restoreOptimizers(states);
   }
 
   async dispose(): Promise<void> {

@@ -57,6 +57,9 @@ async function handle(request: WorkerRequest): Promise<WorkerResult> {
       freezeActivationRanges(replica.models.student);
       return {};
     }
+    case 'restoreOptimizers':
+      await replica.restoreOptimizers(request.states);
+      return {};
   }
 }
 

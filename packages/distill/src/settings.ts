@@ -2,6 +2,7 @@ import type { ClassEmbedding, EmbeddingNormalization } from '@qimera/superpositi
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Node's worker threads, or their absence (browsers).
 import { workerThreadsAvailable } from '#replica-thread';
+import type { CheckpointOptions, DistillCheckpoint } from './checkpoint.js';
 import type { ImageSource } from './image_source.js';
 import type { KdReduction } from './losses.js';
 import type { DistillProgress } from './progress.js';
@@ -110,6 +111,14 @@ export interface DistillOptions {
   workers?: number;
   /** Stops cleanly between iterations; the student is still returned usable. */
   signal?: AbortSignal;
+  /** Hands out the whole training state every so often and when the run ends. */
+  checkpoint?: CheckpointOptions;
+  /**
+   * Continues from a checkpoint: the models given must be built with the options of
+   * the saved run (their weights are replaced); the iteration, the random source, the
+   * optimizers, frozen ranges and the training time spent continue from it.
+   */
+  resumeFrom?: DistillCheckpoint;
   /**
    * Called after every iteration with the student, e.g. to evaluate it at checkpoints
    * (its ranges are frozen once the phase is 'distill'; in 'warmup' they still

@@ -1,5 +1,17 @@
+import { activationQuantizers } from '@qimera/quantizers';
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  type CheckpointOptions,
+  checkCheckpoint,
+  type DistillCheckpoint,
+  embeddingTensors,
+  modelTensors,
+  restoreEmbedding,
+  restoreModel,
+} from './checkpoint.js';
 import { StudentSnapshot, TrainingDivergedError } from './divergence.js';
 import type { ImageBatchArrays } from './image_source.js';
 import type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
@@ -23,6 +35,11 @@ import { WorkerReplicaGroup } from './worker_group.js';
  * there is no generator: each iteration's batch comes from the source and only the
  * student schedule runs.
  *
+ * With {@link DistillOptions.checkpoint} the whole state is handed out every so often
+ * and when the run ends; {@link DistillOptions.resumeFrom} continues from such a
+ * checkpoint (models built with the same options): a resumed run with an iteration
+ * budget on one worker ends with the same weights, bit for bit, as one never stopped.
+ *
  * @throws TrainingDivergedError when a loss or the student's weights become non-finite,
  *   naming the iteration; the student is then as it was before that step.
  */
@@ -40,16 +57,44 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     mapping: source ? null : (options.mapping ?? null),
   };
   const imageShape = inputShape(options.teacher);
+  const resume = options.resumeFrom ?? null;
+  // Restored before the group starts, so worker replicas copy the restored models.
+  if (resume) restoreModels(models, resume);
   const group: ReplicaGroup =
     settings.workers === 2 ? await WorkerReplicaGroup.start(models, settings) : new LocalReplicaGroup(models, settings);
-  const rng = new SeededRandom(settings.seed);
-  const started = Date.now();
+  const rng = new SeededRandom(resume?.randomState ?? settings.seed);
+  const started = Date.now() - (resume?.elapsedMs ?? 0);
   let last: DistillProgress | null = null;
-  let done = 0;
+  let done = resume?.iteration ?? 0;
   let frozen = false;
+  const checkpoints = options.checkpoint ? new CheckpointClock(options.checkpoint, done) : null;
+  const saveCheckpoint = async (iteration: number) =>
+    checkpoints?.save({
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      iteration,
+      // Ranges a calibrated start froze before training count as frozen too.
+      rangesFrozen: frozen || activationQuantizers(models.student).every((q) => q.frozen),
+      elapsedMs: Date.now() - started,
+      randomState: rng.state,
+      models: {
+        student: modelTensors(models.student),
+        generator: modelTensors(models.generator),
+        mapping: modelTensors(models.mapping),
+        embedding: embeddingTensors(models.embedding),
+      },
+      optimizers: await group.optimizerStates(),
+    });
   // The student before each update, put back if the update breaks it.
   const snapshot = new StudentSnapshot(group.student);
   try {
+    if (resume) {
+      await group.restoreOptimizers(resume.optimizers);
+      if (resume.rangesFrozen) {
+        await group.freezeRanges();
+        frozen = true;
+      }
+    }
     for (; done < settings.iterations; done++) {
       if (options.signal?.aborted) break;
       const clock = timeFraction(settings, Date.now() - started);
@@ -124,9 +169,12 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
             : Math.max(0, settings.timeBudgetMs - elapsedMs),
       };
       options.onProgress?.(last, group.student);
+      if (checkpoints?.due(done + 1)) await saveCheckpoint(done + 1);
       // Let abort signals and other callbacks in between iterations.
       await nextMacrotask();
     }
+    // Before the final freeze: a run resumed from here goes on calibrating if it was.
+    if (checkpoints && checkpoints.lastSaved !== done) await saveCheckpoint(done);
     if (!frozen) await group.freezeRanges();
   } finally {
     snapshot.dispose();
@@ -134,6 +182,53 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   }
   const aborted = options.signal?.aborted === true || (settings.timeBudgetMs === null && done < settings.iterations);
   return { iterations: done, aborted, elapsedMs: Date.now() - started, last };
+}
+
+/** Writes a checkpoint's models into the run's (built with the same options). */
+function restoreModels(
+  models: { student: LayersModel; generator: LayersModel | null; mapping: LayersModel | null } & {
+    embedding: Parameters<typeof restoreEmbedding>[0];
+  },
+  checkpoint: DistillCheckpoint,
+): void {
+  checkCheckpoint(checkpoint);
+  restoreModel(models.student, checkpoint.models.student, 'student');
+  restoreModel(models.generator, checkpoint.models.generator, 'generator');
+  restoreModel(models.mapping, checkpoint.models.mapping, 'mapping');
+  restoreEmbedding(models.embedding, checkpoint.models.embedding);
+}
+
+/** When checkpoints are due: every N iterations and / or every M minutes. */
+class CheckpointClock {
+  lastSaved: number;
+  private lastSavedAt = Date.now();
+
+  constructor(
+    private readonly options: CheckpointOptions,
+    startIteration: number,
+  ) {
+    const { everyIterations, everyMinutes } = options;
+    if (everyIterations !== undefined && !(Number.isInteger(everyIterations) && everyIterations >= 1)) {
+      throw new RangeError(`distill: checkpoint.everyIterations must be a positive integer, got ${everyIterations}`);
+    }
+    if (everyMinutes !== undefined && !(everyMinutes > 0 && Number.isFinite(everyMinutes))) {
+      throw new RangeError(`distill: checkpoint.everyMinutes must be a positive number, got ${everyMinutes}`);
+    }
+    if (typeof options.save !== 'function') throw new TypeError('distill: checkpoint.save must be a function');
+    this.lastSaved = startIteration;
+  }
+
+  due(iteration: number): boolean {
+    const { everyIterations, everyMinutes } = this.options;
+    if (everyIterations !== undefined && iteration % everyIterations === 0) return true;
+    return everyMinutes !== undefined && Date.now() - this.lastSavedAt >= everyMinutes * 60_000;
+  }
+
+  async save(checkpoint: DistillCheckpoint): Promise<void> {
+    await this.options.save(checkpoint);
+    this.lastSaved = checkpoint.iteration;
+    this.lastSavedAt = Date.now();
+  }
 }
 
 /** Share of the time budget spent after `elapsedMs`, or null without a time budget. */

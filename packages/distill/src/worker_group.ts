@@ -5,6 +5,7 @@ import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Node: a worker thread; elsewhere (browsers) an error saying workers need Node.
 import { spawnReplicaWorker } from '#replica-thread';
+import type { DistillCheckpoint } from './checkpoint.js';
 import type { ImageBatchArrays } from './image_source.js';
 import { modelArtifacts } from './model_transfer.js';
 import {
@@ -163,6 +164,17 @@ export class WorkerReplicaGroup implements ReplicaGroup {
     applyLocal();
     await applied;
     return [local.sums, other.sums];
+  }
+
+  // Both replicas applied the same averaged gradients, so this thread's states are the worker's.
+  optimizerStates(): Promise<DistillCheckpoint['optimizers']> {
+    return this.replica.optimizerStates();
+  }
+
+  async restoreOptimizers(states: DistillCheckpoint['optimizers']): Promise<void> {
+    const remote = this.call({ type: 'restoreOptimizers', states });
+    await this.replica.restoreOptimizers(states);
+    await remote;
   }
 
   async dispose(): Promise<void> {

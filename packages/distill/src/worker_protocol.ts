@@ -1,5 +1,6 @@
 import type { LabelBatch } from '@qimera/superposition';
 import type { io } from '@tensorflow/tfjs-core';
+import type { DistillCheckpoint } from './checkpoint.js';
 import type { GeneratorStepSums, ImageStepSums, StudentStepSums } from './replica.js';
 import type { DistillSettings } from './settings.js';
 
@@ -22,7 +23,8 @@ export type WorkerRequest =
   | { type: 'applyGenerator'; rate: number; grads: Float32Array[] }
   | { type: 'student' }
   | { type: 'applyStudent'; rate: number; grads: Float32Array[] }
-  | { type: 'freeze'; quantizerWeights: Float32Array[][] };
+  | { type: 'freeze'; quantizerWeights: Float32Array[][] }
+  | { type: 'restoreOptimizers'; states: DistillCheckpoint['optimizers'] };
 
 export type WorkerResult =
   | { sums: GeneratorStepSums | StudentStepSums; grads: Float32Array[] }

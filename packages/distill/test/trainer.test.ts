@@ -8,7 +8,13 @@ import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
-import { type DistillOptions, type DistillProgress, distill, type ImageSource } from '../src/index.js';
+import {
+  type DistillCheckpoint,
+  type DistillOptions,
+  type DistillProgress,
+  distill,
+  type ImageSource,
+} from '../src/index.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -455,6 +461,115 @@ describe('distill with a time budget', () => {
     await expect(distill({ ...run, timeBudgetMs: 10, warmupFraction: 1 })).rejects.toThrow(
       'distill: warmupFraction must be in [0, 1), got 1',
     );
+    run.dispose();
+  });
+});
+
+describe('distill checkpoints', () => {
+  /** A run's end state: every weight of student, generator, mapping and embedding. */
+  const endState = (run: Awaited<ReturnType<typeof setup>>) => ({
+    student: weightsOf(run.student),
+    generator: weightsOf(run.generator as LayersModel),
+    mapping: weightsOf(run.mapping as LayersModel),
+    embedding: Array.from(run.embedding?.table.dataSync() ?? []),
+  });
+
+  /** Runs 7 iterations, stopping after `stopAt` with a checkpoint; then resumes on fresh models. */
+  async function stoppedAndResumed(stopAt: number, workers: number) {
+    const first = await setup();
+    const controller = new AbortController();
+    const saved: DistillCheckpoint[] = [];
+    const stopped = await distill({
+      ...first,
+      workers,
+      iterations: 7,
+      signal: controller.signal,
+      checkpoint: {
+        everyIterations: stopAt,
+        save: (checkpoint) => {
+          saved.push(checkpoint);
+          controller.abort();
+        },
+      },
+    });
+    first.dispose();
+    expect(stopped.iterations).toBe(stopAt);
+    expect(saved.map((c) => c.iteration)).toEqual([stopAt]);
+    const second = await setup();
+    const progress: number[] = [];
+    const resumed = await distill({
+      ...second,
+      workers,
+      iterations: 7,
+      resumeFrom: saved[0],
+      onProgress: (p) => progress.push(p.iteration),
+    });
+    expect(resumed).toMatchObject({ iterations: 7, aborted: false });
+    expect(progress[0]).toBe(stopAt + 1);
+    const state = endState(second);
+    second.dispose();
+    return state;
+  }
+
+  it('a run resumed from a checkpoint ends with the weights of one never stopped, bit for bit', async () => {
+    for (const workers of [1, 2]) {
+      const never = await setup();
+      await distill({ ...never, workers, iterations: 7 });
+      const expected = endState(never);
+      never.dispose();
+      // At the end of warm-up (ranges not frozen yet) and after they froze (iteration 3);
+      // Adam's beta2^t by multiplication and by pow differ in float32 at t = 2 and 5.
+      for (const stopAt of [2, 5])
+        expect(await stoppedAndResumed(stopAt, workers), `${workers} ${stopAt}`).toEqual(expected);
+    }
+  });
+
+  it('saves every N iterations and when the run ends, and leaks nothing', async () => {
+    const saved: DistillCheckpoint[] = [];
+    const save = (checkpoint: DistillCheckpoint) => void saved.push(checkpoint);
+    const warm = await setup();
+    await distill({ ...warm, iterations: 3, checkpoint: { save } });
+    warm.dispose();
+    const run = await setup();
+    const before = tf.memory().numTensors;
+    await distill({ ...run, iterations: 5, checkpoint: { everyIterations: 2, save } });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(saved.map((c) => [c.iteration, c.rangesFrozen])).toEqual([
+      [3, true],
+      [2, false],
+      [4, true],
+      [5, true],
+    ]);
+    const last = saved[3] as DistillCheckpoint;
+    expect(last.models.student.map((t) => t.name)).toEqual(run.student.weights.map((w) => w.originalName));
+    expect(last.optimizers.generator.adamPowers?.[0]).toBeCloseTo(0.5 ** 6, 6);
+    run.dispose();
+  });
+
+  it('refuses checkpoints that do not fit the models or the format, naming the part', async () => {
+    const run = await setup();
+    let checkpoint: DistillCheckpoint | undefined;
+    await distill({
+      ...run,
+      iterations: 1,
+      checkpoint: {
+        save: (c) => {
+          checkpoint = c;
+        },
+      },
+    });
+    const saved = checkpoint as DistillCheckpoint;
+    const other = createGenerator({ imageSize: 8, channels: 3, inputDim: 6, baseChannels: 4, seed: 3 });
+    await expect(distill({ ...run, generator: other, iterations: 2, resumeFrom: saved })).rejects.toThrow(
+      /the checkpoint's generator weight \d+ is '.*' \[.*\], this run's is/,
+    );
+    await expect(
+      distill({ ...run, iterations: 2, resumeFrom: { ...saved, version: 9 } as DistillCheckpoint }),
+    ).rejects.toThrow('resumeFrom has checkpoint version 9; this version reads 1');
+    await expect(
+      distill({ ...run, iterations: 2, checkpoint: { everyIterations: 0, save: () => {} } }),
+    ).rejects.toThrow('checkpoint.everyIterations must be a positive integer, got 0');
+    other.dispose();
     run.dispose();
   });
 });

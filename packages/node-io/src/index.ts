@@ -15,5 +15,6 @@ export {
   type SavedModelFiles,
   type SaveOptions,
   saveLayersModelToDir,
+  writeFolder,
 } from './save.js';
 export { topologyProblem } from './topology_check.js';

@@ -62,40 +62,60 @@ export function dirSaveHandler(dir: string, options: DirSaveOptions = {}): io.IO
   }
   return {
     save: async (artifacts) => {
-      await checkSaveFolder(folder, options);
-      await mkdir(dirname(folder), { recursive: true });
-      const staging = siblingName(folder, 'partial');
+      const weights = new Uint8Array(io.CompositeArrayBuffer.join(artifacts.weightData ?? []));
+      const modelJson: io.ModelJSON = {
+        modelTopology: artifacts.modelTopology as io.ModelJSON['modelTopology'],
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy ?? '',
+        convertedBy: artifacts.convertedBy ?? null,
+        weightsManifest: [{ paths: [weightsName], weights: artifacts.weightSpecs ?? [] }],
+        ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
+        ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+      };
+      // Stringified first: a model JSON cannot hold fails before anything is written.
+      let json: string;
       try {
-        await mkdir(staging);
-        const weights = new Uint8Array(io.CompositeArrayBuffer.join(artifacts.weightData ?? []));
-        const modelJson: io.ModelJSON = {
-          modelTopology: artifacts.modelTopology as io.ModelJSON['modelTopology'],
-          format: artifacts.format ?? 'layers-model',
-          generatedBy: artifacts.generatedBy ?? '',
-          convertedBy: artifacts.convertedBy ?? null,
-          weightsManifest: [{ paths: [weightsName], weights: artifacts.weightSpecs ?? [] }],
-          ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
-          ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
-        };
-        await writeFile(join(staging, weightsName), weights);
-        await writeFile(join(staging, 'model.json'), JSON.stringify(modelJson));
-        await moveIntoPlace(staging, folder);
-        if (options.overwrite)
-          await Promise.all((await leftovers(folder)).map((path) => rm(path, { recursive: true })));
-        options.onSaved?.({
-          modelJsonPath: join(folder, 'model.json'),
-          weightsPath: join(folder, weightsName),
-          weightBytes: weights.byteLength,
-        });
-        return { modelArtifactsInfo: io.getModelArtifactsInfoForJSON(artifacts) };
+        json = JSON.stringify(modelJson);
       } catch (error) {
-        await rm(staging, { recursive: true, force: true });
-        throw error instanceof ModelFileError
-          ? error
-          : new ModelFileError(folder, `cannot save the model: ${(error as Error).message}`);
+        throw new ModelFileError(folder, `cannot save the model: ${(error as Error).message}`);
       }
+      await writeFolder(folder, { [weightsName]: weights, 'model.json': json }, options);
+      options.onSaved?.({
+        modelJsonPath: join(folder, 'model.json'),
+        weightsPath: join(folder, weightsName),
+        weightBytes: weights.byteLength,
+      });
+      return { modelArtifactsInfo: io.getModelArtifactsInfoForJSON(artifacts) };
     },
   };
+}
+
+/**
+ * Writes `files` (name to contents) as the folder `dir`, whole or not at all: into a
+ * hidden sibling that is renamed into place. A folder that holds files, or leftovers
+ * of interrupted writes beside it, is refused unless `overwrite` (see
+ * {@link checkSaveFolder}); with it, the old folder is set aside until the new one is
+ * in place, and leftovers are removed.
+ * @throws ModelFileError naming the folder and the problem; nothing is left behind.
+ */
+export async function writeFolder(
+  dir: string,
+  files: Record<string, Uint8Array | string>,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
+  const folder = resolve(dir);
+  await checkSaveFolder(folder, options);
+  await mkdir(dirname(folder), { recursive: true });
+  const staging = siblingName(folder, 'partial');
+  try {
+    await mkdir(staging);
+    for (const [name, contents] of Object.entries(files)) await writeFile(join(staging, name), contents);
+    await moveIntoPlace(staging, folder);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw new ModelFileError(folder, `cannot write the folder: ${(error as Error).message}`);
+  }
+  if (options.overwrite) await Promise.all((await leftovers(folder)).map((path) => rm(path, { recursive: true })));
 }
 
 /** Options of {@link checkSaveFolder}. */

@@ -1,6 +1,7 @@
 import { createDisentanglementMapping } from '@qimera/disentangle';
 import {
   canUseWorkerThreads,
+  checkCheckpoint,
   checkInputRange,
   type DistillOptions,
   type DistillProgress,
@@ -240,6 +241,12 @@ export interface DataFreeReport {
  * `guard` they return the best state by that measure, so the result is never worse, by
  * it, than its start.
  *
+ * The training methods take `checkpoint` (the whole training state, every so often and
+ * when the run ends; in Node `checkpointFolder(dir)` from `qimera/node` stores it) and
+ * `resumeFrom` (a checkpoint of a run with the same options: training continues from
+ * it, the calibrated start is not computed again; a guard starts afresh from the
+ * resumed state).
+ *
  * @throws if the model is not an NHWC image classifier (with BatchNorm layers, for
  *   every method but 'minmax'), or an option is invalid; each problem is named.
  * @throws TrainingDivergedError when training produced a non-finite loss or weights,
@@ -299,6 +306,12 @@ export async function quantizeDataFree(
   const seed = options.seed ?? 1;
   const reconstructs = method === 'adaround';
   const calibrated = method === 'mse' || reconstructs || (trains && startingPoint === 'calibrated');
+  if (!trains && (options.checkpoint || options.resumeFrom)) {
+    throw new Error(`quantizeDataFree: checkpoint and resumeFrom apply to 'qimera' and 'gdfq', not '${method}'`);
+  }
+  if (options.resumeFrom) checkCheckpoint(options.resumeFrom);
+  // A resumed run's checkpoint holds the student: its start is not computed again.
+  const calibratesNow = calibrated && !options.resumeFrom;
   const useMapping = method === 'qimera' && (options.mapping ?? true);
   const latentDim = options.latentDim ?? defaults.latentDim;
   const intermediateDim = options.intermediateDim ?? 100;
@@ -373,7 +386,7 @@ export async function quantizeDataFree(
       });
     }
     let start: CalibratedStartReport | null = null;
-    if (calibrated) {
+    if (calibratesNow) {
       stage = 'synthesizing images and calibrating the starting point';
       const reference = options.quantization?.foldBatchNorm ? await foldBatchNorm(model) : model;
       try {
@@ -486,7 +499,7 @@ export async function quantizeDataFree(
       measured.first ??= fidelity;
       measured.latest = { iteration, fidelity };
     };
-    if (calibrated && fidelitySet) measure(fidelitySet, 0);
+    if (calibratesNow && fidelitySet) measure(fidelitySet, 0);
     const guardEvery = options.guardEvery ?? 25;
     const timeBudgetMs = plan.minutes === undefined ? undefined : plan.minutes * 60_000 - (Date.now() - started);
     const timed = timeBudgetMs !== undefined && preset === 'short';

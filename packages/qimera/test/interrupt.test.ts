@@ -79,4 +79,47 @@ describe('qimera quantize, interrupted', () => {
     expect(Array.from(logits.dataSync()).every(Number.isFinite)).toBe(true);
     expect(fake.listeners()).toBe(0);
   });
+
+  it('leaves a checkpoint that --resume continues from', async () => {
+    const teacher = fileURLToPath(new URL('../../../examples/mnist/fixtures/teacher/model.json', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'qimera-resume-'));
+    const state = join(dir, 'state');
+    const fake = fakeProcess();
+    const lines: string[] = [];
+    const args = ['--bits', '4/4', '--iterations', '400', '--batch', '8', '--workers', '1', '--backend', 'wasm'];
+    const timer = setTimeout(() => fake.send('SIGINT'), 3000);
+    const stopped = await quantizeCommand(
+      [teacher, ...args, '--checkpoint', state, '--checkpoint-every', '0.005', '--out', join(dir, 'first')],
+      (line) => lines.push(line),
+      fake.target,
+    );
+    clearTimeout(timer);
+    expect(stopped).toBe(INTERRUPTED_EXIT_CODE);
+    expect(lines.join('\n')).toContain(`its training state is in ${state}: continue with --resume ${state}`);
+    const done = Number(/after (\d+) iterations/.exec(lines.join('\n'))?.[1]);
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(400);
+
+    // Continued with a shorter iteration budget so the test stays short: it starts where the first stopped.
+    const resumed: string[] = [];
+    const budget = String(done + 3);
+    const code = await quantizeCommand(
+      [
+        teacher,
+        ...args.slice(0, 2),
+        '--iterations',
+        budget,
+        ...args.slice(4),
+        '--resume',
+        state,
+        '--out',
+        join(dir, 'second'),
+      ],
+      (line) => resumed.push(line),
+      fakeProcess().target,
+    );
+    expect(code).toBe(0);
+    expect(resumed.join('\n')).toContain(`resumed from ${state} at iteration ${done}`);
+    expect(resumed.join('\n')).toMatch(new RegExp(`: ${budget} iterations in`));
+  });
 });

@@ -139,11 +139,14 @@ describe('quantizeDataFree', () => {
         layers.dense({ units: 2 }),
       ],
     });
+    const tiny = tinySequential();
+    // Every refusal, early or after the student and fidelity set exist, disposes what it made.
+    const before = tf.memory().numTensors;
     await expect(quantizeDataFree(odd, { backend: 'current', weightBits: 4, activationBits: 4 })).rejects.toThrow(
       /height and width divisible by 4, got 6x6/,
     );
     await expect(
-      quantizeDataFree(tinySequential(), {
+      quantizeDataFree(tiny, {
         backend: 'current',
         weightBits: 4,
         activationBits: 4,
@@ -151,13 +154,13 @@ describe('quantizeDataFree', () => {
       }),
     ).rejects.toThrow(/method must be one of 'qimera', 'gdfq', 'adaround', 'mse', 'minmax', got "zeroq"/);
     await expect(
-      quantizeDataFree(tinySequential(), { ...small, weightBits: 4, activationBits: 4, inputRange: [1, 0] }),
+      quantizeDataFree(tiny, { ...small, weightBits: 4, activationBits: 4, inputRange: [1, 0] }),
     ).rejects.toThrow('quantizeDataFree: inputRange must be [min, max] with finite min < max, got [1,0]');
+    await expect(quantizeDataFree(tiny, { backend: 'current', weightBits: 1, activationBits: 4 })).rejects.toThrow(
+      /config.weightBits: bit width/,
+    );
     await expect(
-      quantizeDataFree(tinySequential(), { backend: 'current', weightBits: 1, activationBits: 4 }),
-    ).rejects.toThrow(/config.weightBits: bit width/);
-    await expect(
-      quantizeDataFree(tinySequential(), {
+      quantizeDataFree(tiny, {
         weightBits: 4,
         activationBits: 4,
         embeddingInit: 'classifier',
@@ -165,6 +168,13 @@ describe('quantizeDataFree', () => {
         ...small,
       }),
     ).rejects.toThrow(/layer 'fc' has 64 input features, but the embedding needs dim 32/);
+    await expect(
+      quantizeDataFree(tiny, { ...small, weightBits: 4, activationBits: 4, method: 'mse', resumeFrom: {} as never }),
+    ).rejects.toThrow("checkpoint and resumeFrom apply to 'qimera' and 'gdfq', not 'mse'");
+    await expect(
+      quantizeDataFree(tiny, { ...small, weightBits: 4, activationBits: 4, resumeFrom: { format: 'x' } as never }),
+    ).rejects.toThrow('resumeFrom is not a distill checkpoint');
+    expect(tf.memory().numTensors, 'a refusal leaked tensors').toBe(before);
     // With the matching size the classifier init is used.
     const fromClassifier = await quantizeDataFree(tinySequential(), {
       weightBits: 4,

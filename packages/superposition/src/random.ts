@@ -3,17 +3,23 @@
  * label batches and the same tfjs seeds, so runs are reproducible.
  */
 export class SeededRandom {
-  private state: number;
+  private current: number;
 
+  /** `new SeededRandom(random.state)` continues exactly where `random` is. */
   constructor(seed: number) {
     if (!Number.isFinite(seed)) throw new RangeError(`SeededRandom: seed must be a finite number, got ${seed}`);
-    this.state = Math.floor(seed) >>> 0;
+    this.current = Math.floor(seed) >>> 0;
+  }
+
+  /** The generator's position: a seed that continues the sequence from here. */
+  get state(): number {
+    return this.current;
   }
 
   /** Uniform in [0, 1). */
   uniform(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
+    this.current = (this.current + 0x6d2b79f5) >>> 0;
+    let t = this.current;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;

@@ -1,8 +1,10 @@
+import { readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type Fidelity, GUARD_CRITERIA, TrainingDivergedError } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
 import { checkSaveFolder, loadLayersModelFromFile, ModelFileError } from '@qimera/node-io';
+import { checkpointFolder, loadCheckpoint } from '../checkpoint_folder.js';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import {
@@ -48,6 +50,9 @@ export async function quantizeCommand(
       bits: { type: 'string' },
       out: { type: 'string' },
       force: { type: 'boolean', default: false },
+      checkpoint: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      resume: { type: 'string' },
       method: { type: 'string', default: 'qimera' },
       preset: { type: 'string', default: 'short' },
       start: { type: 'string', default: 'calibrated' },
@@ -102,6 +107,14 @@ export async function quantizeCommand(
   const seed = positiveInteger(values.seed, '--seed') as number;
   const overwrite = values.force;
   await checkOutFolder(values.out, overwrite);
+  const checkpointEvery = positiveNumber(values['checkpoint-every'], '--checkpoint-every');
+  const checkpointDir = values.checkpoint ?? values.resume;
+  if ((checkpointDir || checkpointEvery) && method !== 'qimera' && method !== 'gdfq') {
+    throw new UsageError(`--checkpoint and --resume go with --method qimera or gdfq, not ${method}`);
+  }
+  if (checkpointEvery && !values.checkpoint) throw new UsageError('--checkpoint-every goes with --checkpoint <dir>');
+  if (checkpointDir) await checkCheckpointFolder(checkpointDir);
+  const resumeFrom = values.resume ? await loadCheckpoint(values.resume) : undefined;
   await useBackendOption(values.backend);
 
   const teacher = await loadLayersModelFromFile(modelPath);
@@ -129,6 +142,8 @@ export async function quantizeCommand(
       ...(memoryLimitMB ? { memoryLimitMB } : {}),
       ...(inputRange ? { inputRange } : {}),
       ...(synthesisSteps ? { synthesisSteps } : {}),
+      ...(checkpointDir ? { checkpoint: checkpointFolder(checkpointDir, { everyMinutes: checkpointEvery ?? 2 }) } : {}),
+      ...(resumeFrom ? { resumeFrom } : {}),
       workers,
       seed,
       backend: 'current',
@@ -162,11 +177,28 @@ export async function quantizeCommand(
       `wrote ${out}: weights ${kb(sizes.weightBytes)} (${sizes.kernelEncoding}), float32 ${kb(sizes.floatWeightBytes)}, ` +
         `${(100 * sizes.ratio).toFixed(1)}%`,
     );
+    if (resumeFrom) log(`resumed from ${values.resume} at iteration ${resumeFrom.iteration}`);
     if (!interrupt.signal.aborted) return 0;
     log(`interrupted: the model written is the student as it stood after ${report.iterations} iterations`);
+    if (checkpointDir) log(`its training state is in ${checkpointDir}: continue with --resume ${checkpointDir}`);
     return INTERRUPTED_EXIT_CODE;
   } finally {
     release();
+  }
+}
+
+/** A checkpoint folder must be new, or hold a checkpoint (replaced as the run goes), and be writable. */
+async function checkCheckpointFolder(dir: string): Promise<void> {
+  const held = await readdir(dir).catch(() => [] as string[]);
+  const foreign = held.filter((name) => name !== 'checkpoint.json' && name !== 'tensors.bin');
+  if (foreign.length > 0) {
+    throw new UsageError(`checkpoint folder ${dir} holds other files (${foreign.join(', ')}): give an own folder`);
+  }
+  try {
+    await checkSaveFolder(dir, { overwrite: true });
+  } catch (error) {
+    if (!(error instanceof ModelFileError)) throw error;
+    throw new UsageError(`checkpoint folder ${dir} ${error.problem}`);
   }
 }
 

@@ -28,6 +28,10 @@ Options:
                        whole or not at all (a killed run leaves no half model)
   --force              replace an --out folder that holds files, and remove the
                        leftovers a killed run left beside it (both named otherwise)
+  --checkpoint <dir>   qimera / gdfq: write the training state to <dir> every
+                       --checkpoint-every minutes (default 2) and when the run ends
+  --resume <dir>       continue the run whose checkpoint is in <dir> (same options;
+                       checkpoints then go on to <dir> unless --checkpoint is given)
   --method <name>      qimera (default) | gdfq | adaround (calibration, then learned
                        rounding layer by layer; no generator) | mse (calibration only,
                        no training) | minmax (the naive baseline)

@@ -1,0 +1,181 @@
+import type { ClassEmbedding } from '@qimera/superposition';
+import { dispose, type Optimizer, type Tensor, tensor, tidy, type Variable } from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+
+/** `format` of every {@link DistillCheckpoint}. */
+export const CHECKPOINT_FORMAT = 'qimera-distill-checkpoint';
+/** Version of the {@link DistillCheckpoint} layout; other versions are refused. */
+export const CHECKPOINT_VERSION = 1;
+
+/** One saved tensor. */
+export interface CheckpointTensor {
+  name: string;
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  values: Float32Array | Int32Array;
+}
+
+/** An optimizer's state: its `getWeights()` plus what tfjs's `setWeights` would recompute inexactly. */
+export interface OptimizerState {
+  weights: CheckpointTensor[];
+  /** Adam's running powers beta1^t and beta2^t (tfjs recomputes them with pow, which rounds differently). */
+  adamPowers?: [number, number];
+}
+
+/**
+ * Everything {@link distill} needs to continue a run where it stopped: every weight of
+ * the student (activation ranges included), generator, mapping and embedding, both
+ * optimizers' states, the random source's position, the iteration, whether ranges
+ * are frozen, and the training time spent. Plain data: store it as you like (Node:
+ * `saveCheckpoint` / `loadCheckpoint` in `qimera/node`).
+ */
+export interface DistillCheckpoint {
+  format: typeof CHECKPOINT_FORMAT;
+  version: number;
+  /** Iterations done. */
+  iteration: number;
+  rangesFrozen: boolean;
+  /** Training time spent; a time budget continues from it. */
+  elapsedMs: number;
+  /** `SeededRandom.state` of the labels and noise seeds. */
+  randomState: number;
+  models: {
+    student: CheckpointTensor[];
+    generator: CheckpointTensor[];
+    mapping: CheckpointTensor[];
+    embedding: CheckpointTensor[];
+  };
+  optimizers: { generator: OptimizerState; student: OptimizerState };
+}
+
+/** When and where {@link distill} writes checkpoints. */
+export interface CheckpointOptions {
+  /** Iterations between checkpoints. Default: none by count (give this or `everyMinutes`). */
+  everyIterations?: number;
+  /** Minutes between checkpoints. */
+  everyMinutes?: number;
+  /**
+   * Stores a checkpoint; awaited before training goes on. Also called when the run
+   * ends (done, out of time or aborted), so an abort leaves a checkpoint of the state
+   * it returns. Not called after a divergence.
+   */
+  save: (checkpoint: DistillCheckpoint) => Promise<void> | void;
+}
+
+/** Every weight of a model (trainable or not), copied out. */
+export function modelTensors(model: LayersModel | null): CheckpointTensor[] {
+  return (model?.weights ?? []).map((weight) => copied(weight.originalName, weight.read() as Variable));
+}
+
+/** The embedding table, copied out. */
+export function embeddingTensors(embedding: ClassEmbedding | null): CheckpointTensor[] {
+  return embedding ? [copied('embedding', embedding.table)] : [];
+}
+
+/**
+ * Writes saved weights into a model built like the one saved.
+ * @throws Error naming the part when the count, a name or a shape differs.
+ */
+export function restoreModel(model: LayersModel | null, saved: CheckpointTensor[], part: string): void {
+  const weights = model?.weights ?? [];
+  checkFits(
+    weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] })),
+    saved,
+    part,
+  );
+  if (weights.length === 0) return;
+  const values = saved.map(asTensor);
+  (model as LayersModel).setWeights(values);
+  dispose(values);
+}
+
+/** Writes a saved table into the embedding. */
+export function restoreEmbedding(embedding: ClassEmbedding | null, saved: CheckpointTensor[]): void {
+  const table = embedding?.table;
+  checkFits(table ? [{ name: 'embedding', shape: table.shape }] : [], saved, 'embedding');
+  if (!table) return;
+  const value = asTensor(saved[0] as CheckpointTensor);
+  table.assign(value);
+  value.dispose();
+}
+
+/** An optimizer's state, copied out. */
+export async function optimizerState(optimizer: Optimizer): Promise<OptimizerState> {
+  const weights = await optimizer.getWeights();
+  const state: OptimizerState = { weights: weights.map((w) => copied(w.name, w.tensor)) };
+  // getWeights makes a fresh iteration-count scalar each call; the rest are the optimizer's own.
+  weights[0]?.tensor.dispose();
+  const powers = adamPowers(optimizer);
+  if (powers) state.adamPowers = [powers[0].dataSync()[0] as number, powers[1].dataSync()[0] as number];
+  return state;
+}
+
+/** Puts a saved state into a fresh optimizer of the same kind. */
+export async function restoreOptimizer(optimizer: Optimizer, state: OptimizerState): Promise<void> {
+  if (state.weights.length === 0) return;
+  const values: { name: string; tensor: Tensor }[] = state.weights.map((w) => ({ name: w.name, tensor: asTensor(w) }));
+  await optimizer.setWeights(values);
+  dispose(values.map((v) => v.tensor));
+  const powers = adamPowers(optimizer);
+  if (powers && state.adamPowers) {
+    tidy(() => {
+      powers[0].assign(tensor(state.adamPowers?.[0] as number));
+      powers[1].assign(tensor(state.adamPowers?.[1] as number));
+    });
+  }
+}
+
+/**
+ * The checkpoint's format and version, or an error naming what is wrong.
+ * @throws Error when `checkpoint` is not a {@link DistillCheckpoint} this version reads.
+ */
+export function checkCheckpoint(checkpoint: DistillCheckpoint): void {
+  if (checkpoint?.format !== CHECKPOINT_FORMAT) {
+    throw new Error(`distill: resumeFrom is not a distill checkpoint (format ${JSON.stringify(checkpoint?.format)})`);
+  }
+  if (checkpoint.version !== CHECKPOINT_VERSION) {
+    throw new Error(
+      `distill: resumeFrom has checkpoint version ${JSON.stringify(checkpoint.version)}; this version reads ${CHECKPOINT_VERSION}`,
+    );
+  }
+  if (!(Number.isInteger(checkpoint.iteration) && checkpoint.iteration >= 0)) {
+    throw new Error(`distill: resumeFrom.iteration must be a non-negative integer, got ${checkpoint.iteration}`);
+  }
+}
+
+function checkFits(expected: { name: string; shape: readonly number[] }[], saved: CheckpointTensor[], part: string) {
+  if (expected.length !== saved.length) {
+    throw new Error(
+      `distill: the checkpoint's ${part} has ${saved.length} weights, this run's has ${expected.length}: resume with the options of the saved run`,
+    );
+  }
+  expected.forEach((weight, i) => {
+    const other = saved[i] as CheckpointTensor;
+    if (other.name !== weight.name || other.shape.join() !== weight.shape.join()) {
+      throw new Error(
+        `distill: the checkpoint's ${part} weight ${i} is '${other.name}' [${other.shape}], this run's is '${weight.name}' [${weight.shape}]`,
+      );
+    }
+  });
+}
+
+function copied(name: string, value: { shape: number[]; dtype: string; dataSync(): ArrayLike<number> }) {
+  const dtype = value.dtype === 'int32' ? 'int32' : 'float32';
+  const data = value.dataSync();
+  return {
+    name,
+    shape: [...value.shape],
+    dtype,
+    values: dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data),
+  } satisfies CheckpointTensor;
+}
+
+function asTensor(saved: CheckpointTensor) {
+  return tensor(saved.values, saved.shape, saved.dtype);
+}
+
+/** Adam's private running powers (tfjs 4.x keeps them as `accBeta1` / `accBeta2`), if any. */
+function adamPowers(optimizer: Optimizer): [Variable, Variable] | null {
+  const { accBeta1, accBeta2 } = optimizer as unknown as { accBeta1?: Variable; accBeta2?: Variable };
+  return accBeta1 && accBeta2 ? [accBeta1, accBeta2] : null;
+}
