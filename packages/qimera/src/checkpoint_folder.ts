@@ -8,7 +8,7 @@ import {
   type DistillCheckpoint,
   type OptimizerState,
 } from '@qimera/distill';
-import { ModelFileError, writeFolder } from '@qimera/node-io';
+import { checkSaveFolder, ModelFileError, writeFolder } from '@qimera/node-io';
 
 const STATE_FILE = 'checkpoint.json';
 const TENSORS_FILE = 'tensors.bin';
@@ -47,11 +47,7 @@ export function checkpointFolder(
  */
 export async function saveCheckpoint(dir: string, checkpoint: DistillCheckpoint): Promise<void> {
   const folder = resolve(dir);
-  const held = await readdir(folder).catch(() => [] as string[]);
-  const foreign = held.filter((name) => name !== STATE_FILE && name !== TENSORS_FILE);
-  if (foreign.length > 0) {
-    throw new ModelFileError(folder, `holds other files than a checkpoint (${foreign.join(', ')}): use an own folder`);
-  }
+  await checkCheckpointFolder(folder);
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const state = mapTensors(checkpoint, (tensor): StoredTensor => {
@@ -70,6 +66,21 @@ export async function saveCheckpoint(dir: string, checkpoint: DistillCheckpoint)
   const tensors = Buffer.concat(chunks);
   const json = JSON.stringify({ ...state, tensorsSha256: sha256(tensors) });
   await writeFolder(folder, { [TENSORS_FILE]: tensors, [STATE_FILE]: json }, { overwrite: true });
+}
+
+/**
+ * Refuses, before any work, a checkpoint folder that holds other files than a
+ * checkpoint's (saves replace the folder) or that cannot be created or written.
+ * @throws ModelFileError naming the folder and the problem.
+ */
+export async function checkCheckpointFolder(dir: string): Promise<void> {
+  const folder = resolve(dir);
+  const held = await readdir(folder).catch(() => [] as string[]);
+  const foreign = held.filter((name) => name !== STATE_FILE && name !== TENSORS_FILE);
+  if (foreign.length > 0) {
+    throw new ModelFileError(folder, `holds other files than a checkpoint (${foreign.join(', ')}): use an own folder`);
+  }
+  await checkSaveFolder(folder, { overwrite: true });
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 export * from '@qimera/distill/node';
 export * from '@qimera/node-io';
-export { checkpointFolder, loadCheckpoint, saveCheckpoint } from './checkpoint_folder.js';
+export { checkCheckpointFolder, checkpointFolder, loadCheckpoint, saveCheckpoint } from './checkpoint_folder.js';
 export { type ProgressBarOptions, progressBar } from './progress_bar.js';
 export { scriptArguments } from './script_arguments.js';
 export {

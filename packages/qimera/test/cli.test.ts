@@ -85,6 +85,14 @@ describe('qimera CLI: help and bad command lines', () => {
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--input-range', '1,0'],
         "--input-range must be min,max with finite numbers and min < max, got '1,0'",
       ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'mse', '--checkpoint', 'c'],
+        '--checkpoint and --resume go with --method qimera or gdfq, not mse',
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--checkpoint-every', '3'],
+        '--checkpoint-every goes with --checkpoint <dir>',
+      ],
       [['eval', 'm.json'], 'give one test set: --cifar10 <dir>'],
       [['eval', 'm.json', '--cifar10', 'd', '--images', 'e'], 'give one test set'],
       [['eval', 'm.json', '--cifar10', 'd', '--mean', '0.5'], '--mean, --std and --classes go with --images'],

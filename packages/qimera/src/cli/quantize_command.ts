@@ -1,10 +1,9 @@
-import { readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type Fidelity, GUARD_CRITERIA, TrainingDivergedError } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
 import { checkSaveFolder, loadLayersModelFromFile, ModelFileError } from '@qimera/node-io';
-import { checkpointFolder, loadCheckpoint } from '../checkpoint_folder.js';
+import { checkCheckpointFolder, checkpointFolder, loadCheckpoint } from '../checkpoint_folder.js';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
 import {
@@ -113,7 +112,7 @@ export async function quantizeCommand(
     throw new UsageError(`--checkpoint and --resume go with --method qimera or gdfq, not ${method}`);
   }
   if (checkpointEvery && !values.checkpoint) throw new UsageError('--checkpoint-every goes with --checkpoint <dir>');
-  if (checkpointDir) await checkCheckpointFolder(checkpointDir);
+  if (checkpointDir) await checkCheckpointDir(checkpointDir);
   const resumeFrom = values.resume ? await loadCheckpoint(values.resume) : undefined;
   await useBackendOption(values.backend);
 
@@ -188,14 +187,9 @@ export async function quantizeCommand(
 }
 
 /** A checkpoint folder must be new, or hold a checkpoint (replaced as the run goes), and be writable. */
-async function checkCheckpointFolder(dir: string): Promise<void> {
-  const held = await readdir(dir).catch(() => [] as string[]);
-  const foreign = held.filter((name) => name !== 'checkpoint.json' && name !== 'tensors.bin');
-  if (foreign.length > 0) {
-    throw new UsageError(`checkpoint folder ${dir} holds other files (${foreign.join(', ')}): give an own folder`);
-  }
+async function checkCheckpointDir(dir: string): Promise<void> {
   try {
-    await checkSaveFolder(dir, { overwrite: true });
+    await checkCheckpointFolder(dir);
   } catch (error) {
     if (!(error instanceof ModelFileError)) throw error;
     throw new UsageError(`checkpoint folder ${dir} ${error.problem}`);
