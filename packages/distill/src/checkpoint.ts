@@ -72,31 +72,44 @@ export function embeddingTensors(embedding: ClassEmbedding | null): CheckpointTe
   return embedding ? [copied('embedding', embedding.table)] : [];
 }
 
-/**
- * Writes saved weights into a model built like the one saved.
- * @throws Error naming the part when the count, a name or a shape differs.
- */
-export function restoreModel(model: LayersModel | null, saved: CheckpointTensor[], part: string): void {
-  const weights = model?.weights ?? [];
-  checkFits(
-    weights.map((w) => ({ name: w.originalName, shape: w.shape as number[] })),
-    saved,
-    part,
-  );
-  if (weights.length === 0) return;
-  const values = saved.map(asTensor);
-  (model as LayersModel).setWeights(values);
-  dispose(values);
+/** The models a checkpoint restores into. */
+export interface RestorableModels {
+  student: LayersModel;
+  generator: LayersModel | null;
+  mapping: LayersModel | null;
+  embedding: ClassEmbedding | null;
 }
 
-/** Writes a saved table into the embedding. */
-export function restoreEmbedding(embedding: ClassEmbedding | null, saved: CheckpointTensor[]): void {
-  const table = embedding?.table;
-  checkFits(table ? [{ name: 'embedding', shape: table.shape }] : [], saved, 'embedding');
-  if (!table) return;
-  const value = asTensor(saved[0] as CheckpointTensor);
-  table.assign(value);
-  value.dispose();
+/**
+ * Writes a checkpoint's weights into models built like the saved ones; every part is
+ * checked before any is written, so a refusal leaves the models as they were.
+ * @throws Error naming the part and weight when a count, a name or a shape differs,
+ *   or when the checkpoint's format or version is not this one's.
+ */
+export function restoreModels(models: RestorableModels, checkpoint: DistillCheckpoint): void {
+  checkCheckpoint(checkpoint);
+  const table = models.embedding?.table;
+  const pairs: [LayersModel | null, CheckpointTensor[], string][] = [
+    [models.student, checkpoint.models.student, 'student'],
+    [models.generator, checkpoint.models.generator, 'generator'],
+    [models.mapping, checkpoint.models.mapping, 'mapping'],
+  ];
+  for (const [model, saved, part] of pairs) {
+    const weights = (model?.weights ?? []).map((w) => ({ name: w.originalName, shape: w.shape as number[] }));
+    checkFits(weights, saved, part);
+  }
+  checkFits(table ? [{ name: 'embedding', shape: table.shape }] : [], checkpoint.models.embedding, 'embedding');
+  for (const [model, saved] of pairs) {
+    if (!model || saved.length === 0) continue;
+    const values = saved.map(asTensor);
+    model.setWeights(values);
+    dispose(values);
+  }
+  if (table) {
+    const value = asTensor(checkpoint.models.embedding[0] as CheckpointTensor);
+    table.assign(value);
+    value.dispose();
+  }
 }
 
 /** An optimizer's state, copied out. */

@@ -5,12 +5,10 @@ import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
   type CheckpointOptions,
-  checkCheckpoint,
   type DistillCheckpoint,
   embeddingTensors,
   modelTensors,
-  restoreEmbedding,
-  restoreModel,
+  restoreModels,
 } from './checkpoint.js';
 import { StudentSnapshot, TrainingDivergedError } from './divergence.js';
 import type { ImageBatchArrays } from './image_source.js';
@@ -58,16 +56,17 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   };
   const imageShape = inputShape(options.teacher);
   const resume = options.resumeFrom ?? null;
+  // Checked before anything is built that a refusal would have to dispose.
+  const checkpoints = options.checkpoint ? new CheckpointClock(options.checkpoint, resume?.iteration ?? 0) : null;
   // Restored before the group starts, so worker replicas copy the restored models.
   if (resume) restoreModels(models, resume);
+  const rng = new SeededRandom(resume?.randomState ?? settings.seed);
   const group: ReplicaGroup =
     settings.workers === 2 ? await WorkerReplicaGroup.start(models, settings) : new LocalReplicaGroup(models, settings);
-  const rng = new SeededRandom(resume?.randomState ?? settings.seed);
   const started = Date.now() - (resume?.elapsedMs ?? 0);
   let last: DistillProgress | null = null;
   let done = resume?.iteration ?? 0;
   let frozen = false;
-  const checkpoints = options.checkpoint ? new CheckpointClock(options.checkpoint, done) : null;
   const saveCheckpoint = async (iteration: number) =>
     checkpoints?.save({
       format: CHECKPOINT_FORMAT,
@@ -182,20 +181,6 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   }
   const aborted = options.signal?.aborted === true || (settings.timeBudgetMs === null && done < settings.iterations);
   return { iterations: done, aborted, elapsedMs: Date.now() - started, last };
-}
-
-/** Writes a checkpoint's models into the run's (built with the same options). */
-function restoreModels(
-  models: { student: LayersModel; generator: LayersModel | null; mapping: LayersModel | null } & {
-    embedding: Parameters<typeof restoreEmbedding>[0];
-  },
-  checkpoint: DistillCheckpoint,
-): void {
-  checkCheckpoint(checkpoint);
-  restoreModel(models.student, checkpoint.models.student, 'student');
-  restoreModel(models.generator, checkpoint.models.generator, 'generator');
-  restoreModel(models.mapping, checkpoint.models.mapping, 'mapping');
-  restoreEmbedding(models.embedding, checkpoint.models.embedding);
 }
 
 /** When checkpoints are due: every N iterations and / or every M minutes. */

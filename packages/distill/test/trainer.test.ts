@@ -560,15 +560,24 @@ describe('distill checkpoints', () => {
     });
     const saved = checkpoint as DistillCheckpoint;
     const other = createGenerator({ imageSize: 8, channels: 3, inputDim: 6, baseChannels: 4, seed: 3 });
-    await expect(distill({ ...run, generator: other, iterations: 2, resumeFrom: saved })).rejects.toThrow(
+    const before = tf.memory().numTensors;
+    const studentBefore = weightsOf(run.student);
+    // A student part that would change the student if it were written.
+    const shifted = structuredClone(saved);
+    const first = shifted.models.student[0] as (typeof shifted.models.student)[number];
+    first.values = first.values.map((v) => v + 1);
+    await expect(distill({ ...run, generator: other, iterations: 2, resumeFrom: shifted })).rejects.toThrow(
       /the checkpoint's generator weight \d+ is '.*' \[.*\], this run's is/,
     );
+    // Checked whole before anything is written: the student was not touched.
+    expect(weightsOf(run.student)).toEqual(studentBefore);
     await expect(
       distill({ ...run, iterations: 2, resumeFrom: { ...saved, version: 9 } as DistillCheckpoint }),
     ).rejects.toThrow('resumeFrom has checkpoint version 9; this version reads 1');
     await expect(
       distill({ ...run, iterations: 2, checkpoint: { everyIterations: 0, save: () => {} } }),
     ).rejects.toThrow('checkpoint.everyIterations must be a positive integer, got 0');
+    expect(tf.memory().numTensors, 'a refused resume leaked tensors').toBe(before);
     other.dispose();
     run.dispose();
   });

@@ -178,7 +178,9 @@ describe('exportQuantized / loadQuantizedModel', () => {
   it('names every problem and writes nothing', async () => {
     const q = await quantizeModel(tinyBranchy(), { weightBits: 12, activationBits: 4 });
     const target = memoryTarget();
+    const before = tf.memory().numTensors;
     const error = await exportQuantized(q, target.handler).catch((e: unknown) => e);
+    expect(tf.memory().numTensors, 'a refused export leaked tensors').toBe(before);
     expect(error).toBeInstanceOf(ExportError);
     expect((error as ExportError).problems).toEqual([
       "layer 'stem' has 12-bit weights; exports pack 2 to 8 bits",
@@ -205,7 +207,9 @@ describe('exportQuantized / loadQuantizedModel', () => {
     const broken = tf.fill(bias?.shape as number[], Number.NaN);
     logits.setWeights([kernel as tf.Tensor, broken]);
     broken.dispose();
+    const beforeDiverged = tf.memory().numTensors;
     const diverged = await exportQuantized(perChannel, target.handler).catch((e: unknown) => e);
+    expect(tf.memory().numTensors).toBe(beforeDiverged);
     expect((diverged as ExportError).problems).toEqual([
       `layer 'logits' weight 'logits/bias': ${bias?.size} NaN, 0 infinite (weights must be finite)`,
     ]);

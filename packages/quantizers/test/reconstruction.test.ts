@@ -148,12 +148,14 @@ describe('reconstructRounding', () => {
     const teacher = tinyBranchy();
     const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 4 });
     const images = tf.zeros([2, ...imageShape(teacher)]);
+    const before = tf.memory().numTensors;
     await expect(reconstructRounding(student, teacher, images)).rejects.toThrow(
       /activation quantizer '.*_quant' is not frozen/,
     );
     await expect(reconstructRounding(student, teacher, images, { iterations: 0 })).rejects.toThrow(
       /iterations must be a positive integer, got 0/,
     );
+    expect(tf.memory().numTensors, 'a refusal leaked tensors').toBe(before);
   });
 
   it('stops at an abort and leaves the kernels on their grid', async () => {
