@@ -62,6 +62,39 @@ export interface CheckpointOptions {
   save: (checkpoint: DistillCheckpoint) => Promise<void> | void;
 }
 
+/** When checkpoints are due: every N iterations and / or every M minutes. */
+export class CheckpointClock {
+  lastSaved: number;
+  private lastSavedAt = Date.now();
+
+  constructor(
+    private readonly options: CheckpointOptions,
+    startIteration: number,
+  ) {
+    const { everyIterations, everyMinutes } = options;
+    if (everyIterations !== undefined && !(Number.isInteger(everyIterations) && everyIterations >= 1)) {
+      throw new RangeError(`distill: checkpoint.everyIterations must be a positive integer, got ${everyIterations}`);
+    }
+    if (everyMinutes !== undefined && !(everyMinutes > 0 && Number.isFinite(everyMinutes))) {
+      throw new RangeError(`distill: checkpoint.everyMinutes must be a positive number, got ${everyMinutes}`);
+    }
+    if (typeof options.save !== 'function') throw new TypeError('distill: checkpoint.save must be a function');
+    this.lastSaved = startIteration;
+  }
+
+  due(iteration: number): boolean {
+    const { everyIterations, everyMinutes } = this.options;
+    if (everyIterations !== undefined && iteration % everyIterations === 0) return true;
+    return everyMinutes !== undefined && Date.now() - this.lastSavedAt >= everyMinutes * 60_000;
+  }
+
+  async save(checkpoint: DistillCheckpoint): Promise<void> {
+    await this.options.save(checkpoint);
+    this.lastSaved = checkpoint.iteration;
+    this.lastSavedAt = Date.now();
+  }
+}
+
 /** Every weight of a model (trainable or not), copied out. */
 export function modelTensors(model: LayersModel | null): CheckpointTensor[] {
   return (model?.weights ?? []).map((weight) => copied(weight.originalName, weight.read() as Variable));

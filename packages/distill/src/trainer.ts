@@ -4,8 +4,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
-  type CheckpointOptions,
-  type DistillCheckpoint,
+  CheckpointClock,
   embeddingTensors,
   modelTensors,
   restoreModels,
@@ -181,39 +180,6 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   }
   const aborted = options.signal?.aborted === true || (settings.timeBudgetMs === null && done < settings.iterations);
   return { iterations: done, aborted, elapsedMs: Date.now() - started, last };
-}
-
-/** When checkpoints are due: every N iterations and / or every M minutes. */
-class CheckpointClock {
-  lastSaved: number;
-  private lastSavedAt = Date.now();
-
-  constructor(
-    private readonly options: CheckpointOptions,
-    startIteration: number,
-  ) {
-    const { everyIterations, everyMinutes } = options;
-    if (everyIterations !== undefined && !(Number.isInteger(everyIterations) && everyIterations >= 1)) {
-      throw new RangeError(`distill: checkpoint.everyIterations must be a positive integer, got ${everyIterations}`);
-    }
-    if (everyMinutes !== undefined && !(everyMinutes > 0 && Number.isFinite(everyMinutes))) {
-      throw new RangeError(`distill: checkpoint.everyMinutes must be a positive number, got ${everyMinutes}`);
-    }
-    if (typeof options.save !== 'function') throw new TypeError('distill: checkpoint.save must be a function');
-    this.lastSaved = startIteration;
-  }
-
-  due(iteration: number): boolean {
-    const { everyIterations, everyMinutes } = this.options;
-    if (everyIterations !== undefined && iteration % everyIterations === 0) return true;
-    return everyMinutes !== undefined && Date.now() - this.lastSavedAt >= everyMinutes * 60_000;
-  }
-
-  async save(checkpoint: DistillCheckpoint): Promise<void> {
-    await this.options.save(checkpoint);
-    this.lastSaved = checkpoint.iteration;
-    this.lastSavedAt = Date.now();
-  }
 }
 
 /** Share of the time budget spent after `elapsedMs`, or null without a time budget. */
