@@ -1,13 +1,16 @@
-// Speed of the pieces a Qimera run repeats, per backend: ResNet-20 forward, one
-// ResNet-20 training step, and one full Qimera iteration (generator + teacher + W4A4
-// student). Prints one JSON line per measurement, then a table.
+// Speed of the pieces a Qimera run repeats, per backend and teacher (ResNet-20 and a
+// small MobileNetV2-style CIFAR network): forward, one training step, and one full
+// Qimera iteration (generator + teacher + W4A4 student). Prints one JSON line per
+// measurement, then a table.
 // Run from the repo root: pnpm bench [-- --batch 64 --repeats 3 --backends cpu,wasm]
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { softCrossEntropy, useFastestBackend } from 'qimera';
 import { positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
+import { buildMobileNetCifar } from './mobilenet_cifar.js';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { buildResNet20 } from './resnet20.js';
 import { TwoThreadResNet } from './two_threads.js';
@@ -28,7 +31,11 @@ const { values, batch, repeats } = readScriptOptions('bench', () => {
   };
 });
 
+const TEACHERS = { resnet20: buildResNet20, 'mobilenet-cifar': buildMobileNetCifar } as const;
+type TeacherName = keyof typeof TEACHERS;
+
 interface Measurement {
+  model: TeacherName;
   bench: 'forward' | 'train-step' | 'qimera-iteration';
   backend: string;
   workers: number;
@@ -52,16 +59,22 @@ async function timeIt(run: () => Promise<void> | void, times = repeats): Promise
   return (performance.now() - start) / times;
 }
 
-function measured(bench: Measurement['bench'], backend: string, workers: number, ms: number): void {
-  report({ bench, backend, workers, batch, imgPerSec: (batch / ms) * 1000, msPerBatch: ms });
+function measured(model: TeacherName, bench: Measurement['bench'], backend: string, workers: number, ms: number): void {
+  report({ model, bench, backend, workers, batch, imgPerSec: (batch / ms) * 1000, msPerBatch: ms });
 }
 
 for (const backend of values.backends.split(',')) {
   await useFastestBackend({ prefer: backend, log: (m) => console.error(m) });
-  const net = buildResNet20();
+  for (const [name, build] of Object.entries(TEACHERS) as [TeacherName, () => LayersModel][]) {
+    await benchTeacher(name, build(), backend);
+  }
+}
+
+async function benchTeacher(name: TeacherName, net: LayersModel, backend: string): Promise<void> {
   const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10);
   measured(
+    name,
     'forward',
     backend,
     1,
@@ -72,7 +85,7 @@ for (const backend of values.backends.split(',')) {
     const reason =
       'tfjs-cpu Conv2DBackpropFilter is a per-element JavaScript loop: about 55 s per ResNet-20 step at batch 8';
     for (const bench of ['train-step', 'qimera-iteration'] as const) {
-      report({ bench, backend, workers: 1, batch, imgPerSec: null, msPerBatch: null, skipped: reason });
+      report({ model: name, bench, backend, workers: 1, batch, imgPerSec: null, msPerBatch: null, skipped: reason });
     }
   } else {
     const optimizer = tf.train.sgd(0.01);
@@ -86,30 +99,33 @@ for (const backend of values.backends.split(',')) {
         optimizer.applyGradients(grads);
         value.dataSync();
       });
-    measured('train-step', backend, 1, await timeIt(step));
+    measured(name, 'train-step', backend, 1, await timeIt(step));
     optimizer.dispose();
 
-    // The same forward and training step, data-parallel over this thread and a worker.
-    const twoThreads = await TwoThreadResNet.start(net, backend, 0.01);
-    measured('forward', backend, 2, await timeIt(() => twoThreads.forward(x)));
-    measured('train-step', backend, 2, await timeIt(() => twoThreads.trainStep(x, y)));
-    await twoThreads.dispose();
+    // The same forward and training step, data-parallel over this thread and a worker
+    // (a ResNet-20 worker: the split is measured on the benchmark teacher only).
+    if (name === 'resnet20') {
+      const twoThreads = await TwoThreadResNet.start(net, backend, 0.01);
+      measured(name, 'forward', backend, 2, await timeIt(() => twoThreads.forward(x)));
+      measured(name, 'train-step', backend, 2, await timeIt(() => twoThreads.trainStep(x, y)));
+      await twoThreads.dispose();
+    }
 
     // The official CIFAR generator (width 128, DM to 100) against the teacher, W4A4 student,
     // on one thread and split over two.
     for (const workers of [1, 2]) {
       const times = await qimeraIterationTimes(net, { batch, workers, iterations: repeats + 2 });
       const ms = times.slice(2).reduce((a, b) => a + b, 0) / repeats;
-      report({ bench: 'qimera-iteration', backend, workers, batch, imgPerSec: (batch / ms) * 1000, msPerBatch: ms });
+      measured(name, 'qimera-iteration', backend, workers, ms);
     }
   }
   tf.dispose([x, y]);
   net.dispose();
 }
 
-console.log('\n| bench | backend | workers | batch | img/s |\n|---|---|---|---|---|');
+console.log('\n| model | bench | backend | workers | batch | img/s |\n|---|---|---|---|---|---|');
 for (const m of results) {
   console.log(
-    `| ${m.bench} | ${m.backend} | ${m.workers} | ${m.batch} | ${m.imgPerSec === null ? `skipped: ${m.skipped}` : m.imgPerSec.toFixed(1)} |`,
+    `| ${m.model} | ${m.bench} | ${m.backend} | ${m.workers} | ${m.batch} | ${m.imgPerSec === null ? `skipped: ${m.skipped}` : m.imgPerSec.toFixed(1)} |`,
   );
 }
