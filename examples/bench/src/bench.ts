@@ -10,9 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { softCrossEntropy, useFastestBackend } from 'qimera';
 import { positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
-import { buildMobileNetCifar } from './mobilenet_cifar.js';
 import { qimeraIterationTimes } from './qimera_iteration.js';
-import { buildResNet20 } from './resnet20.js';
+import { TEACHERS, type TeacherName } from './teachers.js';
 import { TwoThreadResNet } from './two_threads.js';
 
 const { values, batch, repeats } = readScriptOptions('bench', () => {
@@ -30,9 +29,6 @@ const { values, batch, repeats } = readScriptOptions('bench', () => {
     repeats: positiveInteger(values.repeats, '--repeats') as number,
   };
 });
-
-const TEACHERS = { resnet20: buildResNet20, 'mobilenet-cifar': buildMobileNetCifar } as const;
-type TeacherName = keyof typeof TEACHERS;
 
 interface Measurement {
   model: TeacherName;

@@ -1,12 +1,12 @@
-// Where the time of a ResNet-20 training step, or of a full Qimera iteration, goes, per
-// wasm kernel. Every registered wasm
+// Where the time of a training step, or of a full Qimera iteration, goes, per wasm
+// kernel, for ResNet-20 or the MobileNet-style teacher (--model). Every registered wasm
 // kernel is wrapped to time its calls (wasm kernels run synchronously, so wall time
 // is the kernel's): exclusive time leaves out the kernels it calls itself, which the
 // @qimera/wasm-training kernels do (a filter gradient is a transpose, a convolution
 // and another transpose); a kernel called inside another is listed under both names
 // ('Conv2DBackpropFilter > Conv2D'). Prints one JSON line per kernel, then a table,
 // per step.
-//   pnpm --filter @qimera/bench kernel-profile [-- --bench train-step|qimera-iteration --batch 64 --steps 3 --shapes]
+//   pnpm --filter @qimera/bench kernel-profile [-- --bench train-step|qimera-iteration --model resnet20|mobilenet-cifar --batch 64 --steps 3 --shapes]
 // (--shapes: one row per kernel and input shapes)
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
@@ -15,13 +15,14 @@ import { useFastestBackend } from 'qimera';
 import { choiceOption, positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { ResNetHalf } from './resnet_half.js';
-import { buildResNet20 } from './resnet20.js';
+import { TEACHER_NAMES, TEACHERS, type TeacherName } from './teachers.js';
 
-const { bench, batch, steps, shapes } = readScriptOptions('kernel-profile', () => {
+const { bench, teacher, batch, steps, shapes } = readScriptOptions('kernel-profile', () => {
   const { values } = parseArgs({
     args: scriptArguments(),
     options: {
       bench: { type: 'string', default: 'train-step' },
+      model: { type: 'string', default: 'resnet20' },
       batch: { type: 'string', default: '64' },
       steps: { type: 'string', default: '3' },
       shapes: { type: 'boolean', default: false },
@@ -29,6 +30,7 @@ const { bench, batch, steps, shapes } = readScriptOptions('kernel-profile', () =
   });
   return {
     bench: choiceOption(values.bench, '--bench', ['train-step', 'qimera-iteration'] as const) as string,
+    teacher: choiceOption(values.model, '--model', TEACHER_NAMES) as TeacherName,
     batch: positiveInteger(values.batch, '--batch') as number,
     steps: positiveInteger(values.steps, '--steps') as number,
     shapes: values.shapes,
@@ -36,7 +38,7 @@ const { bench, batch, steps, shapes } = readScriptOptions('kernel-profile', () =
 });
 
 await useFastestBackend({ prefer: 'wasm', log: (m) => console.error(m) });
-const net = buildResNet20();
+const net = TEACHERS[teacher]();
 
 interface KernelTime {
   calls: number;
