@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,13 +87,18 @@ describe('qimera quantize, interrupted', () => {
     const fake = fakeProcess();
     const lines: string[] = [];
     const args = ['--bits', '4/4', '--iterations', '400', '--batch', '8', '--workers', '1', '--backend', 'wasm'];
-    const timer = setTimeout(() => fake.send('SIGINT'), 3000);
+    // Interrupted once training has written its first checkpoint, however long the start took.
+    const timer = setInterval(() => {
+      if (!existsSync(join(state, 'checkpoint.json'))) return;
+      clearInterval(timer);
+      fake.send('SIGINT');
+    }, 20);
     const stopped = await quantizeCommand(
       [teacher, ...args, '--checkpoint', state, '--checkpoint-every', '0.005', '--out', join(dir, 'first')],
       (line) => lines.push(line),
       fake.target,
     );
-    clearTimeout(timer);
+    clearInterval(timer);
     expect(stopped).toBe(INTERRUPTED_EXIT_CODE);
     expect(lines.join('\n')).toContain(`its training state is in ${state}: continue with --resume ${state}`);
     const done = Number(/after (\d+) iterations/.exec(lines.join('\n'))?.[1]);
