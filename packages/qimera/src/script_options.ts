@@ -83,6 +83,24 @@ export function rejectRepeatedOptions(tokens: readonly { kind: string; name?: st
 }
 
 /**
+ * The arguments with a value that starts with a minus sign and a digit joined to the
+ * string option before it (`--input-range -1,1` as `--input-range=-1,1`), which Node's
+ * parseArgs otherwise refuses as ambiguous; the value is then checked as any other.
+ */
+export function attachNegativeValues(args: readonly string[], stringOptions: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const next = args[i + 1];
+    if (stringOptions.includes(arg.replace(/^--/, '')) && arg.startsWith('--') && next && /^-[\d.]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/**
  * A range option `min,max` of two finite numbers with min < max (`--input-range=-1,1`),
  * or `undefined` when not given.
  * @throws UsageError naming the option otherwise.

@@ -86,6 +86,14 @@ describe('qimera CLI: help and bad command lines', () => {
         "--input-range must be min,max with finite numbers and min < max, got '1,0'",
       ],
       [
+        ['quantize', 'm.json', '--bits', '-4/4', '--out', 'x'],
+        "--bits must be W/A with both from 2 to 8 (the export packs 2-8 bits), got '-4/4'",
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--input-range', '-1,-3'],
+        "--input-range must be min,max with finite numbers and min < max, got '-1,-3'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'mse', '--checkpoint', 'c'],
         '--checkpoint and --resume go with --method qimera or gdfq, not mse',
       ],

@@ -13,6 +13,7 @@ import {
   UsageError,
   workersOption,
 } from '../src/node.js';
+import { attachNegativeValues } from '../src/script_options.js';
 
 describe('bitWidthOption and rejectRepeatedOptions', () => {
   it('reads bit widths from 2 to 16 and names anything else', () => {
@@ -33,6 +34,26 @@ describe('bitWidthOption and rejectRepeatedOptions', () => {
       '--bits was given more than once; give it once',
     );
     expect(() => rejectRepeatedOptions(tokens(['-h', '--help']))).toThrow('--help was given more than once');
+  });
+});
+
+describe('attachNegativeValues', () => {
+  it('joins a value starting with a minus and a digit to the string option before it, and nothing else', () => {
+    const options = ['bits', 'input-range'];
+    expect(attachNegativeValues(['m.json', '--input-range', '-1,1', '--bits', '-4/4'], options)).toEqual([
+      'm.json',
+      '--input-range=-1,1',
+      '--bits=-4/4',
+    ]);
+    expect(attachNegativeValues(['--input-range', '-.5,1'], options)).toEqual(['--input-range=-.5,1']);
+    // Other options, flags that follow, and values already joined stay as they are.
+    expect(attachNegativeValues(['--seed', '-3', '--bits', '--out', '--input-range=-1,1'], options)).toEqual([
+      '--seed',
+      '-3',
+      '--bits',
+      '--out',
+      '--input-range=-1,1',
+    ]);
   });
 });
 

@@ -15,6 +15,7 @@ import {
   type StartingPoint,
 } from '../quantize_data_free.js';
 import {
+  attachNegativeValues,
   type BitsOption,
   bitsOption,
   bitWidthOption,
@@ -42,7 +43,7 @@ export async function quantizeCommand(
   signals: SignalTarget = process,
 ): Promise<number> {
   const { values, positionals, tokens } = parseArgs({
-    args,
+    args: attachNegativeValues(args, ['bits', 'input-range']),
     allowPositionals: true,
     tokens: true,
     options: {

@@ -42,9 +42,8 @@ Options:
   --start <name>       calibrated (default) | minmax: the paper's starting point
   --guard <name>       off (default: the last state) | kl | agreement: return the
                        state that follows the teacher best on synthesized images
-  --input-range=<lo,hi> the model's input value range after its normalisation, e.g.
-                       --input-range=0,1 or --input-range=-1,1 (with '=' when lo is
-                       negative): synthesized images stay in it (much better starts)
+  --input-range <lo,hi> the model's input value range after its normalisation, e.g.
+                       0,1 or -1,1: synthesized images stay in it (much better starts)
   --synthesis-steps <N> optimisation steps per synthesized image batch (default 20)
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
