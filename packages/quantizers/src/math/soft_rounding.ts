@@ -27,8 +27,8 @@ import {
   where,
 } from '@tensorflow/tfjs-core';
 import type { Range } from './ranges.js';
-import { integerRange, type QuantSpec } from './spec.js';
-import { quantParams } from './uniform.js';
+import type { QuantSpec } from './spec.js';
+import { quantize, quantParams } from './uniform.js';
 
 // The rectified sigmoid's stretch (AdaRound, Nagel et al. 2020): h(V) reaches 0 and 1
 // exactly, so rounding choices can become hard before the end.
@@ -70,10 +70,11 @@ export class SoftRounding {
    * @param range the range the layer quantizes `kernel` with (its per-channel min and max).
    */
   constructor(kernel: Tensor, range: Range, spec: QuantSpec) {
-    const { qmin, qmax } = integerRange(spec);
     const held = tidy(() => {
-      const { scale, zeroPoint } = quantParams(range, spec);
-      const toGrid = (x: Tensor) => sub(clipByValue(add(round(div(x, scale)), zeroPoint), qmin, qmax), zeroPoint);
+      const params = quantParams(range, spec);
+      const { scale } = params;
+      // Grid indices relative to the zero point (quantize's int32 upcast back to float32).
+      const toGrid = (x: Tensor) => sub(quantize(x, params, spec), params.zeroPoint);
       const scaled = div(kernel, scale);
       const floored = floor(scaled);
       const fraction = clipByValue(sub(scaled, floored), 0.01, 0.99);
