@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export { ModelFileError } from './errors.js';
-export { fileLoadHandler, loadLayersModelFromFile } from './load.js';
+export { fileLoadHandler, loadLayersModelFromFile, readFileOrThrow } from './load.js';
 export { entryBytes, groupBytes } from './manifest.js';
 export {
   type CheckSaveFolderOptions,

@@ -88,7 +88,7 @@ export function fileLoadHandler(modelJsonPath: string): io.IOHandler {
 }
 
 async function readModelArtifacts(file: string): Promise<io.ModelArtifacts> {
-  const modelJson = parseModelJson(file, await readOrThrow(file, 'model.json'));
+  const modelJson = parseModelJson(file, await readFileOrThrow(file, 'model.json'));
   return io.getModelArtifactsForJSON(modelJson, (manifest) => readWeights(file, manifest));
 }
 
@@ -135,7 +135,7 @@ async function readWeights(
   const groups: Buffer[] = [];
   for (const group of manifest) {
     const shardFiles = group.paths.map((path) => resolve(folder, path));
-    const shards = await Promise.all(shardFiles.map((shard) => readOrThrow(shard, 'weights shard')));
+    const shards = await Promise.all(shardFiles.map((shard) => readFileOrThrow(shard, 'weights shard')));
     const actual = shards.reduce((n, shard) => n + shard.byteLength, 0);
     const expected = groupBytes(group.weights);
     if (expected !== null && actual !== expected) {
@@ -154,7 +154,12 @@ async function readWeights(
   return [specs, joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength) as ArrayBuffer];
 }
 
-async function readOrThrow(file: string, what: string): Promise<Buffer> {
+/**
+ * A file's bytes.
+ * @param what how messages call the file ('model.json', 'weights shard', ...).
+ * @throws ModelFileError naming the file: `<what> not found`, or why it cannot be read.
+ */
+export async function readFileOrThrow(file: string, what: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (error) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   type CheckpointOptions,
@@ -8,7 +8,7 @@ import {
   type DistillCheckpoint,
   type OptimizerState,
 } from '@qimera/distill';
-import { checkSaveFolder, ModelFileError, writeFolder } from '@qimera/node-io';
+import { checkSaveFolder, ModelFileError, readFileOrThrow, writeFolder } from '@qimera/node-io';
 
 const STATE_FILE = 'checkpoint.json';
 const TENSORS_FILE = 'tensors.bin';
@@ -92,7 +92,10 @@ export async function loadCheckpoint(dir: string): Promise<DistillCheckpoint> {
   const folder = resolve(dir);
   const stateFile = join(folder, STATE_FILE);
   const tensorsFile = join(folder, TENSORS_FILE);
-  const [text, tensors] = await Promise.all([readOrThrow(stateFile), readOrThrow(tensorsFile)]);
+  const [text, tensors] = await Promise.all([
+    readFileOrThrow(stateFile, 'checkpoint file'),
+    readFileOrThrow(tensorsFile, 'checkpoint file'),
+  ]);
   let state: Layout<StoredTensor> & { tensorsSha256?: string };
   try {
     state = JSON.parse(text.toString('utf8'));
@@ -137,13 +140,4 @@ function mapTensors<From, To>(checkpoint: Layout<From>, map: (tensor: From) => T
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function readOrThrow(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ModelFileError(file, code === 'ENOENT' ? 'checkpoint file not found' : `cannot read it (${code})`);
-  }
 }

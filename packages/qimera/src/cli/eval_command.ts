@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ImageBatch, parseCifar10, top1Accuracy } from '@qimera/datasets';
 import { IntegerModel } from '@qimera/integer';
-import { ModelFileError } from '@qimera/node-io';
+import { ModelFileError, readFileOrThrow } from '@qimera/node-io';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { positiveInteger, UsageError } from '../script_options.js';
 import { useBackendOption } from './backend_option.js';
@@ -71,12 +70,7 @@ export async function evalCommand(args: string[], log: (line: string) => void): 
 
 async function readCifar10Test(dir: string, limit: number | undefined): Promise<ImageBatch> {
   const testFile = join(dir, 'test_batch.bin');
-  const bytes = await readFile(testFile).catch((error: NodeJS.ErrnoException) => {
-    throw new ModelFileError(
-      testFile,
-      error.code === 'ENOENT' ? 'CIFAR-10 test batch not found' : `cannot read it (${error.code})`,
-    );
-  });
+  const bytes = await readFileOrThrow(testFile, 'CIFAR-10 test batch');
   try {
     return parseCifar10(
       new Uint8Array(bytes),
