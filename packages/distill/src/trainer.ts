@@ -71,8 +71,8 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
       format: CHECKPOINT_FORMAT,
       version: CHECKPOINT_VERSION,
       iteration,
-      // Ranges a calibrated start froze before training count as frozen too.
-      rangesFrozen: frozen || activationQuantizers(models.student).every((q) => q.frozen),
+      // From the quantizers: a calibrated start freezes them before training does.
+      rangesFrozen: activationQuantizers(models.student).every((q) => q.frozen),
       elapsedMs: Date.now() - started,
       randomState: rng.state,
       models: {

@@ -106,14 +106,19 @@ export async function quantizeCommand(
   const synthesisSteps = positiveInteger(values['synthesis-steps'], '--synthesis-steps');
   const seed = positiveInteger(values.seed, '--seed') as number;
   const overwrite = values.force;
-  await checkOutFolder(values.out, overwrite);
+  await checkFolderOption(
+    `--out ${values.out}`,
+    checkSaveFolder(values.out, { overwrite, overwriteOption: '--force' }),
+  );
   const checkpointEvery = positiveNumber(values['checkpoint-every'], '--checkpoint-every');
   const checkpointDir = values.checkpoint ?? values.resume;
   if ((checkpointDir || checkpointEvery) && method !== 'qimera' && method !== 'gdfq') {
     throw new UsageError(`--checkpoint and --resume go with --method qimera or gdfq, not ${method}`);
   }
   if (checkpointEvery && !values.checkpoint) throw new UsageError('--checkpoint-every goes with --checkpoint <dir>');
-  if (checkpointDir) await checkCheckpointDir(checkpointDir);
+  if (checkpointDir) {
+    await checkFolderOption(`checkpoint folder ${checkpointDir}`, checkCheckpointFolder(checkpointDir));
+  }
   const resumeFrom = values.resume ? await loadCheckpoint(values.resume) : undefined;
   await useBackendOption(values.backend);
 
@@ -187,25 +192,16 @@ export async function quantizeCommand(
   }
 }
 
-/** A checkpoint folder must be new, or hold a checkpoint (replaced as the run goes), and be writable. */
-async function checkCheckpointDir(dir: string): Promise<void> {
-  try {
-    await checkCheckpointFolder(dir);
-  } catch (error) {
-    if (!(error instanceof ModelFileError)) throw error;
-    throw new UsageError(`checkpoint folder ${dir} ${error.problem}`);
-  }
-}
-
 /**
- * Refuses, before any work is done, an output folder the export would fail on or would
- * have to delete from without --force (files in it, leftovers of a killed run beside it).
+ * Runs a folder check before any work is done; its refusal (a ModelFileError) becomes a
+ * usage error naming the option and the folder: `--out` must not hold files or
+ * leftovers without --force, a checkpoint folder only a checkpoint; both writable.
  */
-async function checkOutFolder(dir: string, overwrite: boolean): Promise<void> {
+async function checkFolderOption(label: string, check: Promise<void>): Promise<void> {
   try {
-    await checkSaveFolder(dir, { overwrite, overwriteOption: '--force' });
+    await check;
   } catch (error) {
     if (!(error instanceof ModelFileError)) throw error;
-    throw new UsageError(`--out ${dir} ${error.problem}`);
+    throw new UsageError(`${label} ${error.problem}`);
   }
 }
