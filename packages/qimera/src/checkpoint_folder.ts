@@ -47,7 +47,8 @@ export function checkpointFolder(
  */
 export async function saveCheckpoint(dir: string, checkpoint: DistillCheckpoint): Promise<void> {
   const folder = resolve(dir);
-  await checkCheckpointFolder(folder);
+  // writeFolder runs checkSaveFolder itself.
+  await refuseForeignFiles(folder);
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const state = mapTensors(checkpoint, (tensor): StoredTensor => {
@@ -75,12 +76,17 @@ export async function saveCheckpoint(dir: string, checkpoint: DistillCheckpoint)
  */
 export async function checkCheckpointFolder(dir: string): Promise<void> {
   const folder = resolve(dir);
+  await refuseForeignFiles(folder);
+  await checkSaveFolder(folder, { overwrite: true });
+}
+
+/** Saves replace the whole folder: it may hold a checkpoint's files and nothing else. */
+async function refuseForeignFiles(folder: string): Promise<void> {
   const held = await readdir(folder).catch(() => [] as string[]);
   const foreign = held.filter((name) => name !== STATE_FILE && name !== TENSORS_FILE);
   if (foreign.length > 0) {
     throw new ModelFileError(folder, `holds other files than a checkpoint (${foreign.join(', ')}): use an own folder`);
   }
-  await checkSaveFolder(folder, { overwrite: true });
 }
 
 /**
