@@ -54,6 +54,10 @@ export interface RunOptions {
   guard: GuardCriterion | 'off';
   /** Training iterations between fidelity checks. */
   guardEvery: number;
+  /** 'adaround': learn the step sizes of the activation quantizers with the roundings (library default when undefined). */
+  learnSteps?: boolean;
+  /** 'adaround': QDrop's probability of keeping an input element in float while fitting (library default when undefined). */
+  dropQuantization?: number;
   seed: number;
   backend: string;
   workers: 1 | 2;
@@ -84,6 +88,8 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       start: { type: 'string', default: 'calibrated' },
       guard: { type: 'string', default: 'off' },
       'guard-every': { type: 'string', default: '25' },
+      'learn-steps': { type: 'string' },
+      'drop-quantization': { type: 'string' },
       'warmup-epochs': { type: 'string' },
       'iterations-per-epoch': { type: 'string' },
       'student-lr': { type: 'string' },
@@ -113,6 +119,10 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
   if (minutes === undefined && iterations === undefined && method !== 'minmax' && method !== 'mse')
     throw new UsageError('give a budget: --minutes N or --iterations N');
   const evalImages = positiveInteger(values['eval-images'], '--eval-images') as number;
+  const drop = values['drop-quantization'];
+  const dropQuantization = drop === undefined ? undefined : Number(drop);
+  if (dropQuantization !== undefined && !(dropQuantization >= 0 && dropQuantization <= 1))
+    throw new UsageError(`--drop-quantization must be a probability from 0 to 1, got ${values['drop-quantization']}`);
   if (evalImages > 10_000)
     throw new UsageError(`--eval-images must be at most 10000 (the test batch), got ${evalImages}`);
   return {
@@ -137,6 +147,11 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     start,
     guard,
     guardEvery: positiveInteger(values['guard-every'], '--guard-every') as number,
+    learnSteps:
+      values['learn-steps'] === undefined
+        ? undefined
+        : choiceOption(values['learn-steps'], '--learn-steps', ['on', 'off']) === 'on',
+    dropQuantization,
     seed: nonNegativeInteger(values.seed, '--seed') as number,
     backend: values.backend,
     workers: workersOption(values.workers) as 1 | 2,

@@ -99,6 +99,10 @@ const { student, report } = realImages
       guard: options.guard,
       guardEvery: options.guardEvery,
       quantization: { foldBatchNorm: options.foldBatchNorm },
+      reconstruction: {
+        ...(options.learnSteps !== undefined ? { learnActivationSteps: options.learnSteps } : {}),
+        ...(options.dropQuantization !== undefined ? { dropQuantization: options.dropQuantization } : {}),
+      },
     }).then(({ model, report }) => ({ student: model, report: report as DataFreeReport | RealImagesReport }));
 
 /** The upper reference: the same student distillation on data_batch_1 images. */
@@ -160,6 +164,9 @@ console.log(
           kept: report.start.reconstruction.layers.filter((l) => l.kept).length,
           layers: report.start.reconstruction.layers.length,
           iterations: report.start.reconstruction.layers.map((l) => l.iterations),
+          learnedSteps: report.start.reconstruction.layers.filter((l) => l.inputQuantizer).length,
+          // null: the library's default.
+          dropQuantization: options.dropQuantization ?? null,
         }
       : null,
     guard: realImages ? null : options.guard,

@@ -6,6 +6,7 @@
 // Run from the repo root: pnpm demo [-- --iterations N]
 // The backend this script trains on (qimera registers none itself).
 import '@tensorflow/tfjs-backend-wasm';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DataFreeMethod, type Fidelity, FidelitySet, quantizeDataFree, useFastestBackend } from 'qimera';
@@ -85,6 +86,8 @@ for (const setting of SETTINGS) {
       warmupEpochs: 1,
       lrMilestones: [],
       generator: { baseChannels: 32 },
+      // Both cores where the machine has them, as the CLI does (a worker thread trains half of each batch).
+      workers: availableParallelism() >= 2 ? 2 : 1,
       onProgress: progressBar(`${method} ${setting.name}`),
     });
     const value = accuracy(student, heldout);

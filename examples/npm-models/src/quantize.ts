@@ -27,6 +27,8 @@ import {
   loadLayersModelFromFile,
   nonNegativeInteger,
   positiveInteger,
+  positiveNumber,
+  rangeOption,
   readScriptOptions,
   scriptArguments,
 } from 'qimera/node';
@@ -47,6 +49,9 @@ const options = readScriptOptions('quantize', () => {
       steps: { type: 'string', default: '10' },
       'fidelity-images': { type: 'string', default: '0' },
       'bias-correction': { type: 'string', default: 'on' },
+      // nsfwjs's models take pixels in [0, 1]; another package's model may not.
+      'input-range': { type: 'string' },
+      'bns-weight': { type: 'string' },
       data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
     },
   });
@@ -62,6 +67,8 @@ const options = readScriptOptions('quantize', () => {
     steps: positiveInteger(values.steps, '--steps') as number,
     fidelityImages: nonNegativeInteger(values['fidelity-images'], '--fidelity-images') as number,
     biasCorrection: choiceOption(values['bias-correction'], '--bias-correction', ['on', 'off'] as const) === 'on',
+    inputRange: rangeOption(values['input-range'], '--input-range'),
+    bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
     data: values.data,
   };
 });
@@ -108,6 +115,8 @@ for (const method of options.methods) {
       synthesisSteps: options.steps,
       fidelityImages: options.fidelityImages,
       biasCorrection: options.biasCorrection,
+      ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+      ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
       backend: 'current',
       log: console.error,
     });
@@ -125,6 +134,9 @@ for (const method of options.methods) {
       method,
       bits: `W${weightBits}A${activationBits}`,
       biasCorrection: method === 'minmax' ? null : options.biasCorrection,
+      inputRange: options.inputRange ?? null,
+      bnsWeight: options.bnsWeight ?? null,
+      steps: options.steps,
       agreement,
       images: options.images,
       seconds,

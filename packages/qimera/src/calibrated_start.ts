@@ -124,6 +124,7 @@ export async function calibrateStart(
     await calibrateActivationRanges(student, batches);
     const reconstructed = reconstruction
       ? await reconstructRounding(student, reference, images, {
+          seed: rng.nextSeed(),
           ...reconstruction,
           // At least a second: a spent budget still rounds every layer after a few steps.
           ...(options.deadline !== undefined ? { timeBudgetMs: Math.max(1000, options.deadline - Date.now()) } : {}),

@@ -4,6 +4,7 @@ import { useBackend } from '../../../test-support/backend.js';
 import {
   dequantize,
   fakeQuantize,
+  fakeQuantizeLearnedStep,
   fakeQuantizeSTE,
   integerRange,
   type QuantSpec,
@@ -184,5 +185,27 @@ describe('straight-through estimator', () => {
       });
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('learned step size (LSQ)', () => {
+  const asym2: QuantSpec = { bits: 2, scheme: 'asymmetric' };
+
+  it('forwards what fakeQuantize gives for the range of that step and zero point', () => {
+    const x = tf.tensor1d([-0.7, -0.05, 0.26, 0.9, 2]);
+    // Step 0.2, zero point 1 on [0, 3]: the range [-0.2, 0.4].
+    expectClose(fakeQuantizeLearnedStep(x, tf.scalar(0.2), 1, asym2), values(fakeQuantize(x, range(-0.2, 0.4), asym2)));
+    expectClose(fakeQuantizeLearnedStep(x, tf.scalar(0.2), 1, asym2), [-0.2, 0, 0.2, 0.4, 0.4]);
+  });
+
+  it("gives LSQ's gradients: round(x/s) - x/s inside the range, the grid end outside; x passes inside only", () => {
+    const x = tf.tensor1d([0.26, 0.9, 2, -0.5]);
+    const w = tf.tensor1d([1, 2, 3, 4]);
+    const [gx, gs] = tf.grads((t: tf.Tensor, s: tf.Tensor) =>
+      tf.sum(tf.mul(w, fakeQuantizeLearnedStep(t, s, 0, asym2))),
+    )([x, tf.scalar(0.2)]);
+    // x/s = 1.3 (rounds to 1: 1 - 1.3), 4.5 and 10 (above 3: 3), -2.5 (below 0: 0).
+    expect((gs as tf.Tensor).dataSync()[0]).toBeCloseTo(1 * -0.3 + 2 * 3 + 3 * 3 + 4 * 0, 5);
+    expectClose(gx as tf.Tensor, [1, 0, 0, 0]);
   });
 });

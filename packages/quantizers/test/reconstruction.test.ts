@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
+import { type LayersModel, layers, model, type SymbolicTensor, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { randomizeWeights, tinyBranchy } from '../../../test-support/models.js';
 import {
+  type ActivationQuantizer,
   calibrateActivationRanges,
   QuantizedWeightLayer,
   quantizeModel,
@@ -85,6 +86,32 @@ describe('SoftRounding', () => {
   });
 });
 
+/**
+ * hidden = relu(x) on [0, 2] feeding out = hidden0 - hidden1, with the 3-bit range of
+ * 'hidden_quant' set to [0, 0.7], which clips most of it; and its 64 input images.
+ */
+function clippedTwoLayer(): { teacher: LayersModel; images: tf.Tensor; student: () => Promise<LayersModel> } {
+  const input = layers.input({ shape: [2] });
+  const hidden = layers.dense({ name: 'hidden', units: 2, activation: 'relu', useBias: false }).apply(input);
+  const out = layers.dense({ name: 'out', units: 1, useBias: false }).apply(hidden);
+  const teacher = model({ inputs: input, outputs: out as SymbolicTensor });
+  teacher.getLayer('hidden').setWeights([tf.tensor2d([1, 0, 0, 1], [2, 2])]);
+  teacher.getLayer('out').setWeights([tf.tensor2d([1, -1], [2, 1])]);
+  const images = tf.tensor2d(
+    Array.from({ length: 64 }, (_, i) => [(i % 8) / 3.5, Math.floor(i / 8) / 3.5]).flat(),
+    [64, 2],
+  );
+  const student = async () => {
+    const built = await quantizeModel(teacher, { weightBits: 8, activationBits: 3 });
+    await calibrateActivationRanges(built, [images]);
+    (built.getLayer('hidden_quant') as ActivationQuantizer).setRange(0, 0.7);
+    return built;
+  };
+  return { teacher, images, student };
+}
+
+const quantizerRange = (net: LayersModel) => (net.getLayer('hidden_quant') as ActivationQuantizer).rangeState();
+
 describe('reconstructRounding', () => {
   it('rounds a weight against nearest where that brings the output closer to the float one', async () => {
     // Output 0.4 + 0.35 = 0.75 in float. Rounding both middle weights to nearest (down)
@@ -99,7 +126,7 @@ describe('reconstructRounding', () => {
     expect([low, (a as number) + (b as number), high]).toEqual([-1, 1, 2]);
     expect((student.predict(images) as tf.Tensor).dataSync()[0]).toBeCloseTo(1, 6);
     const [layer] = report.layers;
-    expect(layer).toMatchObject({ name: 'fc', kept: true, changed: 0.25, iterations: 2000 });
+    expect(layer).toMatchObject({ name: 'fc', kept: true, changed: 0.25, iterations: 1000 });
     expect(layer?.errorBefore).toBeCloseTo(0.5625, 6);
     expect(layer?.errorAfter).toBeCloseTo(0.0625, 6);
     expect(report.aborted).toBe(false);
@@ -126,6 +153,72 @@ describe('reconstructRounding', () => {
     for (const layer of report.layers) expect(layer.errorAfter).toBeLessThanOrEqual(layer.errorBefore);
     expect(report.layers.some((l) => l.kept && l.errorAfter < 0.9 * l.errorBefore)).toBe(true);
     expect(outputError()).toBeLessThan(nearest);
+  });
+
+  it("learns the step size of the quantizer feeding a layer, for that layer's output", async () => {
+    const { teacher, images, student } = clippedTwoLayer();
+    const fixed = await student();
+    const plain = await reconstructRounding(fixed, teacher, images, { learnActivationSteps: false, iterations: 300 });
+    expect(plain.layers[1]?.inputQuantizer).toBeNull();
+    expect(quantizerRange(fixed)).toMatchObject({ min: 0, max: expect.closeTo(0.7, 6) });
+
+    const learned = await student();
+    const before = tf.memory().numTensors;
+    const report = await reconstructRounding(learned, teacher, images, { iterations: 300, stepLearningRate: 0.02 });
+    expect(tf.memory().numTensors).toBe(before);
+    const [first, second] = report.layers;
+    expect(first?.inputQuantizer).toBeNull(); // fed by the network input
+    expect(second?.inputQuantizer).toMatchObject({ name: 'hidden_quant', scaleBefore: expect.closeTo(0.1, 6) });
+    const scale = second?.inputQuantizer?.scaleAfter as number;
+    expect(scale).toBeGreaterThan(0.2); // widened towards the values' [0, 2]
+    expect(second?.errorAfter).toBeLessThan(0.25 * (second?.errorBefore as number));
+    expect(second?.errorAfter).toBeLessThan(0.5 * (plain.layers[1]?.errorAfter as number));
+    // The quantizer now holds the learned step on its grid [0, 7].
+    const range = quantizerRange(learned);
+    expect(range.min).toBe(0);
+    expect(range.max).toBeCloseTo(7 * scale, 5);
+  });
+
+  it('drops quantization of input elements at the given rate, reproducibly for a seed (QDrop)', async () => {
+    const { teacher, images, student } = clippedTwoLayer();
+    const options = { iterations: 100, stepLearningRate: 0.02 };
+    // Every element in float: the step size gets no gradient and stays.
+    const always = await reconstructRounding(await student(), teacher, images, { ...options, dropQuantization: 1 });
+    expect(always.layers[1]?.inputQuantizer?.scaleAfter).toBe(always.layers[1]?.inputQuantizer?.scaleBefore);
+    // Half of them: the step still learns, and the same seed gives the same result.
+    const scales: number[] = [];
+    for (const seed of [7, 7, 8]) {
+      const report = await reconstructRounding(await student(), teacher, images, {
+        ...options,
+        dropQuantization: 0.5,
+        seed,
+      });
+      scales.push(report.layers[1]?.inputQuantizer?.scaleAfter as number);
+    }
+    expect(scales[0]).toBeGreaterThan(0.15);
+    expect(scales[1]).toBe(scales[0]);
+    expect(scales[2]).not.toBe(scales[0]);
+    await expect(reconstructRounding(await student(), teacher, images, { dropQuantization: 1.5 })).rejects.toThrow(
+      'reconstructRounding: dropQuantization must be in [0, 1], got 1.5',
+    );
+  });
+
+  it('learns no step where the quantizer also feeds another layer (a residual branch)', async () => {
+    const teacher = tinyBranchy();
+    const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 4 });
+    const images = tf.randomNormal([8, ...imageShape(teacher)], 0, 1, 'float32', 4);
+    await calibrateActivationRanges(student, [images]);
+    const report = await reconstructRounding(student, teacher, images, { iterations: 12 });
+    // stem_relu_quant feeds 'down' (through padding) and 'skip'; sum_relu6_quant reaches
+    // 'logits' through a Concatenate; dw_quant feeds 'pw' alone.
+    expect(Object.fromEntries(report.layers.map((l) => [l.name, l.inputQuantizer?.name ?? null]))).toEqual({
+      stem: null,
+      down: null,
+      dw: null,
+      pw: 'dw_quant',
+      skip: null,
+      logits: null,
+    });
   });
 
   it('shares a time budget among the layers: a spent one leaves each its 10 timing steps', async () => {

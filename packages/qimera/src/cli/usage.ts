@@ -33,8 +33,8 @@ Options:
   --resume <dir>       continue the run whose checkpoint is in <dir> (same options;
                        checkpoints then go on to <dir> unless --checkpoint is given)
   --method <name>      qimera (default) | gdfq | adaround (calibration, then learned
-                       rounding layer by layer; no generator) | mse (calibration only,
-                       no training) | minmax (the naive baseline)
+                       rounding and activation steps layer by layer; no generator) |
+                       mse (calibration only, no training) | minmax (the naive baseline)
   --minutes <N>        time budget of the whole run (default 10 unless --iterations)
   --iterations <N>     iteration budget instead (repeats exactly for a seed)
   --preset <name>      short (default): the schedule follows the budget (batch 64)

@@ -3,18 +3,30 @@ import {
   concat,
   dispose,
   div,
+  less,
+  maximum,
   mul,
+  randomUniform,
   type Scalar,
+  scalar,
   square,
   sub,
   sum,
   type Tensor,
   tidy,
   train,
+  type Variable,
+  variable,
+  variableGrads,
+  where,
 } from '@tensorflow/tfjs-core';
 import { type LayersModel, model, type SymbolicTensor, type layers as tfLayers } from '@tensorflow/tfjs-layers';
+import { ActivationQuantizer } from '../layers/activation_quantizer.js';
 import { QuantizedWeightLayer } from '../layers/quantized_weight_layer.js';
+import { fakeQuantizeLearnedStep } from '../math/learned_step.js';
 import { SoftRounding } from '../math/soft_rounding.js';
+import { integerRange } from '../math/spec.js';
+import { quantParams } from '../math/uniform.js';
 import { splitIntoBatches } from './batches.js';
 import { activationQuantizers } from './calibration.js';
 
@@ -22,7 +34,7 @@ type Layer = tfLayers.Layer;
 
 /** Options of {@link reconstructRounding}. */
 export interface RoundingReconstructionOptions {
-  /** Optimisation steps per layer, at most (see `timeBudgetMs`). Default 2000. */
+  /** Optimisation steps per layer, at most (see `timeBudgetMs`). Default 1000. */
   iterations?: number;
   /**
    * Time for the whole reconstruction, in ms: each layer's steps are cut so that the
@@ -44,6 +56,23 @@ export interface RoundingReconstructionOptions {
   /** Share of each layer's steps before the regularizer starts. Default 0.2. */
   warmup?: number;
   /**
+   * Also learn the step size of the activation quantizer that feeds each layer (LSQ),
+   * jointly with its rounding, so the range serves the layer's output rather than its
+   * input's. Only a quantizer whose output reaches this layer alone (directly or through
+   * pooling, padding, flattening) is learned. Default true.
+   */
+  learnActivationSteps?: boolean;
+  /** Adam's learning rate for the step size, relative to its calibrated value. Default 0.001. */
+  stepLearningRate?: number;
+  /**
+   * Where a step is learned: the probability that an element of the layer's input keeps
+   * its float value in an optimisation step instead of its quantized one (QDrop, Wei et
+   * al. 2022), which makes the rounding fit a range of input errors. 0 to 1; default 0.
+   */
+  dropQuantization?: number;
+  /** Seed of the drop masks. Default 1. */
+  seed?: number;
+  /**
    * Stops after the current step: the layer in progress is rounded as its logits stand
    * (kept if that lowers its error), the layers after it keep rounding to nearest.
    */
@@ -64,6 +93,8 @@ export interface LayerReconstruction {
   /** Whether the learned rounding was kept. */
   kept: boolean;
   iterations: number;
+  /** The activation quantizer learned with this layer, with its step size before and after (as kept). */
+  inputQuantizer: { name: string; scaleBefore: number; scaleAfter: number } | null;
 }
 
 /** What {@link reconstructRounding} did. */
@@ -89,9 +120,11 @@ const YIELD_EVERY = 10;
  * quantized kernel's rounding (down or up, per element, on the grid its range gives) is
  * optimised so that the layer's unit output (the layer with the BatchNormalization and
  * ReLU / Activation layers that follow it alone) on the student's own inputs, which carry
- * the quantization of the layers before, matches the float model's. A rounding that
- * does not lower the error on the images is not kept. Ranges, biases and activation
- * ranges are unchanged; re-calibrating activation ranges afterwards can help.
+ * the quantization of the layers before, matches the float model's. With it, the step
+ * size of the activation quantizer feeding the layer is learned (LSQ), where that
+ * quantizer feeds this layer alone (`learnActivationSteps`); optionally, with QDrop's
+ * random float inputs (`dropQuantization`). A rounding (and step) that does not lower
+ * the error on the images is not kept. Weight ranges and biases are unchanged.
  *
  * Each layer's inputs and targets for all images are held in memory during its
  * optimisation: the images times the layer's input and unit-output sizes, next to the
@@ -165,12 +198,16 @@ type Settings = Required<Omit<RoundingReconstructionOptions, 'signal' | 'onLayer
 
 function checkOptions(options: RoundingReconstructionOptions): Settings {
   const settings: Settings = {
-    iterations: options.iterations ?? 2000,
+    iterations: options.iterations ?? 1000,
     batchSize: options.batchSize ?? 32,
     forwardBatchSize: options.forwardBatchSize ?? 32,
     learningRate: options.learningRate ?? 0.01,
     roundingWeight: options.roundingWeight ?? 0.01,
     warmup: options.warmup ?? 0.2,
+    learnActivationSteps: options.learnActivationSteps ?? true,
+    stepLearningRate: options.stepLearningRate ?? 0.001,
+    dropQuantization: options.dropQuantization ?? 0,
+    seed: options.seed ?? 1,
   };
   for (const name of ['iterations', 'batchSize', 'forwardBatchSize'] as const) {
     const value = settings[name];
@@ -178,7 +215,7 @@ function checkOptions(options: RoundingReconstructionOptions): Settings {
       throw new RangeError(`reconstructRounding: ${name} must be a positive integer, got ${String(value)}`);
     }
   }
-  for (const name of ['learningRate', 'roundingWeight'] as const) {
+  for (const name of ['learningRate', 'roundingWeight', 'stepLearningRate'] as const) {
     const value = settings[name];
     if (!(Number.isFinite(value) && value > 0)) {
       throw new RangeError(`reconstructRounding: ${name} must be a positive number, got ${String(value)}`);
@@ -187,6 +224,14 @@ function checkOptions(options: RoundingReconstructionOptions): Settings {
   const budget = options.timeBudgetMs;
   if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) {
     throw new RangeError(`reconstructRounding: timeBudgetMs must be a positive number, got ${String(budget)}`);
+  }
+  if (!(settings.dropQuantization >= 0 && settings.dropQuantization <= 1)) {
+    throw new RangeError(
+      `reconstructRounding: dropQuantization must be in [0, 1], got ${String(settings.dropQuantization)}`,
+    );
+  }
+  if (!Number.isInteger(settings.seed)) {
+    throw new RangeError(`reconstructRounding: seed must be an integer, got ${String(settings.seed)}`);
   }
   if (!(settings.warmup >= 0 && settings.warmup < 1)) {
     throw new RangeError(`reconstructRounding: warmup must be in [0, 1), got ${String(settings.warmup)}`);
@@ -209,7 +254,12 @@ async function reconstructLayer(
   if (!twin) {
     throw new Error(`reconstructRounding: layer '${end.name}' has no float twin in '${reference.name}'`);
   }
-  const studentInputs = model({ inputs: student.inputs, outputs: layer.input as SymbolicTensor });
+  const feed = settings.learnActivationSteps ? inputQuantizerPath(layer) : null;
+  // With a learned step, the cached inputs are the quantizer's (float) inputs.
+  const studentInputs = model({
+    inputs: student.inputs,
+    outputs: (feed ? feed.quantizer.input : layer.input) as SymbolicTensor,
+  });
   const referenceOutputs = model({ inputs: reference.inputs, outputs: twin.output as SymbolicTensor });
   // Cached per forward batch, then re-cut into the optimisation's batches.
   const xs = rebatch(
@@ -220,61 +270,170 @@ async function reconstructLayer(
     images.map((batch) => referenceOutputs.predict(batch) as Tensor),
     settings.batchSize,
   );
-  const unit = (x: Tensor, kernel: Tensor) =>
-    chain.reduce((out, next) => next.apply(out) as Tensor, layer.applyKernel(x, kernel));
+  const step = feed ? new LearnedStep(feed.quantizer, feed.path) : null;
+  // With a drop seed (optimisation steps), QDrop's random float inputs.
+  const unit = (x: Tensor, kernel: Tensor, dropSeed?: number) => {
+    const input = step
+      ? step.feed(x, settings.dropQuantization > 0 ? dropSeed : undefined, settings.dropQuantization)
+      : x;
+    return chain.reduce((out, next) => next.apply(out) as Tensor, layer.applyKernel(input, kernel));
+  };
   const original = layer.kernelWeight.read().clone();
   const range = layer.kernelRange(original);
   const rounding = new SoftRounding(original, range, layer.weightSpec);
   dispose([range.min, range.max]);
   const optimizer = train.adam(settings.learningRate);
+  const stepOptimizer = train.adam(settings.stepLearningRate);
   try {
     const errorBefore = meanSquaredError(xs, ys, unit, layer);
     let total = settings.iterations;
     let warmupSteps = Math.floor(settings.warmup * total);
     const probeStarted = Date.now();
-    let step = 0;
-    for (; step < total; step++) {
+    let iteration = 0;
+    for (; iteration < total; iteration++) {
       if (signal?.aborted) break;
-      if (step === PROBE_STEPS) {
+      if (iteration === PROBE_STEPS) {
         total = Math.max(PROBE_STEPS, stepsFor((Date.now() - probeStarted) / PROBE_STEPS));
         warmupSteps = Math.floor(settings.warmup * total);
-        if (step >= total) break;
+        if (iteration >= total) break;
       }
-      const b = step % xs.length;
-      const beta = BETA_END + (BETA_START - BETA_END) * (1 - Math.max(0, step - warmupSteps) / (total - warmupSteps));
-      const regularized = step >= warmupSteps;
-      optimizer.minimize(
-        () =>
-          tidy(() => {
-            const x = xs[b] as Tensor;
-            const error = div(sum(square(sub(unit(x, rounding.softKernel()), ys[b] as Tensor))), x.shape[0] as number);
-            return (
-              regularized ? add(error, mul(rounding.regularizer(beta), settings.roundingWeight)) : error
-            ) as Scalar;
-          }),
-        false,
-        [rounding.logits],
-      );
-      if (step % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setTimeout(resolve, 0));
+      const b = iteration % xs.length;
+      const beta =
+        BETA_END + (BETA_START - BETA_END) * (1 - Math.max(0, iteration - warmupSteps) / (total - warmupSteps));
+      const regularized = iteration >= warmupSteps;
+      const loss = () =>
+        tidy(() => {
+          const x = xs[b] as Tensor;
+          const error = div(
+            sum(square(sub(unit(x, rounding.softKernel(), settings.seed + iteration), ys[b] as Tensor))),
+            x.shape[0] as number,
+          );
+          return (regularized ? add(error, mul(rounding.regularizer(beta), settings.roundingWeight)) : error) as Scalar;
+        });
+      const { value, grads } = variableGrads(loss, step ? [rounding.logits, step.multiplier] : [rounding.logits]);
+      optimizer.applyGradients([{ name: rounding.logits.name, tensor: grads[rounding.logits.name] as Tensor }]);
+      if (step) {
+        stepOptimizer.applyGradients([{ name: step.multiplier.name, tensor: grads[step.multiplier.name] as Tensor }]);
+      }
+      dispose([value, ...Object.values(grads)]);
+      if (iteration % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setTimeout(resolve, 0));
     }
     tidy(() => {
       layer.kernelWeight.write(rounding.masterKernel());
     });
     const errorAfter = meanSquaredError(xs, ys, unit, layer);
     const kept = errorAfter <= errorBefore;
-    if (!kept) layer.kernelWeight.write(original);
+    if (kept) step?.writeToQuantizer();
+    else layer.kernelWeight.write(original);
     return {
       name: layer.name,
       errorBefore,
       errorAfter: kept ? errorAfter : errorBefore,
       changed: kept ? rounding.changedShare() : 0,
       kept,
-      iterations: step,
+      iterations: iteration,
+      inputQuantizer: step
+        ? { name: step.quantizer.name, scaleBefore: step.initial, scaleAfter: kept ? step.current() : step.initial }
+        : null,
     };
   } finally {
     optimizer.dispose();
+    stepOptimizer.dispose();
     rounding.dispose();
+    step?.dispose();
     dispose([original, ...xs, ...ys]);
+  }
+}
+
+/**
+ * The step size of a frozen activation quantizer as a learnable multiple of its
+ * calibrated value (the zero point stays), and the quantizer's way to the layer it feeds.
+ */
+class LearnedStep {
+  readonly multiplier: Variable;
+  readonly initial: number;
+  private readonly zeroPoint: number;
+
+  /** @param path the pass-through layers from the quantizer to the layer, in order. */
+  constructor(
+    readonly quantizer: ActivationQuantizer,
+    private readonly path: Layer[],
+  ) {
+    const { min, max } = quantizer.rangeState();
+    const [scale, zeroPoint] = tidy(() => {
+      const params = quantParams({ min: scalar(min), max: scalar(max) }, quantizer.spec);
+      return [params.scale.dataSync()[0] as number, params.zeroPoint.dataSync()[0] as number];
+    });
+    this.initial = scale as number;
+    this.zeroPoint = zeroPoint as number;
+    this.multiplier = tidy(() => variable(scalar(1), true));
+  }
+
+  /**
+   * The layer's input from the quantizer's input `x`: fake-quantized with the current
+   * step (never below 1% of the calibrated one) and passed along the path. With a
+   * `dropSeed`, each element keeps its float value with probability `drop` (QDrop).
+   */
+  feed(x: Tensor, dropSeed: number | undefined, drop: number): Tensor {
+    return tidy(() => {
+      const scale = mul(maximum(this.multiplier, MIN_STEP_MULTIPLE), this.initial);
+      const quantized = fakeQuantizeLearnedStep(x, scale, this.zeroPoint, this.quantizer.spec);
+      const mixed =
+        dropSeed === undefined
+          ? quantized
+          : where(less(randomUniform(x.shape, 0, 1, 'float32', dropSeed), drop), x, quantized);
+      return this.path.reduce((out, next) => next.apply(out) as Tensor, mixed);
+    });
+  }
+
+  current(): number {
+    return this.initial * Math.max(this.multiplier.dataSync()[0] as number, MIN_STEP_MULTIPLE);
+  }
+
+  /** Sets the quantizer's range to the one whose step and zero point are the learned ones. */
+  writeToQuantizer(): void {
+    const { qmin, qmax } = integerRange(this.quantizer.spec);
+    const scale = this.current();
+    this.quantizer.setRange((qmin - this.zeroPoint) * scale, (qmax - this.zeroPoint) * scale);
+  }
+
+  dispose(): void {
+    this.multiplier.dispose();
+  }
+}
+
+const MIN_STEP_MULTIPLE = 0.01;
+
+// Layers between an activation quantizer and the layer it feeds that keep the step
+// size worth learning there: they move or pool the quantized values, nothing else.
+const PASS_THROUGH = new Set([
+  'MaxPooling2D',
+  'AveragePooling2D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling2D',
+  'ZeroPadding2D',
+  'Flatten',
+  'Reshape',
+  'Dropout',
+]);
+
+/**
+ * The frozen activation quantizer whose output reaches `layer` alone, with the
+ * pass-through layers in between (in order); null when there is none, or when its
+ * output also goes elsewhere (a residual connection), where its step serves more than
+ * this layer.
+ */
+function inputQuantizerPath(layer: Layer): { quantizer: ActivationQuantizer; path: Layer[] } | null {
+  const path: Layer[] = [];
+  let current = layer;
+  for (;;) {
+    const producers = current.inboundNodes.length === 1 ? (current.inboundNodes[0]?.inboundLayers ?? []) : [];
+    const producer = producers.length === 1 ? producers[0] : undefined;
+    if (producer?.outboundNodes.length !== 1 || producer.inboundNodes.length !== 1) return null;
+    if (producer instanceof ActivationQuantizer) return producer.frozen ? { quantizer: producer, path } : null;
+    if (!PASS_THROUGH.has(producer.getClassName())) return null;
+    path.unshift(producer);
+    current = producer;
   }
 }
 
