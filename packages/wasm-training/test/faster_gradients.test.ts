@@ -2,11 +2,17 @@ import '@tensorflow/tfjs-layers'; // registers tfjs's own gradients again when i
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
-import { fusedBatchNormGradConfig, meanGradConfig, sumGradConfig } from '../src/faster_gradients.js';
+import {
+  clipByValueGradConfig,
+  fusedBatchNormGradConfig,
+  meanGradConfig,
+  sumGradConfig,
+} from '../src/faster_gradients.js';
 import { registerWasmTrainingKernels } from '../src/index.js';
 
 // tfjs's own, to compare with (registered on import, replaced in beforeAll).
 const tfjsFusedBatchNormGrad = tf.getGradient('FusedBatchNorm') as tf.GradConfig;
+const tfjsClipByValueGrad = tf.getGradient('ClipByValue') as tf.GradConfig;
 
 /** d/dx of Σ reduce(x) · w, for a fixed weight `w` of the reduction's output shape. */
 function gradOfWeighted(reduce: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, w: number[]): number[] {
@@ -32,7 +38,53 @@ describe.each(['cpu', 'wasm'] as const)('faster gradients on %s', (backend) => {
     expect(tf.getGradient('Sum')?.gradFunc).toBe(sumGradConfig.gradFunc);
     expect(tf.getGradient('Mean')?.gradFunc).toBe(meanGradConfig.gradFunc);
     expect(tf.getGradient('FusedBatchNorm')?.gradFunc).toBe(fusedBatchNormGradConfig.gradFunc);
+    expect(tf.getGradient('ClipByValue')?.gradFunc).toBe(clipByValueGradConfig.gradFunc);
     expect(tfjsFusedBatchNormGrad.gradFunc).not.toBe(fusedBatchNormGradConfig.gradFunc);
+  });
+
+  // Ours multiplies dy by 0 where tfjs selects +0: the same values up to the sign of zero.
+  const plusZero = (v: number) => v + 0;
+
+  it('ClipByValue passes dy inside [min, max], both ends included, as tfjs 4.22 does', () => {
+    const values = tf.tensor1d([-3, -0, 0, 0.5, 5.999, 6, 6.001, 100, Number.NaN]);
+    const dy = tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const gradient = () =>
+      tf.tidy(() =>
+        Array.from(
+          tf
+            .grad((v: tf.Tensor) => tf.clipByValue(v, 0, 6))(values, dy)
+            .dataSync(),
+          plusZero,
+        ),
+      );
+    const ours = gradient();
+    expect(ours).toEqual([0, 2, 3, 4, 5, 6, 0, 0, 0]);
+    tf.registerGradient(tfjsClipByValueGrad);
+    try {
+      expect(gradient()).toEqual(ours);
+    } finally {
+      tf.registerGradient(clipByValueGradConfig);
+    }
+    // On a larger tensor, around both ends: the same as tfjs's.
+    const big = tf.randomNormal([4, 8, 8, 6], 3, 4, 'float32', 5);
+    const probe = tf.randomNormal([4, 8, 8, 6], 0, 1, 'float32', 6);
+    const relu6Grad = () =>
+      tf.tidy(() =>
+        Array.from(
+          tf
+            .grad((v: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(v, 0, 6), probe)))(big)
+            .dataSync(),
+          plusZero,
+        ),
+      );
+    const oursBig = relu6Grad();
+    tf.registerGradient(tfjsClipByValueGrad);
+    try {
+      expect(relu6Grad()).toEqual(oursBig);
+    } finally {
+      tf.registerGradient(clipByValueGradConfig);
+    }
+    tf.dispose([values, dy, big, probe]);
   });
 
   /**
