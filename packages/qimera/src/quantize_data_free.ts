@@ -65,8 +65,9 @@ export interface DataFreeOptions extends TrainerOverrides {
    * `'qimera'` (default): superposed embeddings and the disentanglement mapping.
    * `'gdfq'`: plain class embeddings, no mapping. Both train a generator and distil the
    * student from the starting point {@link start}. `'adaround'`: no generator, the
-   * calibrated start then learned rounding of every kernel by layer-wise reconstruction
-   * on synthesized images (AdaRound; see {@link reconstruction}). `'mse'`: no training,
+   * calibrated start then learned rounding of every kernel, with the step sizes of the
+   * activation quantizers feeding them, by layer-wise reconstruction on synthesized
+   * images (AdaRound with LSQ steps; see {@link reconstruction}). `'mse'`: no training,
    * the calibrated start alone (error-minimising weight and activation ranges on
    * synthesized images, bias correction). `'minmax'`: no generator; min/max weight ranges and activation
    * ranges from N(0, 1) images, the naive data-free baseline.
