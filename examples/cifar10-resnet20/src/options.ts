@@ -119,6 +119,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
   if (minutes === undefined && iterations === undefined && method !== 'minmax' && method !== 'mse')
     throw new UsageError('give a budget: --minutes N or --iterations N');
   const evalImages = positiveInteger(values['eval-images'], '--eval-images') as number;
+  const learnSteps = choiceOption(values['learn-steps'], '--learn-steps', ['on', 'off']);
   const drop = values['drop-quantization'];
   const dropQuantization = drop === undefined ? undefined : Number(drop);
   if (dropQuantization !== undefined && !(dropQuantization >= 0 && dropQuantization <= 1))
@@ -147,10 +148,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     start,
     guard,
     guardEvery: positiveInteger(values['guard-every'], '--guard-every') as number,
-    learnSteps:
-      values['learn-steps'] === undefined
-        ? undefined
-        : choiceOption(values['learn-steps'], '--learn-steps', ['on', 'off']) === 'on',
+    learnSteps: learnSteps === undefined ? undefined : learnSteps === 'on',
     dropQuantization,
     seed: nonNegativeInteger(values.seed, '--seed') as number,
     backend: values.backend,

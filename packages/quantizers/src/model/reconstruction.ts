@@ -270,12 +270,10 @@ async function reconstructLayer(
     images.map((batch) => referenceOutputs.predict(batch) as Tensor),
     settings.batchSize,
   );
-  const step = feed ? new LearnedStep(feed.quantizer, feed.path) : null;
+  const step = feed ? new LearnedStep(feed.quantizer, feed.path, settings.dropQuantization) : null;
   // With a drop seed (optimisation steps), QDrop's random float inputs.
   const unit = (x: Tensor, kernel: Tensor, dropSeed?: number) => {
-    const input = step
-      ? step.feed(x, settings.dropQuantization > 0 ? dropSeed : undefined, settings.dropQuantization)
-      : x;
+    const input = step ? step.feed(x, dropSeed) : x;
     return chain.reduce((out, next) => next.apply(out) as Tensor, layer.applyKernel(input, kernel));
   };
   const original = layer.kernelWeight.read().clone();
@@ -354,10 +352,14 @@ class LearnedStep {
   readonly initial: number;
   private readonly zeroPoint: number;
 
-  /** @param path the pass-through layers from the quantizer to the layer, in order. */
+  /**
+   * @param path the pass-through layers from the quantizer to the layer, in order.
+   * @param drop QDrop's probability that an input element stays in float in a step.
+   */
   constructor(
     readonly quantizer: ActivationQuantizer,
     private readonly path: Layer[],
+    private readonly drop: number,
   ) {
     const { min, max } = quantizer.rangeState();
     const [scale, zeroPoint] = tidy(() => {
@@ -374,14 +376,14 @@ class LearnedStep {
    * step (never below 1% of the calibrated one) and passed along the path. With a
    * `dropSeed`, each element keeps its float value with probability `drop` (QDrop).
    */
-  feed(x: Tensor, dropSeed: number | undefined, drop: number): Tensor {
+  feed(x: Tensor, dropSeed?: number): Tensor {
     return tidy(() => {
       const scale = mul(maximum(this.multiplier, MIN_STEP_MULTIPLE), this.initial);
       const quantized = fakeQuantizeLearnedStep(x, scale, this.zeroPoint, this.quantizer.spec);
       const mixed =
-        dropSeed === undefined
+        dropSeed === undefined || this.drop === 0
           ? quantized
-          : where(less(randomUniform(x.shape, 0, 1, 'float32', dropSeed), drop), x, quantized);
+          : where(less(randomUniform(x.shape, 0, 1, 'float32', dropSeed), this.drop), x, quantized);
       return this.path.reduce((out, next) => next.apply(out) as Tensor, mixed);
     });
   }
