@@ -22,10 +22,17 @@ export {
   type FidelitySetOptions,
   perImageFidelity,
 } from './fidelity.js';
+export { type GeneratorModels, generateFromLabels } from './generate_from_labels.js';
 export { FidelityGuard, GUARD_CRITERIA, type GuardCheckpoint, type GuardCriterion } from './guard.js';
 export type { ImageBatchArrays, ImageSource } from './image_source.js';
 export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
+export {
+  type GeneratedSamples,
+  previewSamples,
+  type SamplePreview,
+  type SamplePreviewOptions,
+} from './sample_preview.js';
 export { cosineRate, multiStepRate } from './schedule.js';
 export {
   canUseWorkerThreads,

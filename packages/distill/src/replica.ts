@@ -1,7 +1,5 @@
-import { mapSlots } from '@qimera/disentangle';
-import { generateImages } from '@qimera/generator';
 import { activationQuantizers, freezeActivationRanges } from '@qimera/quantizers';
-import { type ClassEmbedding, type LabelBatch, superposedLatent } from '@qimera/superposition';
+import type { ClassEmbedding, LabelBatch } from '@qimera/superposition';
 import {
   add,
   argMax,
@@ -23,6 +21,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { type DistillCheckpoint, optimizerState, restoreOptimizer } from './checkpoint.js';
+import { generateFromLabels } from './generate_from_labels.js';
 import { batchNormStatisticsLoss, distillationLoss, softCrossEntropy } from './losses.js';
 import type { DistillSettings } from './settings.js';
 import { TeacherTaps } from './taps.js';
@@ -107,13 +106,7 @@ export class Replica {
     const targets = tensor2d(labels.targets, [labels.batchSize, labels.numClasses]);
     let kept: Tensor[] = [];
     const { value, grads } = variableGrads(() => {
-      const latent = superposedLatent(labels, embedding, {
-        noiseScale: settings.noiseScale,
-        normalization: settings.embeddingNormalization,
-        noiseSeed,
-        ...(mapping ? { mapSlots: (slots) => mapSlots(mapping, slots) } : {}),
-      });
-      const images = generateImages(generator, latent, generator.inputs.length === 2 ? targets : undefined);
+      const images = generateFromLabels({ generator, embedding, mapping }, labels, targets, settings, noiseSeed);
       const teacher = taps.forward(images);
       const crossEntropy = softCrossEntropy(teacher.logits, targets);
       const bns = batchNormStatisticsLoss(teacher.stats, taps.batchNorms);

@@ -11,7 +11,9 @@ import {
   FidelitySet,
   type GuardCriterion,
   type IterationLosses,
+  previewSamples,
   resolveSettings,
+  type SamplePreview,
   TrainingDivergedError,
 } from '@qimera/distill';
 import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions, generatorFootprint } from '@qimera/generator';
@@ -194,6 +196,15 @@ export interface DataFreeOptions extends TrainerOverrides {
   signal?: AbortSignal;
   /** After every iteration, with the student (see `DistillOptions.onProgress`). */
   onProgress?: (progress: DataFreeProgress, student: LayersModel) => void;
+  /**
+   * The training methods' generator at work: after the first training iteration and
+   * every {@link samplesEvery}, a preview of fixed latents (a plain image per class and
+   * two-class mixes, up to 10 each; see `previewSamples`), to watch the images evolve.
+   * Training is the same with or without it.
+   */
+  onSamples?: (samples: SamplePreview, iteration: number) => void;
+  /** Training iterations between {@link onSamples} previews. Default 25. */
+  samplesEvery?: number;
 }
 
 /** Progress of a training method: the trainer's, with the latest fidelity check. */
@@ -270,6 +281,7 @@ export async function quantizeDataFree(
   for (const [name, value] of [
     ['batchSize', options.batchSize],
     ['calibrationBatches', options.calibrationBatches],
+    ['samplesEvery', options.samplesEvery],
   ] as const) {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
       throw new RangeError(`quantizeDataFree: ${name} must be a positive integer, got ${String(value)}`);
@@ -502,6 +514,7 @@ export async function quantizeDataFree(
     };
     if (calibratesNow && fidelitySet) measure(fidelitySet, 0);
     const guardEvery = options.guardEvery ?? 25;
+    const samplesEvery = options.samplesEvery ?? 25;
     const timeBudgetMs = plan.minutes === undefined ? undefined : plan.minutes * 60_000 - (Date.now() - started);
     const timed = timeBudgetMs !== undefined && preset === 'short';
     const stopAtBudget = new AbortController();
@@ -539,6 +552,13 @@ export async function quantizeDataFree(
         if (fidelitySet && due) measure(fidelitySet, progress.iteration);
         if (!timed && timeBudgetMs !== undefined && progress.elapsedMs >= timeBudgetMs) stopAtBudget.abort();
         options.onProgress?.({ ...progress, fidelity: measured.latest?.fidelity ?? null }, current);
+        if (options.onSamples && (progress.iteration === 1 || progress.iteration % samplesEvery === 0)) {
+          const preview = previewSamples(
+            { generator, embedding, mapping },
+            { seed, settings: resolveSettings(trainer) },
+          );
+          options.onSamples(preview, progress.iteration);
+        }
       },
     };
     const result = timed && timeBudgetMs <= 0 ? { iterations: 0, aborted: false, last: null } : await distill(trainer);
@@ -660,6 +680,8 @@ const OWN_OPTIONS = new Set([
   'warn',
   'signal',
   'onProgress',
+  'onSamples',
+  'samplesEvery',
   'keepGenerator',
 ]);
 

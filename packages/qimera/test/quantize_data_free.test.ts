@@ -10,6 +10,7 @@ import {
   FidelitySet,
   methodDefaults,
   quantizeDataFree,
+  type SamplePreview,
   TrainingDivergedError,
   useFastestBackend,
 } from '../src/index.js';
@@ -85,6 +86,45 @@ describe('quantizeDataFree', () => {
     mapping?.dispose();
     embedding?.dispose();
     kept.model.dispose();
+  });
+
+  it('previews the generator at work (fixed latents, plain and two-class mixes) without changing training', async () => {
+    const teacher = tinySequential();
+    const options = { weightBits: 4, activationBits: 4, ...small } as const;
+    const plainRun = await quantizeDataFree(teacher, options);
+    const expected = plainRun.model.getWeights().map((w) => w.dataSync().slice());
+    plainRun.model.dispose();
+    const before = tf.memory().numTensors;
+    const previews: { iteration: number; preview: SamplePreview }[] = [];
+    const { model } = await quantizeDataFree(teacher, {
+      ...options,
+      samplesEvery: 2,
+      onSamples: (preview, iteration) => previews.push({ iteration, preview }),
+    });
+    expect(tf.memory().numTensors - before).toBe(model.weights.length);
+    // Previews change nothing in training: the same student, weight for weight.
+    expect(model.getWeights().map((w) => w.dataSync().slice())).toEqual(expected);
+    model.dispose();
+    expect(previews.map((p) => p.iteration)).toEqual([1, 2, 4]);
+    const { plain, superposed } = (previews[2] as { preview: SamplePreview }).preview;
+    expect(plain.shape).toEqual([5, 8, 8, 3]);
+    expect(superposed.shape).toEqual([5, 8, 8, 3]);
+    expect(plain.mixes.map((m) => m.classes)).toEqual([[0], [1], [2], [3], [4]]);
+    expect(superposed.mixes.map((m) => m.classes)).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [3, 4],
+      [4, 0],
+    ]);
+    expect(superposed.mixes.every((m) => m.coefficients.join() === '0.5,0.5')).toBe(true);
+    expect(plain.images.every(Number.isFinite)).toBe(true);
+    // The same latents as the generator trains: the images move.
+    expect(previews[0]?.preview.plain.images).not.toEqual(plain.images);
+    expect(plain.images).not.toEqual(superposed.images);
+    await expect(quantizeDataFree(teacher, { ...options, samplesEvery: 0 })).rejects.toThrow(
+      'samplesEvery must be a positive integer, got 0',
+    );
   });
 
   it("'gdfq' turns off superposition and mapping; 'minmax' calibrates on noise without a generator", async () => {
