@@ -54,8 +54,10 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-/** A page run: the form's settings and backend. */
+/** A page run: the model, the form's settings and backend. */
 export interface PageRun {
+  /** The bundled teacher (default), files for the file picker, or a model.json URL. */
+  source?: { files: string[] } | { url: string };
   settings: RunSettings;
   backend: 'wasm' | 'webgl' | 'webgpu' | 'auto';
   threads: boolean;
@@ -82,7 +84,14 @@ export async function runInPage(page: Page, run: PageRun, timeoutMs = 600_000): 
 export async function startInPage(page: Page, run: PageRun): Promise<void> {
   const { settings } = run;
   const text = (value: number | null) => (value === null ? '' : String(value));
-  await page.check('input[name=source][value=bundled]');
+  const source = run.source;
+  if (source && 'files' in source) {
+    await page.check('input[name=source][value=files]');
+    await page.setInputFiles('#files', source.files);
+  } else if (source) {
+    await page.check('input[name=source][value=url]');
+    await page.fill('#url', source.url);
+  } else await page.check('input[name=source][value=bundled]');
   await page.fill('#weightBits', String(settings.weightBits));
   await page.fill('#activationBits', String(settings.activationBits));
   await page.selectOption('#method', settings.method);

@@ -117,6 +117,21 @@ describe.skipIf(!hasChromium && !required)('the web example in Chromium', () => 
     await page.close();
   });
 
+  it('loads a model from picked files and from a URL as it loads the bundled one', async () => {
+    const page = await open();
+    const settings: RunSettings = { ...CALIBRATED, method: 'minmax' };
+    const bundled = await runInPage(page, { settings, backend: 'wasm', threads: true });
+    const files = [TEACHER, TEACHER.replace(/model\.json$/, 'weights.bin')];
+    const picked = await runInPage(page, { source: { files }, settings, backend: 'wasm', threads: true });
+    const url = new URL('teacher/model.json', served.url).href;
+    const fetched = await runInPage(page, { source: { url }, settings, backend: 'wasm', threads: true });
+    for (const outcome of [picked, fetched]) {
+      expect(outcome.teacher).toEqual(bundled.teacher);
+      expect(outcome.student).toEqual(bundled.student);
+    }
+    await page.close();
+  });
+
   it('Stop ends training early and keeps a usable result', async () => {
     const page = await open();
     await startInPage(page, {
