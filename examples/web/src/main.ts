@@ -142,12 +142,10 @@ function showResult(result: RunResult, settings: RunSettings): void {
   artifacts = { artifacts: result.artifacts, name };
   const seconds = formatSeconds(result.wallTimeMs);
   const speed = result.imagesPerSecond === null ? '' : `, ${result.imagesPerSecond.toFixed(1)} training images/s`;
-  const fidelity = result.fidelity
-    ? `; fidelity to the float model on synthesized images ${(100 * result.fidelity.start.all.agreement).toFixed(1)}% at the start, ${(100 * result.fidelity.returned.all.agreement).toFixed(1)}% returned`
-    : '';
+  const fidelity = describeFidelity(result);
+  const work = result.iterations > 0 ? `${result.iterations} iterations in ` : '';
   element('summary').textContent =
-    `'${result.method}' on ${result.backend}: ${result.iterations} iterations in ${seconds}${speed}` +
-    `${result.aborted ? ' (stopped early)' : ''}${fidelity}.`;
+    `'${result.method}' on ${result.backend}: ${work}${seconds}${speed}${result.aborted ? ' (stopped early)' : ''}${fidelity}.`;
   const box = element('result');
   box.hidden = false;
   box.dataset.backend = result.backend;
@@ -160,6 +158,18 @@ function showResult(result: RunResult, settings: RunSettings): void {
   progressBar.value = 1;
   setStage(result.aborted ? 'stopped; the result so far is below' : 'done');
   status.dataset.state = 'done';
+}
+
+/** Fidelity to the float model on synthesized images: at the start and returned, for methods that train. */
+function describeFidelity(result: RunResult): string {
+  if (!result.fidelity) return '';
+  const pct = (value: number) => `${(100 * value).toFixed(1)}%`;
+  const { start, returned } = result.fidelity;
+  const trained =
+    result.iterations > 0
+      ? `${pct(start.all.agreement)} at the start, ${pct(returned.all.agreement)} returned`
+      : pct(returned.all.agreement);
+  return `; top-1 agreement with the float model on synthesized images ${trained}`;
 }
 
 function showDigits(predictions: RunResult['predictions']): void {
