@@ -1,7 +1,7 @@
 import type { LabelBatch } from '@qimera/superposition';
 import { dispose, type Tensor, tensor2d, tidy } from '@tensorflow/tfjs-core';
 import { type GeneratorModels, generateFromLabels } from './generate_from_labels.js';
-import type { DistillSettings } from './settings.js';
+import { type DistillOptions, latentSettings } from './settings.js';
 
 /** Images of one kind (plain or superposed) that the generator made for a preview. */
 export interface GeneratedSamples {
@@ -24,8 +24,8 @@ export interface SamplePreviewOptions {
   count?: number;
   /** Seed of the latents' noise: the same seed shows the same latents as the generator learns. Default 1. */
   seed?: number;
-  /** As the trainer's (`DistillOptions.noiseScale`, `embeddingNormalization`); defaults likewise. */
-  settings?: Partial<Pick<DistillSettings, 'noiseScale' | 'embeddingNormalization'>>;
+  /** The trainer's `noiseScale` and `embeddingNormalization`, with the trainer's defaults. */
+  settings?: Pick<DistillOptions, 'noiseScale' | 'embeddingNormalization'>;
 }
 
 /**
@@ -45,10 +45,7 @@ export function previewSamples(models: GeneratorModels, options: SamplePreviewOp
     throw new RangeError(`previewSamples: count must be an integer of at least 2, got ${String(count)}`);
   }
   const shown = Array.from({ length: count }, (_, i) => Math.floor((i * numClasses) / count));
-  const settings = {
-    noiseScale: options.settings?.noiseScale ?? 1,
-    embeddingNormalization: options.settings?.embeddingNormalization ?? 'official',
-  };
+  const settings = latentSettings(options.settings ?? {});
   const seed = options.seed ?? 1;
   if (!(Number.isInteger(seed) && seed >= 1)) {
     throw new RangeError(`previewSamples: seed must be a positive integer, got ${String(seed)}`);

@@ -128,6 +128,14 @@ export interface DistillOptions {
   onProgress?: (progress: DistillProgress, student: LayersModel) => void;
 }
 
+/** How latents are made from the embedding (`noiseScale`, `embeddingNormalization`), defaults applied. */
+export function latentSettings(options: Pick<DistillOptions, 'noiseScale' | 'embeddingNormalization'>) {
+  return {
+    noiseScale: options.noiseScale ?? 1,
+    embeddingNormalization: options.embeddingNormalization ?? ('official' as EmbeddingNormalization),
+  };
+}
+
 /** Every trainer setting with its default applied; validated. */
 export function resolveSettings(options: DistillOptions) {
   const settings = {
@@ -139,8 +147,7 @@ export function resolveSettings(options: DistillOptions) {
     superposeProbability: options.superposeProbability ?? 0.4,
     superposeAfter: options.superposeAfter ?? 0,
     slots: options.slots ?? 2,
-    noiseScale: options.noiseScale ?? 1,
-    embeddingNormalization: options.embeddingNormalization ?? ('official' as EmbeddingNormalization),
+    ...latentSettings(options),
     bnsWeight: options.bnsWeight ?? 0.1,
     temperature: options.temperature ?? 20,
     kdAlpha: options.kdAlpha ?? 1,

@@ -553,10 +553,7 @@ export async function quantizeDataFree(
         if (!timed && timeBudgetMs !== undefined && progress.elapsedMs >= timeBudgetMs) stopAtBudget.abort();
         options.onProgress?.({ ...progress, fidelity: measured.latest?.fidelity ?? null }, current);
         if (options.onSamples && (progress.iteration === 1 || progress.iteration % samplesEvery === 0)) {
-          const preview = previewSamples(
-            { generator, embedding, mapping },
-            { seed, settings: resolveSettings(trainer) },
-          );
+          const preview = previewSamples({ generator, embedding, mapping }, { seed, settings: options });
           options.onSamples(preview, progress.iteration);
         }
       },
