@@ -7,9 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type DataFreeProgress, quantizeDataFree, useFastestBackend } from 'qimera';
 import { loadLayersModelFromFile, positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
-import { bundledDigits } from './bundled_digits.js';
-import { launchChromium, type PageRun, runInPage, servePage } from './harness.js';
-import { decodeDigits } from './src/digits.js';
+import { launchChromium, type PageRun, runInPage, SHORT_QIMERA_RUN, servePage } from './harness.js';
 import { dataFreeOptions, type RunSettings } from './src/run_settings.js';
 import { trainingImagesPerSecond } from './src/speed.js';
 
@@ -34,17 +32,7 @@ const { iterations, targets } = readScriptOptions('bench', () => {
   }
   return { iterations: positiveInteger(values.iterations, '--iterations') as number, targets };
 });
-const digits = decodeDigits(bundledDigits(10));
-const settings: RunSettings = {
-  weightBits: 4,
-  activationBits: 4,
-  method: 'qimera',
-  minutes: null,
-  iterations,
-  seed: 1,
-  inputRange: digits.inputRange,
-  generatorChannels: 32,
-};
+const settings: RunSettings = { ...SHORT_QIMERA_RUN, iterations };
 
 const rows: { target: Target; imagesPerSecond: number | null; seconds: number }[] = [];
 const served = targets.some((t) => !t.startsWith('node')) ? await servePage() : null;

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build, preview } from 'vite';
+import { bundledDigits } from './bundled_digits.js';
+import { decodeDigits } from './src/digits.js';
 import type { RunSettings } from './src/run_settings.js';
 
 const CONFIG = fileURLToPath(new URL('./vite.config.ts', import.meta.url));
@@ -13,6 +15,25 @@ const CONFIG = fileURLToPath(new URL('./vite.config.ts', import.meta.url));
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Whether {@link CHROMIUM} is installed. */
 export const hasChromium = existsSync(CHROMIUM);
+
+/** The digits the page bundles, decoded in Node. */
+export const PAGE_DIGITS = decodeDigits(bundledDigits());
+
+/**
+ * The short run the test and the benchmark compare: 'qimera' W4A4 from the calibrated
+ * start, 50 warm-up iterations then 10 student steps, seed 1, the demo's generator width
+ * and synthesis inside the digits' input range.
+ */
+export const SHORT_QIMERA_RUN: RunSettings = {
+  weightBits: 4,
+  activationBits: 4,
+  method: 'qimera',
+  minutes: null,
+  iterations: 60,
+  seed: 1,
+  inputRange: PAGE_DIGITS.inputRange,
+  generatorChannels: 32,
+};
 
 /** The page built into a temporary folder and served on a free localhost port (cross-origin isolated). */
 export async function servePage(): Promise<{ url: string; close: () => Promise<void> }> {

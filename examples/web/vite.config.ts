@@ -3,8 +3,6 @@ import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 import { SOURCE_CONDITION, sourceAliases } from '../../scripts/workspace-sources.js';
 import { bundledDigits } from './bundled_digits.js';
 
-/** Held-out digits of each class the page bundles to compare predictions on. */
-const DIGITS_PER_CLASS = 10;
 // wasm threads need SharedArrayBuffer, which browsers give cross-origin isolated pages only.
 const CROSS_ORIGIN_ISOLATION = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -37,7 +35,6 @@ function digitsModule(): Plugin {
   return {
     name: 'bundled-digits',
     resolveId: (source) => (source === id ? `\0${id}` : null),
-    load: (resolved) =>
-      resolved === `\0${id}` ? `export default ${JSON.stringify(bundledDigits(DIGITS_PER_CLASS))};` : null,
+    load: (resolved) => (resolved === `\0${id}` ? `export default ${JSON.stringify(bundledDigits())};` : null),
   };
 }

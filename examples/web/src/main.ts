@@ -49,6 +49,7 @@ element('download').addEventListener('click', async () => {
 
 function start(source: ModelSource, settings: RunSettings): void {
   worker?.terminate();
+  window.clearInterval(budgetTimer);
   // A worker per run: the wasm backend fixes its threads when it starts.
   worker = new Worker(new URL('./quantize.worker.ts', import.meta.url), { type: 'module' });
   worker.onmessage = (event: MessageEvent<Reply>) => handle(event.data, settings);
@@ -248,8 +249,9 @@ function readSettings(): RunSettings {
 
 /** The bundled teacher's input range and the demo's generator width (a quarter of the paper's). */
 function fillForBundledTeacher(): void {
-  input('rangeMin').value = digits.inputRange[0].toFixed(4);
-  input('rangeMax').value = digits.inputRange[1].toFixed(4);
+  // Exact: rounded, the range would cut off black pixels' value.
+  input('rangeMin').value = String(digits.inputRange[0]);
+  input('rangeMax').value = String(digits.inputRange[1]);
   input('generatorChannels').value = '32';
 }
 
@@ -267,6 +269,8 @@ function describeEnvironment(): void {
 }
 
 function setRunning(running: boolean): void {
+  // A run that stops, with or without a result, leaves the bar where it ends.
+  if (!running) window.clearInterval(budgetTimer);
   element<HTMLButtonElement>('run').disabled = running;
   element<HTMLButtonElement>('cancel').disabled = !running;
   status.dataset.state = running ? 'running' : 'idle';
@@ -277,7 +281,6 @@ function setStage(text: string): void {
 }
 
 function fail(message: string): void {
-  window.clearInterval(budgetTimer);
   setRunning(false);
   status.dataset.state = 'error';
   element('stage').textContent = `Error: ${message}`;

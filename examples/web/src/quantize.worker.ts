@@ -7,10 +7,11 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import plainWasm from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm.wasm?url';
 import simdWasm from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-simd.wasm?url';
 import threadedWasm from '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { argMax, env, io, type Tensor, tensor4d, tidy } from '@tensorflow/tfjs-core';
+import { env, io } from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import { type DataFreeProgress, inspectClassifier, quantizeDataFree, quantizedArtifacts } from 'qimera';
 import { startBackend } from './backend_choice.js';
+import { classifyDigits, takesDigits } from './classify.js';
 import type { ModelSource, Reply, Request, RunResult } from './protocol.js';
 import { dataFreeOptions } from './run_settings.js';
 import { trainingImagesPerSecond } from './speed.js';
@@ -98,7 +99,7 @@ async function run(request: Extract<Request, { type: 'run' }>, signal: AbortSign
         imagesPerSecond: trainingImagesPerSecond(last, batchSize),
         fidelity: report.fidelity ? { start: report.fidelity.start, returned: report.fidelity.returned } : null,
         predictions: takesDigits(teacher)
-          ? { teacher: classify(teacher, request.digits), student: classify(student, request.digits) }
+          ? { teacher: classifyDigits(teacher, request.digits), student: classifyDigits(student, request.digits) }
           : null,
         artifacts,
         exported,
@@ -125,23 +126,6 @@ async function loadModel(source: ModelSource): Promise<LayersModel> {
       ? source.url
       : new URL(`${import.meta.env.BASE_URL}teacher/model.json`, self.location.origin).href;
   return loadLayersModel(url);
-}
-
-/** Whether the model takes the bundled digits: 28x28 grey images, 10 classes. */
-function takesDigits(model: LayersModel): boolean {
-  const [, h, w, c] = model.inputs[0]?.shape ?? [];
-  const classes = model.outputs[0]?.shape.at(-1);
-  return h === 28 && w === 28 && c === 1 && classes === 10;
-}
-
-function classify(model: LayersModel, images: Float32Array): number[] {
-  const count = images.length / (28 * 28);
-  const classes = tidy(() => argMax(model.predict(tensor4d(images, [count, 28, 28, 1])) as Tensor, -1));
-  try {
-    return Array.from(classes.dataSync());
-  } finally {
-    classes.dispose();
-  }
 }
 
 function weightBuffers(artifacts: io.ModelArtifacts): ArrayBuffer[] {

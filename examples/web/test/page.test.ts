@@ -8,15 +8,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { argMax, memory, type Tensor, tensor4d, tidy } from '@tensorflow/tfjs-core';
+import { memory } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Browser, Page } from 'playwright-core';
 import { loadQuantizedModel, quantizeDataFree, useFastestBackend } from 'qimera';
 import { loadLayersModelFromFile } from 'qimera/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundledDigits } from '../bundled_digits.js';
-import { CHROMIUM, hasChromium, launchChromium, pageOutcome, runInPage, servePage, startInPage } from '../harness.js';
-import { decodeDigits } from '../src/digits.js';
+import {
+  CHROMIUM,
+  hasChromium,
+  launchChromium,
+  PAGE_DIGITS,
+  pageOutcome,
+  runInPage,
+  SHORT_QIMERA_RUN,
+  servePage,
+  startInPage,
+} from '../harness.js';
+import { classifyDigits } from '../src/classify.js';
 import { dataFreeOptions, type RunSettings } from '../src/run_settings.js';
 
 const required = process.env.QIMERA_BROWSER_TESTS === 'required';
@@ -24,18 +33,8 @@ if (!hasChromium && !required) {
   console.warn(`web example tests skipped: no Chromium at ${CHROMIUM} (Debian package 'chromium', or CHROMIUM_PATH)`);
 }
 const TEACHER = fileURLToPath(new URL('../../mnist/fixtures/teacher/model.json', import.meta.url));
-const digits = decodeDigits(bundledDigits(10));
 /** Qimera from the calibrated start: 50 warm-up iterations, then 10 student steps. */
-const TRAINED: RunSettings = {
-  weightBits: 4,
-  activationBits: 4,
-  method: 'qimera',
-  minutes: null,
-  iterations: 60,
-  seed: 1,
-  inputRange: digits.inputRange,
-  generatorChannels: 32,
-};
+const TRAINED = SHORT_QIMERA_RUN;
 /**
  * The calibrated start alone, with the library's short synthesis (no input range): WebGL
  * on SwiftShader, the software GPU CI has, takes about 8 s per training iteration here
@@ -143,7 +142,7 @@ describe.skipIf(!hasChromium && !required)('the web example in Chromium', () => 
     await page.click('#cancel');
     const outcome = await pageOutcome(page);
     expect(outcome.summary).toContain('(stopped early)');
-    expect(outcome.student).toHaveLength(digits.count);
+    expect(outcome.student).toHaveLength(PAGE_DIGITS.count);
     // Still a usable student: it agrees with the teacher on most digits.
     expect(agreement(outcome.student, outcome.teacher)).toBeGreaterThan(0.5);
     expect(await page.isVisible('#download')).toBe(true);
@@ -162,12 +161,7 @@ describe.skipIf(!hasChromium && !required)('the web example in Chromium', () => 
 });
 
 function classify(model: LayersModel): number[] {
-  const classes = tidy(() =>
-    argMax(model.predict(tensor4d(digits.normalised, [digits.count, 28, 28, 1])) as Tensor, -1),
-  );
-  const values = Array.from(classes.dataSync());
-  classes.dispose();
-  return values;
+  return classifyDigits(model, PAGE_DIGITS.normalised);
 }
 
 function agreement(a: number[], b: number[]): number {
