@@ -42,7 +42,11 @@ const TRAINED = SHORT_QIMERA_RUN;
  */
 const CALIBRATED: RunSettings = { ...TRAINED, method: 'mse', inputRange: null };
 
-describe.skipIf(!hasChromium && !required)('the web example in Chromium', () => {
+// A test runs the page and Node one after the other (about 90 s on an idle 2-core machine):
+// vitest's 120 s default is too close on a loaded or slower one.
+const E2E_TIMEOUT_MS = 600_000;
+
+describe.skipIf(!hasChromium && !required)('the web example in Chromium', { timeout: E2E_TIMEOUT_MS }, () => {
   let served: Awaited<ReturnType<typeof servePage>>;
   let browser: Browser;
   let teacher: LayersModel;
