@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { useFastestBackend } from 'qimera';
 import { type HalfReply, type HalfRequest, ResNetHalf } from './resnet_half.js';
-import { buildResNet20 } from './resnet20.js';
+import { buildResNet20 } from './resnets.js';
 
 const port = parentPort;
 if (!port) throw new Error('half_worker must run in a worker thread');

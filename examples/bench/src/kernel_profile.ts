@@ -15,7 +15,7 @@ import { useFastestBackend } from 'qimera';
 import { choiceOption, positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { ResNetHalf } from './resnet_half.js';
-import { TEACHER_NAMES, TEACHERS, type TeacherName } from './teachers.js';
+import { TEACHER_NAMES, TEACHERS, type TeacherName, teacherShape } from './teachers.js';
 
 const { bench, teacher, batch, steps, shapes } = readScriptOptions('kernel-profile', () => {
   const { values } = parseArgs({
@@ -77,8 +77,9 @@ for (const config of tf.getKernelsForBackend('wasm')) {
 let stepMs: number;
 if (bench === 'train-step') {
   const half = new ResNetHalf(net, 0.01);
-  const x = tf.randomNormal([batch, 32, 32, 3], 0, 1, 'float32', 1);
-  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', 2), 10));
+  const { image, classes } = teacherShape(net);
+  const x = tf.randomNormal([batch, ...image], 0, 1, 'float32', 1);
+  const y = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, classes, 'int32', 2), classes));
   const step = () => half.apply(half.gradients(x, y));
   step(); // warm-up: optimiser state, first-call setup
   times.clear();
@@ -89,7 +90,7 @@ if (bench === 'train-step') {
   tf.dispose([x, y]);
 } else {
   // Two set-up iterations (optimiser state, calibration), then `steps` counted ones.
-  const iterationMs = await qimeraIterationTimes(net, {
+  const { times: iterationMs } = await qimeraIterationTimes(net, {
     batch,
     workers: 1,
     iterations: 2 + steps,

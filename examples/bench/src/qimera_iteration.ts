@@ -1,20 +1,53 @@
+import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { ClassEmbedding, createDisentanglementMapping, createGenerator, distill, quantizeModel } from 'qimera';
+import {
+  backendMemoryLimit,
+  ClassEmbedding,
+  createDisentanglementMapping,
+  createGenerator,
+  defaultGenerationSize,
+  distill,
+  type GeneratorOptions,
+  generatorFootprint,
+  methodDefaults,
+  planTraining,
+  quantizeModel,
+} from 'qimera';
+import { teacherShape } from './teachers.js';
 
 /**
- * Wall time of each of `iterations` full Qimera iterations, in ms: the official CIFAR
- * generator (width 128, mapping to 100) through `teacher`, then a W4A4 student step,
- * on `workers` threads. The first two iterations create optimiser state and calibrate;
- * callers time the rest. `afterIteration(i)` runs between iteration i and i + 1.
+ * Wall time of each of `iterations` full Qimera iterations, in ms: the generator
+ * `quantizeDataFree` builds for `teacher` (the official width 128, latent and
+ * class-conditional BN by model size, working at `defaultGenerationSize`, mapping to
+ * 100) through `teacher`, then a W4A4 student step, on `workers` threads, in the
+ * micro-batches `quantizeDataFree` plans for the backend's memory. The first two
+ * iterations create optimiser state and calibrate; callers time the rest.
+ * `afterIteration(i)` runs between iteration i and i + 1.
  */
 export async function qimeraIterationTimes(
   teacher: LayersModel,
   options: { batch: number; workers: number; iterations: number; afterIteration?: (iteration: number) => void },
-): Promise<number[]> {
+): Promise<{ times: number[]; microBatchSize: number | null }> {
+  const { image, classes } = teacherShape(teacher);
+  const defaults = methodDefaults(classes, Math.max(image[0], image[1]));
+  const generatorOptions: GeneratorOptions = {
+    imageSize: [image[0], image[1]],
+    generationSize: defaultGenerationSize(image[0], image[1]),
+    channels: image[2],
+    inputDim: 100,
+    ...(defaults.classConditionalGenerator ? { classConditional: { numClasses: classes } } : {}),
+  };
+  const { microBatchSize } = planTraining(
+    teacher,
+    generatorFootprint(generatorOptions),
+    options.batch,
+    options.workers,
+    backendMemoryLimit(getBackend()),
+  );
   const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 4 });
-  const generator = createGenerator({ imageSize: 32, channels: 3, inputDim: 100 });
-  const embedding = ClassEmbedding.random(10, 64, { seed: 1 });
-  const mapping = createDisentanglementMapping({ latentDim: 64 });
+  const generator = createGenerator(generatorOptions);
+  const embedding = ClassEmbedding.random(classes, defaults.latentDim, { seed: 1 });
+  const mapping = createDisentanglementMapping({ latentDim: defaults.latentDim });
   const stamps = [performance.now()];
   try {
     await distill({
@@ -27,6 +60,7 @@ export async function qimeraIterationTimes(
       batchSize: options.batch,
       iterations: options.iterations,
       warmupEpochs: 0,
+      ...(microBatchSize !== null ? { microBatchSize } : {}),
       onProgress: () => {
         options.afterIteration?.(stamps.length - 1);
         stamps.push(performance.now());
@@ -36,5 +70,5 @@ export async function qimeraIterationTimes(
     for (const m of [student, generator, mapping]) m.dispose();
     embedding.dispose();
   }
-  return stamps.slice(1).map((t, i) => t - (stamps[i] as number));
+  return { times: stamps.slice(1).map((t, i) => t - (stamps[i] as number)), microBatchSize };
 }

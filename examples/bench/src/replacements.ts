@@ -12,7 +12,7 @@ import { registerWasmTrainingKernels, restoreWasmKernels, useFastestBackend, WAS
 import { positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { ResNetHalf } from './resnet_half.js';
-import { buildResNet20 } from './resnet20.js';
+import { buildResNet20 } from './resnets.js';
 import { median } from './stats.js';
 
 const { kernels, pairs, batch } = readScriptOptions('replacements', () => {
@@ -58,7 +58,7 @@ const iterationMs = (
     iterations: 2 + 2 * pairs,
     afterIteration: (i) => useKernelsFor(i + 1),
   })
-).slice(2);
+).times.slice(2);
 registerWasmTrainingKernels();
 
 const rows = (

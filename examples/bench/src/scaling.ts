@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useFastestBackend } from 'qimera';
 import { positiveInteger, readScriptOptions, scriptArguments, UsageError } from 'qimera/node';
 import { ResNetHalf } from './resnet_half.js';
-import { buildResNet20 } from './resnet20.js';
+import { buildResNet20 } from './resnets.js';
 import { median } from './stats.js';
 import { TwoThreadResNet } from './two_threads.js';
 

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { createGenerator, softCrossEntropy, unfusedCopy, useFastestBackend } from 'qimera';
 import { positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
-import { buildResNet20 } from './resnet20.js';
+import { buildResNet20 } from './resnets.js';
 import { median } from './stats.js';
 
 const repeats = readScriptOptions('teacher-gradient', () => {

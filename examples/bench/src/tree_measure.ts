@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { softCrossEntropy, useFastestBackend } from 'qimera';
 import { qimeraIterationTimes } from './qimera_iteration.js';
-import { buildResNet20 } from './resnet20.js';
+import { buildResNet20 } from './resnets.js';
 import { median } from './stats.js';
 import { TwoThreadResNet } from './two_threads.js';
 
@@ -52,7 +52,7 @@ for (let i = 0; i < repeats; i++) {
   stepMs.push(performance.now() - start);
 }
 await stop();
-const iterationMs = (await qimeraIterationTimes(net, { batch, workers, iterations: repeats + 2 })).slice(2);
+const iterationMs = (await qimeraIterationTimes(net, { batch, workers, iterations: repeats + 2 })).times.slice(2);
 console.log(
   JSON.stringify({
     workers,

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { useFastestBackend } from 'qimera';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ResNetHalf } from '../src/resnet_half.js';
-import { buildResNet20 } from '../src/resnet20.js';
+import { buildResNet20 } from '../src/resnets.js';
 import { TwoThreadResNet } from '../src/two_threads.js';
 
 beforeAll(() => useFastestBackend({ prefer: 'wasm', log: () => {} }));

@@ -52,6 +52,9 @@ const options = readScriptOptions('quantize', () => {
       // nsfwjs's models take pixels in [0, 1]; another package's model may not.
       'input-range': { type: 'string' },
       'bns-weight': { type: 'string' },
+      minutes: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      workers: { type: 'string', default: '1' },
       data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
     },
   });
@@ -69,6 +72,9 @@ const options = readScriptOptions('quantize', () => {
     biasCorrection: choiceOption(values['bias-correction'], '--bias-correction', ['on', 'off'] as const) === 'on',
     inputRange: rangeOption(values['input-range'], '--input-range'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
+    minutes: positiveNumber(values.minutes, '--minutes'),
+    seed: positiveInteger(values.seed, '--seed') as number,
+    workers: choiceOption(values.workers, '--workers', ['1', '2'] as const) === '2' ? 2 : 1,
     data: values.data,
   };
 });
@@ -117,6 +123,9 @@ for (const method of options.methods) {
       biasCorrection: options.biasCorrection,
       ...(options.inputRange ? { inputRange: options.inputRange } : {}),
       ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
+      ...(options.minutes !== undefined ? { minutes: options.minutes } : {}),
+      seed: options.seed,
+      workers: options.workers,
       backend: 'current',
       log: console.error,
     });
@@ -137,12 +146,24 @@ for (const method of options.methods) {
       inputRange: options.inputRange ?? null,
       bnsWeight: options.bnsWeight ?? null,
       steps: options.steps,
+      minutes: options.minutes ?? null,
+      seed: options.seed,
+      workers: options.workers,
       agreement,
       images: options.images,
       seconds,
       weightBytes: sizes.weightBytes,
       floatWeightBytes: sizes.floatWeightBytes,
       memory: report.memory,
+      // What learned rounding used: its images and the layers whose rounding it kept.
+      reconstruction: report.start?.reconstruction
+        ? {
+            images: report.start.reconstructionImages,
+            kept: report.start.reconstruction.layers.filter((l) => l.kept).length,
+            layers: report.start.reconstruction.layers.length,
+            iterations: report.start.reconstruction.layers.map((l) => l.iterations),
+          }
+        : null,
       backend,
     };
     console.log(JSON.stringify(line));

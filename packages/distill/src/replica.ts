@@ -1,5 +1,5 @@
 import { activationQuantizers, freezeActivationRanges } from '@qimera/quantizers';
-import type { ClassEmbedding, LabelBatch } from '@qimera/superposition';
+import { type ClassEmbedding, type LabelBatch, sliceLabels } from '@qimera/superposition';
 import {
   add,
   argMax,
@@ -10,6 +10,7 @@ import {
   type NamedTensorMap,
   type Optimizer,
   type Scalar,
+  slice,
   sum,
   type Tensor,
   tensor,
@@ -60,17 +61,27 @@ export interface StudentStepSums {
   crossEntropy: number;
 }
 
-interface Batch {
+/** One forward-and-backward pass's images, the teacher's logits on them and their targets. */
+interface MicroBatch {
   images: Tensor;
   teacherLogits: Tensor;
   targets: Tensor;
+}
+
+/** `[from, to)` sample ranges of at most `size` samples covering `count`; one range without a size. */
+function microBatchRanges(count: number, size: number | null): [number, number][] {
+  const step = size ?? count;
+  const ranges: [number, number][] = [];
+  for (let from = 0; from < count; from += step) ranges.push([from, Math.min(count, from + step)]);
+  return ranges;
 }
 
 /**
  * One copy of everything an iteration touches, with its optimisers: computes the
  * generator and student gradients on a batch and applies gradients (its own, or
  * averaged ones from several replicas). Losses come back weighted by the batch size so
- * replicas' results add up.
+ * replicas' results add up. A batch larger than `settings.microBatchSize` runs as
+ * several passes whose gradients are summed, each weighted by its share of the batch.
  */
 export class Replica {
   readonly generatorVariables: Variable[];
@@ -78,7 +89,7 @@ export class Replica {
   private readonly taps: TeacherTaps;
   private readonly generatorOptimizer: Optimizer;
   private readonly studentOptimizer: Optimizer;
-  private batch: Batch | null = null;
+  private batch: MicroBatch[] | null = null;
   private generatorGrads: NamedTensorMap | null = null;
   private studentGrads: NamedTensorMap | null = null;
 
@@ -97,35 +108,42 @@ export class Replica {
     this.studentOptimizer = train.momentum(settings.studentLearningRate, settings.studentMomentum, settings.nesterov);
   }
 
-  /** Generates this replica's images, keeps them, and computes the generator gradients. */
+  /**
+   * Generates this replica's images, keeps them, and computes the generator gradients.
+   * Micro-batch `k` draws its noise from `noiseSeed + k`.
+   */
   generatorStep(labels: LabelBatch, noiseSeed: number): GeneratorStepSums {
     this.endBatch();
     const { settings, taps } = this;
     const { generator, embedding, mapping } = this.models;
     if (!generator || !embedding) throw new Error('Replica: generatorStep needs a generator and an embedding');
-    const targets = tensor2d(labels.targets, [labels.batchSize, labels.numClasses]);
-    let kept: Tensor[] = [];
-    const { value, grads } = variableGrads(() => {
-      const images = generateFromLabels({ generator, embedding, mapping }, labels, targets, settings, noiseSeed);
-      const teacher = taps.forward(images);
-      const crossEntropy = softCrossEntropy(teacher.logits, targets);
-      const bns = batchNormStatisticsLoss(teacher.stats, taps.batchNorms);
-      kept = [images, teacher.logits, crossEntropy, bns].map((t) => keep(t));
-      return add(crossEntropy, mul(bns, settings.bnsWeight)) as Scalar;
-    }, this.generatorVariables);
-    const [images, teacherLogits, crossEntropy, bns] = kept as [Tensor, Tensor, Tensor, Tensor];
-    this.batch = { images, teacherLogits, targets };
-    this.generatorGrads = grads;
+    this.discardGrads('generator');
     const n = labels.batchSize;
-    const agreeing = tidy(() => sum(equal(argMax(teacherLogits, -1), argMax(targets, -1))).dataSync()[0] as number);
-    const sums = {
-      samples: n,
-      loss: n * (value.dataSync()[0] as number),
-      crossEntropy: n * (crossEntropy.dataSync()[0] as number),
-      bns: n * (bns.dataSync()[0] as number),
-      agreeing,
-    };
-    dispose([value, crossEntropy, bns]);
+    const sums = { samples: n, loss: 0, crossEntropy: 0, bns: 0, agreeing: 0 };
+    const batch: MicroBatch[] = [];
+    this.batch = batch;
+    microBatchRanges(n, settings.microBatchSize).forEach(([from, to], k) => {
+      const part = n === to - from ? labels : sliceLabels(labels, from, to);
+      const targets = tensor2d(part.targets, [part.batchSize, part.numClasses]);
+      let kept: Tensor[] = [];
+      const { value, grads } = variableGrads(() => {
+        const images = generateFromLabels({ generator, embedding, mapping }, part, targets, settings, noiseSeed + k);
+        const teacher = taps.forward(images);
+        const crossEntropy = softCrossEntropy(teacher.logits, targets);
+        const bns = batchNormStatisticsLoss(teacher.stats, taps.batchNorms);
+        kept = [images, teacher.logits, crossEntropy, bns].map((t) => keep(t));
+        return add(crossEntropy, mul(bns, settings.bnsWeight)) as Scalar;
+      }, this.generatorVariables);
+      const [images, teacherLogits, crossEntropy, bns] = kept as [Tensor, Tensor, Tensor, Tensor];
+      batch.push({ images, teacherLogits, targets });
+      this.generatorGrads = accumulate(this.generatorGrads, grads, part.batchSize / n);
+      const m = part.batchSize;
+      sums.agreeing += agreeingSamples(teacherLogits, targets);
+      sums.loss += m * (value.dataSync()[0] as number);
+      sums.crossEntropy += m * (crossEntropy.dataSync()[0] as number);
+      sums.bns += m * (bns.dataSync()[0] as number);
+      dispose([value, crossEntropy, bns]);
+    });
     return sums;
   }
 
@@ -135,18 +153,30 @@ export class Replica {
    */
   useImages(images: Tensor, targets: Tensor): ImageStepSums {
     this.endBatch();
-    const teacherLogits = tidy(() => this.models.teacher.apply(images, { training: false }) as Tensor);
-    this.batch = { images, teacherLogits, targets };
-    const agreeing = tidy(() => sum(equal(argMax(teacherLogits, -1), argMax(targets, -1))).dataSync()[0] as number);
-    return { samples: images.shape[0] as number, agreeing };
+    const n = images.shape[0] as number;
+    const ranges = microBatchRanges(n, this.settings.microBatchSize);
+    const batch: MicroBatch[] = [];
+    this.batch = batch;
+    let agreeing = 0;
+    for (const [from, to] of ranges) {
+      const part =
+        ranges.length === 1
+          ? { images, targets }
+          : { images: slice(images, from, to - from), targets: slice(targets, from, to - from) };
+      const teacherLogits = tidy(() => this.models.teacher.apply(part.images, { training: false }) as Tensor);
+      batch.push({ ...part, teacherLogits });
+      agreeing += agreeingSamples(teacherLogits, part.targets);
+    }
+    if (ranges.length > 1) dispose([images, targets]);
+    return { samples: n, agreeing };
   }
 
   /** The student forward on the kept images, so unfrozen activation ranges observe them. */
   calibrate(): void {
-    const { images } = this.requireBatch();
+    const batch = this.requireBatch();
     // A student calibrated before training (ranges already frozen) has nothing to observe.
     if (activationQuantizers(this.models.student).every((q) => q.frozen)) return;
-    tidy(() => void this.models.student.apply(images, { training: false }));
+    for (const { images } of batch) tidy(() => void this.models.student.apply(images, { training: false }));
   }
 
   /**
@@ -161,30 +191,32 @@ export class Replica {
 
   /** Computes the student gradients on the kept images and teacher logits. */
   studentStep(): StudentStepSums {
-    const { images, teacherLogits, targets } = this.requireBatch();
+    const batch = this.requireBatch();
     const { settings } = this;
-    let parts: Tensor[] = [];
-    const { value, grads } = variableGrads(() => {
-      const logits = this.models.student.apply(images, { training: false }) as Tensor;
-      const kd = distillationLoss(teacherLogits, logits, {
-        temperature: settings.temperature,
-        alpha: settings.kdAlpha,
-        reduction: settings.kdReduction,
-      });
-      const crossEntropy = softCrossEntropy(logits, targets);
-      parts = [keep(kd), keep(crossEntropy)];
-      return add(kd, crossEntropy) as Scalar;
-    }, this.studentVariables);
-    this.studentGrads = grads;
-    const n = images.shape[0] as number;
-    const [kd, crossEntropy] = parts.map((p) => n * (p.dataSync()[0] as number));
-    const sums = {
-      samples: n,
-      loss: n * (value.dataSync()[0] as number),
-      kd: kd as number,
-      crossEntropy: crossEntropy as number,
-    };
-    dispose([value, ...parts]);
+    this.discardGrads('student');
+    const n = batch.reduce((total, part) => total + (part.images.shape[0] as number), 0);
+    const sums = { samples: n, loss: 0, kd: 0, crossEntropy: 0 };
+    for (const { images, teacherLogits, targets } of batch) {
+      let parts: Tensor[] = [];
+      const { value, grads } = variableGrads(() => {
+        const logits = this.models.student.apply(images, { training: false }) as Tensor;
+        const kd = distillationLoss(teacherLogits, logits, {
+          temperature: settings.temperature,
+          alpha: settings.kdAlpha,
+          reduction: settings.kdReduction,
+        });
+        const crossEntropy = softCrossEntropy(logits, targets);
+        parts = [keep(kd), keep(crossEntropy)];
+        return add(kd, crossEntropy) as Scalar;
+      }, this.studentVariables);
+      const m = images.shape[0] as number;
+      this.studentGrads = accumulate(this.studentGrads, grads, m / n);
+      const [kd, crossEntropy] = parts.map((p) => m * (p.dataSync()[0] as number));
+      sums.loss += m * (value.dataSync()[0] as number);
+      sums.kd += kd as number;
+      sums.crossEntropy += crossEntropy as number;
+      dispose([value, ...parts]);
+    }
     return sums;
   }
 
@@ -232,14 +264,14 @@ export class Replica {
 
   /** Releases the kept images and logits. */
   endBatch(): void {
-    if (this.batch) dispose([this.batch.images, this.batch.teacherLogits, this.batch.targets]);
+    for (const part of this.batch ?? []) dispose([part.images, part.teacherLogits, part.targets]);
     this.batch = null;
   }
 
   dispose(): void {
     this.endBatch();
-    for (const grads of [this.takeGrads('generator'), this.takeGrads('student')])
-      if (grads) dispose(Object.values(grads));
+    this.discardGrads('generator');
+    this.discardGrads('student');
     this.generatorOptimizer.dispose();
     this.studentOptimizer.dispose();
     // MomentumOptimizer.dispose (tfjs 4.22) leaves its SGD base's learning-rate scalar.
@@ -284,10 +316,39 @@ export class Replica {
     return grads;
   }
 
-  private requireBatch(): Batch {
+  /** Disposes gradients computed and never applied. */
+  private discardGrads(which: 'generator' | 'student'): void {
+    dispose(Object.values(this.takeGrads(which) ?? {}));
+  }
+
+  private requireBatch(): MicroBatch[] {
     if (!this.batch) throw new Error('Replica: no batch generated yet');
     return this.batch;
   }
+}
+
+/** Samples whose top class is their target's top class. */
+function agreeingSamples(logits: Tensor, targets: Tensor): number {
+  return tidy(() => sum(equal(argMax(logits, -1), argMax(targets, -1))).dataSync()[0] as number);
+}
+
+/**
+ * `total + share · grads`, variable by variable, disposing what it replaces; the first
+ * pass's gradients are kept as they are when they are the whole batch's (share 1).
+ */
+function accumulate(total: NamedTensorMap | null, grads: NamedTensorMap, share: number): NamedTensorMap {
+  if (total === null && share === 1) return grads;
+  const sumOf = tidy(() => {
+    const out: NamedTensorMap = {};
+    for (const [name, grad] of Object.entries(grads)) {
+      const scaled = mul(grad, share);
+      const previous = total?.[name];
+      out[name] = previous ? add(previous, scaled) : scaled;
+    }
+    return out;
+  });
+  dispose([...Object.values(grads), ...Object.values(total ?? {})]);
+  return sumOf;
 }
 
 /**

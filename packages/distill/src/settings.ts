@@ -51,6 +51,14 @@ export interface DistillOptions {
   warmupEpochs?: number;
   /** Default 200. */
   batchSize?: number;
+  /**
+   * Images per forward and backward pass in each replica: a larger share of the batch
+   * runs as several passes whose gradients are summed (gradient accumulation), so large
+   * images fit memory at the batch size asked for. BatchNorm statistics (the generator's
+   * and the BNS loss) then see each pass's images, as with `workers: 2`; the student's
+   * gradients are those of the whole batch. Default: the whole share in one pass.
+   */
+  microBatchSize?: number;
   /** Probability of a superposed batch. Default 0.4 (0: GDFQ). */
   superposeProbability?: number;
   /**
@@ -143,6 +151,7 @@ export function resolveSettings(options: DistillOptions) {
     iterationsPerEpoch: options.iterationsPerEpoch ?? 200,
     warmupEpochs: options.warmupEpochs ?? 4,
     batchSize: options.batchSize ?? 200,
+    microBatchSize: options.microBatchSize ?? null,
     numClasses: options.embedding?.numClasses ?? outputClasses(options.teacher),
     superposeProbability: options.superposeProbability ?? 0.4,
     superposeAfter: options.superposeAfter ?? 0,
@@ -172,6 +181,10 @@ export function resolveSettings(options: DistillOptions) {
     const value = settings[key] as number;
     if (!Number.isInteger(value) || value < 1)
       throw new RangeError(`distill: ${key} must be a positive integer, got ${value}`);
+  }
+  const micro = settings.microBatchSize;
+  if (micro !== null && !(Number.isInteger(micro) && micro >= 1)) {
+    throw new RangeError(`distill: microBatchSize must be a positive integer, got ${micro}`);
   }
   if (!Number.isInteger(settings.warmupEpochs) || settings.warmupEpochs < 0) {
     throw new RangeError(`distill: warmupEpochs must be a non-negative integer, got ${settings.warmupEpochs}`);

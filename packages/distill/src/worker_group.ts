@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { activationQuantizers } from '@qimera/quantizers';
-import type { LabelBatch } from '@qimera/superposition';
+import { type LabelBatch, sliceLabels } from '@qimera/superposition';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Node: a worker thread; elsewhere (browsers) an error saying workers need Node.
@@ -202,14 +202,7 @@ export class WorkerReplicaGroup implements ReplicaGroup {
 /** The first and second half of a label batch (the first gets the odd sample). */
 export function splitLabels(labels: LabelBatch): [LabelBatch, LabelBatch] {
   const first = Math.ceil(labels.batchSize / 2);
-  const part = (from: number, to: number): LabelBatch => ({
-    ...labels,
-    batchSize: to - from,
-    classes: labels.classes.slice(from * labels.slots, to * labels.slots),
-    coefficients: labels.coefficients.slice(from * labels.slots, to * labels.slots),
-    targets: labels.targets.slice(from * labels.numClasses, to * labels.numClasses),
-  });
-  return [part(0, first), part(first, labels.batchSize)];
+  return [sliceLabels(labels, 0, first), sliceLabels(labels, first, labels.batchSize)];
 }
 
 /** Σ_r w_r · g_r / Σ_r w_r, element by element, for each gradient tensor. */

@@ -1,11 +1,16 @@
 import { createDisentanglementMapping } from '@qimera/disentangle';
 import { createGenerator } from '@qimera/generator';
-import { activationQuantizers, quantizeModel } from '@qimera/quantizers';
+import {
+  activationQuantizers,
+  calibrateActivationRanges,
+  freezeActivationRanges,
+  quantizeModel,
+} from '@qimera/quantizers';
 import { ClassEmbedding } from '@qimera/superposition';
 import { registerCpuKernelFixes } from '@qimera/wasm-training';
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, layers, sequential } from '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
 import {
@@ -412,6 +417,76 @@ describe('distill with two worker threads', () => {
     const double = await outcome(2);
     expect(double.seen).toEqual(single.seen);
     expectSameWeights(double.weights, single.weights);
+  });
+});
+
+describe('distill in micro-batches (gradient accumulation)', () => {
+  it('gives the student the whole batch gradient: the same weights as one pass', async () => {
+    const images: ImageSource = (iteration, n) => {
+      const labels = Array.from({ length: n }, (_, i) => (i * 3 + iteration) % 5);
+      return {
+        images: Float32Array.from(
+          { length: n * 192 },
+          (_, k) => ((labels[Math.floor(k / 192)] as number) + (k % 5)) / 9,
+        ),
+        targets: oneHot(labels),
+      };
+    };
+    const outcome = async (microBatchSize?: number) => {
+      const { dispose, ...run } = await setupForImages(5);
+      // Ranges frozen beforehand: calibration, unlike gradients, would see each pass alone.
+      const calibration = tf.tensor4d(images(99, 8).images, [8, 8, 8, 3]);
+      await calibrateActivationRanges(run.student, [calibration]);
+      calibration.dispose();
+      freezeActivationRanges(run.student);
+      const passes = vi.spyOn(run.student, 'apply');
+      const counts: number[] = [];
+      const losses: number[] = [];
+      await distill({
+        ...run,
+        images,
+        warmupEpochs: 0,
+        iterations: 5,
+        ...(microBatchSize !== undefined ? { microBatchSize } : {}),
+        onProgress: (p) => {
+          counts.push(tf.memory().numTensors);
+          losses.push(p.losses.student as number);
+        },
+      });
+      const weights = weightsOf(run.student);
+      dispose();
+      return { weights, losses, counts, passes: passes.mock.calls.length };
+    };
+    const whole = await outcome();
+    // Batch 8 in passes of 3, 3 and 2.
+    const parts = await outcome(3);
+    expect([whole.passes, parts.passes]).toEqual([5, 15]);
+    expectSameWeights(parts.weights, whole.weights);
+    parts.losses.forEach((loss, i) => expect(loss).toBeCloseTo(whole.losses[i] as number, 5));
+    expect(parts.counts[4]).toBe(parts.counts[1]);
+    await expect(outcome(0)).rejects.toThrow('distill: microBatchSize must be a positive integer, got 0');
+  });
+
+  it('trains the generator in micro-batches on one thread and on two, leaking nothing', async () => {
+    for (const workers of [1, 2]) {
+      const { dispose, ...run } = await setup();
+      const counts: number[] = [];
+      const progress: DistillProgress[] = [];
+      await distill({
+        ...run,
+        workers,
+        microBatchSize: 3,
+        iterations: 5,
+        onProgress: (p) => {
+          counts.push(tf.memory().numTensors);
+          progress.push(p);
+        },
+      });
+      expect(counts[4]).toBe(counts[2]);
+      for (const p of progress) expect(Number.isFinite(p.losses.generator)).toBe(true);
+      expect(progress.at(-1)?.phase).toBe('distill');
+      dispose();
+    }
   });
 });
 

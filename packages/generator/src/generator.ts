@@ -7,11 +7,23 @@ import {
   input as symbolicInput,
 } from '@tensorflow/tfjs-layers';
 import { ClassConditionalBatchNorm } from './class_conditional_bn.js';
+import { ResizeImages } from './resize_images.js';
 
 /** Options of {@link createGenerator}; defaults are those of the official CIFAR generator. */
 export interface GeneratorOptions {
-  /** Image height and width (both divisible by 4), or one number for square images. */
+  /**
+   * Height and width of the images, or one number for square images: both divisible by
+   * 4 unless {@link generationSize} is given.
+   */
   imageSize: number | [number, number];
+  /**
+   * Height and width the generator's layers work at (both divisible by 4), when smaller
+   * than {@link imageSize}: its images are then resized (bilinear) to `imageSize`. For
+   * large images: with a 512-long latent the official generator at 224x224 holds 207M
+   * weights, at 56x56 14M and a fifteenth of the activations (docs/performance.md).
+   * Default: `imageSize`.
+   */
+  generationSize?: number | [number, number];
   /** Image channels (3 for RGB). */
   channels: number;
   /** Length of the (already mapped) latent vector the generator takes. */
@@ -51,7 +63,8 @@ export const GENERATOR_DEFAULTS = {
 /**
  * The GDFQ/Qimera generator: Dense -> reshape to (H/4, W/4, base) -> BN -> upsample x2
  * -> conv3x3(base) -> BN -> LeakyReLU -> upsample x2 -> conv3x3(base/2) -> BN ->
- * LeakyReLU -> conv3x3(channels) -> tanh -> BN without affine parameters.
+ * LeakyReLU -> conv3x3(channels) -> tanh -> BN without affine parameters (-> bilinear
+ * resize to `imageSize` when a smaller `generationSize` is given).
  *
  * Its BatchNorms must run in training mode (batch statistics), as in the official code:
  * call it through {@link generateImages} or `generator.apply(x, { training: true })`.
@@ -60,16 +73,8 @@ export const GENERATOR_DEFAULTS = {
  * @throws RangeError naming the option when a size or count is invalid.
  */
 export function createGenerator(options: GeneratorOptions): LayersModel {
-  const [height, width] =
-    typeof options.imageSize === 'number' ? [options.imageSize, options.imageSize] : options.imageSize;
-  for (const [name, value] of [
-    ['imageSize (height)', height],
-    ['imageSize (width)', width],
-  ] as const) {
-    if (!Number.isInteger(value) || value < 4 || value % 4 !== 0) {
-      throw new RangeError(`createGenerator: ${name} must be a positive multiple of 4, got ${value}`);
-    }
-  }
+  const { output, generated } = checkSizes(options);
+  const [height, width] = generated;
   const base = options.baseChannels ?? GENERATOR_DEFAULTS.baseChannels;
   const checks: [string, number][] = [
     ['channels', options.channels],
@@ -136,6 +141,9 @@ export function createGenerator(options: GeneratorOptions): LayersModel {
   x = layers
     .batchNormalization({ name: 'bn_out', epsilon: 1e-5, momentum: 0.9, trainable: false })
     .apply(x) as SymbolicTensor;
+  if (output[0] !== height || output[1] !== width) {
+    x = new ResizeImages({ name: 'resize', height: output[0], width: output[1] }).apply(x) as SymbolicTensor;
+  }
   return model({
     name: options.name ?? 'generator',
     inputs: classWeights ? [latent, classWeights] : latent,
@@ -156,8 +164,8 @@ export interface GeneratorFootprint {
  * 224x224 the official width puts 205M weights in the first Dense layer.
  */
 export function generatorFootprint(options: GeneratorOptions): GeneratorFootprint {
-  const [height, width] =
-    typeof options.imageSize === 'number' ? [options.imageSize, options.imageSize] : options.imageSize;
+  const { output, generated } = checkSizes(options);
+  const [height, width] = generated;
   const base = options.baseChannels ?? GENERATOR_DEFAULTS.baseChannels;
   const classes = options.classConditional?.numClasses;
   const pixels = height * width;
@@ -184,6 +192,38 @@ export function generatorFootprint(options: GeneratorOptions): GeneratorFootprin
     16 * first +
     base * pixels +
     3 * (base / 2) * pixels +
-    3 * options.channels * pixels;
+    3 * options.channels * pixels +
+    (output[0] * output[1] === pixels ? 0 : options.channels * output[0] * output[1]);
   return { weights, activationsPerImage };
+}
+
+/** Height and width of a size option. */
+function sizeOf(size: number | [number, number]): [number, number] {
+  return typeof size === 'number' ? [size, size] : size;
+}
+
+/**
+ * The output size and the size the layers work at, checked: the working size a
+ * positive multiple of 4 no larger than the output.
+ * @throws RangeError naming the option.
+ */
+function checkSizes(options: GeneratorOptions): { output: [number, number]; generated: [number, number] } {
+  const output = sizeOf(options.imageSize);
+  const generated = options.generationSize === undefined ? output : sizeOf(options.generationSize);
+  const option = options.generationSize === undefined ? 'imageSize' : 'generationSize';
+  for (const [i, side] of [
+    [0, 'height'],
+    [1, 'width'],
+  ] as const) {
+    const value = generated[i];
+    if (!Number.isInteger(value) || value < 4 || value % 4 !== 0) {
+      throw new RangeError(`createGenerator: ${option} (${side}) must be a positive multiple of 4, got ${value}`);
+    }
+    if (!(Number.isInteger(output[i]) && output[i] >= value)) {
+      throw new RangeError(
+        `createGenerator: imageSize (${side}) must be an integer no smaller than generationSize (${value}), got ${output[i]}`,
+      );
+    }
+  }
+  return { output, generated };
 }

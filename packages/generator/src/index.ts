@@ -13,3 +13,4 @@ export {
   type GeneratorOptions,
   generatorFootprint,
 } from './generator.js';
+export { ResizeImages, type ResizeImagesArgs } from './resize_images.js';

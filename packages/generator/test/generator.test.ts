@@ -79,6 +79,28 @@ describe('createGenerator', () => {
     expect(() => createGenerator({ imageSize: 32, channels: 3, inputDim: 4, baseChannels: 7 })).toThrow(
       /baseChannels must be even/,
     );
+    expect(() => createGenerator({ imageSize: 30, generationSize: 10, channels: 3, inputDim: 4 })).toThrow(
+      /generationSize \(height\) must be a positive multiple of 4, got 10/,
+    );
+    expect(() => createGenerator({ imageSize: [30, 6], generationSize: 8, channels: 3, inputDim: 4 })).toThrow(
+      /imageSize \(width\) must be an integer no smaller than generationSize \(8\), got 6/,
+    );
+  });
+
+  it('works at generationSize and resizes bilinearly to imageSize, any size', () => {
+    const base = { channels: 3, inputDim: 6, baseChannels: 8 };
+    const g = createGenerator({ ...base, imageSize: [30, 21], generationSize: [12, 8] });
+    const small = createGenerator({ ...base, imageSize: [12, 8] });
+    small.setWeights(g.getWeights());
+    const z = tf.randomNormal([4, 6], 0, 1, 'float32', 3);
+    const [images, reference] = [generateImages(g, z), generateImages(small, z)];
+    expect(images.shape).toEqual([4, 30, 21, 3]);
+    // The same weights' 12x8 images, resized with corners aligned (tfjs-layers' Resizing).
+    const resized = tf.image.resizeBilinear(reference as tf.Tensor4D, [30, 21], true);
+    expect(tf.max(tf.abs(tf.sub(images, resized))).dataSync()[0]).toBeLessThan(1e-5);
+    tf.dispose([z, images, reference, resized]);
+    g.dispose();
+    small.dispose();
   });
 });
 
@@ -88,6 +110,7 @@ describe('generatorFootprint', () => {
       { imageSize: 32, channels: 3, inputDim: 100 },
       { imageSize: [8, 12], channels: 1, inputDim: 16, baseChannels: 6 },
       { imageSize: 16, channels: 3, inputDim: 20, baseChannels: 8, classConditional: { numClasses: 5 } },
+      { imageSize: [30, 21], generationSize: [12, 8], channels: 3, inputDim: 6, baseChannels: 8 },
     ];
     for (const options of cases) {
       const generator = createGenerator(options);
@@ -105,6 +128,10 @@ describe('generatorFootprint', () => {
     // The official width at 224x224: 512 x 128 x 56 x 56 weights in the first layer alone.
     expect(generatorFootprint({ imageSize: 224, channels: 3, inputDim: 512 }).weights).toBeGreaterThan(
       512 * 128 * 56 * 56,
+    );
+    // Generated at 56x56 and resized: a sixteenth of the first layer.
+    expect(generatorFootprint({ imageSize: 224, generationSize: 56, channels: 3, inputDim: 512 }).weights).toBeLessThan(
+      (512 + 1) * 128 * 14 * 14 + 400_000,
     );
   });
 });

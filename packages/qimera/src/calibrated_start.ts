@@ -9,13 +9,18 @@ import {
   splitIntoBatches,
 } from '@qimera/quantizers';
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
-import { dispose, slice } from '@tensorflow/tfjs-core';
+import { concat, dispose, slice, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
 export const CALIBRATION_BATCH_SIZE = 64;
 /** Images synthesized for learned rounding unless another count is asked for. */
 export const RECONSTRUCTION_IMAGES = 256;
+/**
+ * With a deadline, the share of the time to it that synthesizing learned rounding's
+ * images beyond the calibration ones may take; the rest is left for the rounding.
+ */
+export const RECONSTRUCTION_SYNTHESIS_SHARE = 0.4;
 
 /** Options of {@link calibrateStart}. */
 export interface CalibratedStartOptions {
@@ -50,9 +55,12 @@ export interface CalibratedStartOptions {
    */
   reconstruction?: RoundingReconstructionOptions & { images?: number };
   /**
-   * When learned rounding must be done, as a `Date.now()` time: its time budget is what
-   * is left of it after synthesis and calibration (see `timeBudgetMs` of
-   * `reconstructRounding`). Default: none.
+   * When learned rounding must be done, as a `Date.now()` time. Images for it beyond the
+   * calibration ones are synthesized batch by batch while a batch is expected to end
+   * within {@link RECONSTRUCTION_SYNTHESIS_SHARE} of the time to the deadline (so at
+   * 224x224 a short budget rounds on fewer images rather than running out of time), and
+   * its time budget is what is left after synthesis and calibration (see `timeBudgetMs`
+   * of `reconstructRounding`). Default: none.
    */
   deadline?: number;
   /** Default 1. */
@@ -63,7 +71,10 @@ export interface CalibratedStartOptions {
 
 /** What {@link calibrateStart} did. */
 export interface CalibratedStartReport {
+  /** Calibration images. */
   images: number;
+  /** Images learned rounding used (fewer than asked for when the deadline cut synthesis short); null without it. */
+  reconstructionImages: number | null;
   steps: number;
   biasCorrection: BiasCorrectionReport | null;
   /** What learned rounding did, when it ran. */
@@ -99,22 +110,40 @@ export async function calibrateStart(
   }
   const total = reconstruction ? Math.max(count, reconstructionImages) : count;
   const rng = new SeededRandom(options.seed ?? 1);
-  const { targets } = sampleLabels(rng, {
-    batchSize: total,
-    numClasses: teacher.outputs[0]?.shape[1] as number,
-    superposeProbability: 0,
-    slots: 1,
-  });
+  const classes = teacher.outputs[0]?.shape[1] as number;
+  const { targets } = sampleLabels(rng, { batchSize: total, numClasses: classes, superposeProbability: 0, slots: 1 });
   const forwardBatch = options.forwardBatchSize ?? CALIBRATION_BATCH_SIZE;
-  const images = await synthesizeImages(teacher, {
-    targets,
-    steps,
-    batchSize: options.synthesisBatchSize ?? CALIBRATION_BATCH_SIZE,
-    seed: rng.nextSeed(),
-    ...(options.inputRange ? { inputRange: options.inputRange } : {}),
-    ...(options.bnsWeight !== undefined ? { bnsWeight: options.bnsWeight } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const synthesisBatch = options.synthesisBatchSize ?? CALIBRATION_BATCH_SIZE;
+  const synthesisSeed = rng.nextSeed();
+  const synthesize = (from: number, to: number) =>
+    synthesizeImages(teacher, {
+      targets: targets.subarray(from * classes, to * classes),
+      steps,
+      batchSize: synthesisBatch,
+      // The seed a single call over all images would give these batches' noise.
+      seed: synthesisSeed + from,
+      ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+      ...(options.bnsWeight !== undefined ? { bnsWeight: options.bnsWeight } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  const parts = [await synthesize(0, count)];
+  const msPerImage = (Date.now() - started) / count;
+  const synthesisEnd =
+    options.deadline === undefined
+      ? Number.POSITIVE_INFINITY
+      : started + RECONSTRUCTION_SYNTHESIS_SHARE * (options.deadline - started);
+  try {
+    for (let from = count; from < total && !options.signal?.aborted; from += synthesisBatch) {
+      const to = Math.min(total, from + synthesisBatch);
+      if (Date.now() + (to - from) * msPerImage > synthesisEnd) break;
+      parts.push(await synthesize(from, to));
+    }
+  } catch (error) {
+    dispose(parts);
+    throw error;
+  }
+  const images = parts.length === 1 ? (parts[0] as Tensor) : concat(parts);
+  if (parts.length > 1) dispose(parts);
   const calibration = total === count ? images : slice(images, 0, count);
   const batches = splitIntoBatches(calibration, forwardBatch);
   const reference = options.reference ?? teacher;
@@ -126,13 +155,14 @@ export async function calibrateStart(
       ? await reconstructRounding(student, reference, images, {
           seed: rng.nextSeed(),
           ...reconstruction,
-          // At least a second: a spent budget still rounds every layer after a few steps.
+          // At least a second: a spent budget still learns the first layers' rounding.
           ...(options.deadline !== undefined ? { timeBudgetMs: Math.max(1000, options.deadline - Date.now()) } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
         })
       : null;
     return {
       images: count,
+      reconstructionImages: reconstructed ? (images.shape[0] as number) : null,
       steps,
       biasCorrection,
       reconstruction: reconstructed,

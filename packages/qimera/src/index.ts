@@ -19,8 +19,20 @@ export {
   type CalibratedStartReport,
   calibrateStart,
 } from './calibrated_start.js';
-export { type MethodDefaults, methodDefaults, SCHEDULE_PRESETS, type SchedulePreset } from './defaults.js';
-export type { MemoryPlan } from './memory_plan.js';
+export {
+  defaultGenerationSize,
+  type MethodDefaults,
+  methodDefaults,
+  SCHEDULE_PRESETS,
+  type SchedulePreset,
+} from './defaults.js';
+export {
+  backendMemoryLimit,
+  type MemoryPlan,
+  planTraining,
+  type TrainingMemoryPlan,
+  WASM_HEAP_BYTES,
+} from './memory_plan.js';
 export {
   DATA_FREE_METHODS,
   type DataFreeMethod,

@@ -135,38 +135,71 @@ export function reconstructionBytesPerImage(model: LayersModel): number {
   return 4 * (elementsPerImage(model.inputs[0]?.shape ?? []) + largest);
 }
 
+// Learned rounding holds each layer's cached inputs and outputs for every image, up to
+// twice over while they are re-cut into the optimisation's batches, and an optimisation
+// step on a batch of them with the quantizer's and the gradient's intermediates (about
+// 6x a cached image: estimated from the tensors a step keeps, not measured).
+const RECONSTRUCTION_CACHE_FACTOR = 2;
+const RECONSTRUCTION_STEP_FACTOR = 6;
+// The fewest images per optimisation step the plan lowers a step batch to.
+const MIN_STEP_BATCH = 8;
+
+/** Images learned rounding uses, and the batches that leave room for them. */
+export interface ReconstructionPlan {
+  images: number;
+  /** Images per forward pass while caching a layer's inputs. */
+  forwardBatch: number;
+  /** Images per optimisation step. */
+  stepBatch: number;
+}
+
 /**
  * How many images learned rounding can use: `wanted`, or fewer when their cached layer
- * inputs and outputs would not fit next to a forward pass of `forwardBatch` images.
+ * inputs and outputs would not fit next to a forward pass and an optimisation step.
+ * Where that lets more images in, the forward pass is halved first (down to one image),
+ * then the optimisation step (down to 8).
  *
  * @throws if not even one image fits, naming the model and the figures.
  */
 export function planReconstruction(
   teacher: LayersModel,
   wanted: number,
-  forwardBatch: number,
+  batches: { forward: number; step: number },
   limitBytes: number | null,
-): number {
-  if (limitBytes === null) return wanted;
+): ReconstructionPlan {
+  let [forwardBatch, stepBatch] = [batches.forward, batches.step];
+  if (limitBytes === null) return { images: wanted, forwardBatch, stepBatch };
   const perImage = reconstructionBytesPerImage(teacher);
-  const forward = FORWARD_FACTOR * forwardBatch * activationBytesPerImage(teacher);
-  const usable = USABLE_SHARE * (limitBytes - memory().numBytes) - forward;
-  const images = Math.floor(usable / perImage);
+  const free = USABLE_SHARE * (limitBytes - memory().numBytes);
+  const passes = () =>
+    FORWARD_FACTOR * forwardBatch * activationBytesPerImage(teacher) +
+    RECONSTRUCTION_STEP_FACTOR * stepBatch * perImage;
+  const fitting = () => Math.floor((free - passes()) / (RECONSTRUCTION_CACHE_FACTOR * perImage));
+  while (fitting() < wanted && (forwardBatch > 1 || stepBatch > MIN_STEP_BATCH)) {
+    if (forwardBatch > 1) forwardBatch = Math.ceil(forwardBatch / 2);
+    else stepBatch = Math.max(MIN_STEP_BATCH, Math.ceil(stepBatch / 2));
+  }
+  const images = fitting();
   if (images < 1) {
     throw new Error(
-      `quantizeDataFree: learned rounding needs about ${mib(perImage)} MiB per image for teacher ` +
-        `'${teacher.name}' (its largest layer input and output) next to ${mib(forward)} MiB for a forward pass, ` +
-        `but the '${getBackend()}' backend has ${mib(usable + forward)} MiB usable of ${mib(limitBytes)} MiB; ` +
-        "use method 'mse', a backend with more memory, or memoryLimitMB if the limit is larger",
+      `quantizeDataFree: learned rounding needs about ${mib(RECONSTRUCTION_CACHE_FACTOR * perImage)} MiB per image ` +
+        `for teacher '${teacher.name}' (its largest layer input and output, cached) next to ${mib(passes())} MiB ` +
+        `for a forward pass and an optimisation step, but the '${getBackend()}' backend has ${mib(free)} MiB usable ` +
+        `of ${mib(limitBytes)} MiB; use method 'mse', a backend with more memory, or memoryLimitMB if the limit is larger`,
     );
   }
-  return Math.min(wanted, images);
+  return { images: Math.min(wanted, images), forwardBatch, stepBatch };
 }
 
-/** The largest training batch that fits, and the figures it follows from. */
+/** How a training batch fits, and the figures it follows from. */
 export interface TrainingMemoryPlan {
-  /** The batch over all workers: the requested one, or the largest that fits. */
+  /** The batch over all workers, as requested. */
   batchSize: number;
+  /**
+   * Images per forward and backward pass in each heap when a worker's share of the
+   * batch does not fit at once (gradients accumulate over the passes); null when it does.
+   */
+  microBatchSize: number | null;
   /** Bytes the generator's weights, gradients and two Adam states take in each heap. */
   generatorStateBytes: number;
   /** Bytes one image of an iteration holds in a heap (generator, teacher and student passes). */
@@ -176,10 +209,10 @@ export interface TrainingMemoryPlan {
 /**
  * Plans a training iteration: every heap (each worker has its own) holds the generator
  * with its gradients and Adam states, and its share of the batch through generator,
- * teacher and student, forward and backward.
+ * teacher and student, forward and backward; a share that does not fit runs in
+ * micro-batches of as many images as fit.
  *
- * @throws if two images (one per worker with `workers: 2`) do not fit, naming the parts
- *   and the figures.
+ * @throws if not one image fits a heap, naming the parts and the figures.
  */
 export function planTraining(
   teacher: LayersModel,
@@ -192,21 +225,24 @@ export function planTraining(
   const teacherBytes = activationBytesPerImage(teacher);
   const generatorBytes = 4 * generator.activationsPerImage;
   const bytesPerImage = TRAINING_FACTOR * (generatorBytes + teacherBytes);
-  if (limitBytes === null) return { batchSize, generatorStateBytes, bytesPerImage };
+  const figures = { batchSize, generatorStateBytes, bytesPerImage };
+  if (limitBytes === null) return { ...figures, microBatchSize: null };
   const usable = USABLE_SHARE * (limitBytes - memory().numBytes) - generatorStateBytes;
   const perHeap = Math.floor(usable / bytesPerImage);
-  if (perHeap < 1 || perHeap * workers < 2) {
+  if (perHeap < 1) {
     throw new Error(
       `quantizeDataFree: training does not fit the '${getBackend()}' backend's ${mib(limitBytes)} MiB: the ` +
         `generator's weights, gradients and Adam states take ${mib(generatorStateBytes)} MiB ` +
         `(${generator.weights} weights) and each image about ${mib(bytesPerImage)} MiB ` +
         `(generator ${mib(generatorBytes)}, teacher '${teacher.name}' ${mib(teacherBytes)} MiB of layer outputs, ` +
-        `x ${TRAINING_FACTOR} for teacher, student and generator passes), leaving room for ` +
-        `${Math.max(0, perHeap)} image(s) per heap; use method 'mse' (no training), a narrower generator ` +
-        '(generator.baseChannels), a backend with more memory, or memoryLimitMB if the limit is larger',
+        `x ${TRAINING_FACTOR} for teacher, student and generator passes), leaving no room for one image; ` +
+        "use method 'mse' or 'adaround' (no generator), a smaller or narrower generator " +
+        '(generator.generationSize, generator.baseChannels), a backend with more memory, or memoryLimitMB if ' +
+        'the limit is larger',
     );
   }
-  return { batchSize: Math.min(batchSize, perHeap * workers), generatorStateBytes, bytesPerImage };
+  const share = Math.ceil(batchSize / workers);
+  return { ...figures, microBatchSize: share > perHeap ? perHeap : null };
 }
 
 function mib(bytes: number): number {

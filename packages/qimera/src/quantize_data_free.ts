@@ -23,6 +23,7 @@ import {
   nonFiniteWeights,
   type QuantizeModelConfig,
   quantizeModel,
+  RECONSTRUCTION_BATCH_SIZE,
   type RoundingReconstructionOptions,
 } from '@qimera/quantizers';
 import { ClassEmbedding } from '@qimera/superposition';
@@ -35,7 +36,7 @@ import {
   calibrateStart,
   RECONSTRUCTION_IMAGES,
 } from './calibrated_start.js';
-import { methodDefaults, type SchedulePreset } from './defaults.js';
+import { defaultGenerationSize, methodDefaults, type SchedulePreset } from './defaults.js';
 import { backendMemoryLimit, type MemoryPlan, planMemory, planReconstruction, planTraining } from './memory_plan.js';
 import { calibrateOnNoise, calibrateUnobservedRanges } from './noise_calibration.js';
 import { inspectClassifier } from './validate.js';
@@ -160,8 +161,16 @@ export interface DataFreeOptions extends TrainerOverrides {
   embeddingInit?: 'random' | 'classifier';
   /** Train the embedding table with the generator. Default true. */
   trainEmbedding?: boolean;
-  /** Generator architecture overrides (sizes come from the model). */
-  generator?: Pick<GeneratorOptions, 'baseChannels' | 'bnEpsilon' | 'firstBnEpsilon' | 'leakySlope' | 'upsampling'>;
+  /**
+   * Generator architecture overrides (the image size comes from the model). Its layers
+   * work at `generationSize`: by default the model's size up to 64 pixels a side, and
+   * for larger images the largest multiple of 4 that an integer factor brings under 64
+   * (56x56 for 224x224), resized bilinearly to the model's size (see {@link defaultGenerationSize}).
+   */
+  generator?: Pick<
+    GeneratorOptions,
+    'baseChannels' | 'bnEpsilon' | 'firstBnEpsilon' | 'leakySlope' | 'upsampling' | 'generationSize'
+  >;
   /** Class-conditional BN generator. Default: only for ImageNet-scale models. */
   classConditionalGenerator?: boolean;
   /** Quantizer settings beyond the bit widths (schemes, observers, per-layer overrides). */
@@ -242,7 +251,11 @@ export interface DataFreeReport {
    */
   fidelity: { start: Fidelity; returned: Fidelity; returnedIteration: number; checks: number } | null;
   /** The batch sizes (and images for learned rounding) planned to fit the backend's memory (`memoryLimitMB`). */
-  memory: MemoryPlan & { trainingBatch: number | null; reconstructionImages: number | null };
+  memory: MemoryPlan & {
+    /** Images per training pass in each heap when the batch is accumulated over several; null when it is not. */
+    trainingMicroBatch: number | null;
+    reconstructionImages: number | null;
+  };
 }
 
 /**
@@ -330,6 +343,7 @@ export async function quantizeDataFree(
   const intermediateDim = options.intermediateDim ?? 100;
   const classConditional = options.classConditionalGenerator ?? defaults.classConditionalGenerator;
   const generatorOptions: GeneratorOptions = {
+    generationSize: defaultGenerationSize(shape.height, shape.width),
     ...options.generator,
     imageSize: [shape.height, shape.width],
     channels: shape.channels,
@@ -346,16 +360,32 @@ export async function quantizeDataFree(
   const training = trains
     ? planTraining(model, generatorFootprint(generatorOptions), requestedBatch, options.workers ?? 1, memoryLimit)
     : null;
-  if (training && training.batchSize < requestedBatch) {
-    warn(
-      `quantizeDataFree: batch ${requestedBatch} does not fit the '${getBackend()}' backend's memory; ` +
-        `training with batch ${training.batchSize} (about ${Math.round(training.bytesPerImage / 2 ** 20)} MiB per image)`,
+  // A micro-batch size the caller gives is kept when it is no larger than what fits.
+  const microBatchSize = minOrNull(training?.microBatchSize ?? null, options.microBatchSize ?? null);
+  if (training?.microBatchSize != null && microBatchSize === training.microBatchSize) {
+    options.log?.(
+      `qimera: batch ${requestedBatch} does not fit the '${getBackend()}' backend's memory in one pass; ` +
+        `accumulating gradients over passes of ${microBatchSize} images ` +
+        `(about ${Math.round(training.bytesPerImage / 2 ** 20)} MiB per image)`,
     );
   }
   const wantedReconstruction = options.reconstruction?.images ?? RECONSTRUCTION_IMAGES;
-  const reconstructionImages = reconstructs
-    ? planReconstruction(model, wantedReconstruction, memoryPlan.forwardBatch, memoryLimit)
+  // Learned rounding's forward passes take at most the batch its options ask for.
+  const reconstructionPlan = reconstructs
+    ? planReconstruction(
+        model,
+        wantedReconstruction,
+        {
+          forward: Math.min(
+            options.reconstruction?.forwardBatchSize ?? CALIBRATION_BATCH_SIZE,
+            memoryPlan.forwardBatch,
+          ),
+          step: options.reconstruction?.batchSize ?? RECONSTRUCTION_BATCH_SIZE,
+        },
+        memoryLimit,
+      )
     : null;
+  const reconstructionImages = reconstructionPlan?.images ?? null;
   if (reconstructionImages !== null && reconstructionImages < wantedReconstruction) {
     warn(
       `quantizeDataFree: ${wantedReconstruction} images for learned rounding do not fit the '${getBackend()}' ` +
@@ -386,6 +416,8 @@ export async function quantizeDataFree(
   let guard: FidelityGuard | null = null;
   const parts: { generator?: LayersModel; embedding?: ClassEmbedding; mapping?: LayersModel | null } = {};
   let handedOver = false;
+  // The error the run failed with, if it did: clean-up after a backend failure may fail too.
+  let failure: unknown = null;
   try {
     if (fidelityImages > 0) {
       stage = 'synthesizing the fidelity set';
@@ -418,10 +450,8 @@ export async function quantizeDataFree(
                 reconstruction: {
                   ...options.reconstruction,
                   images: reconstructionImages,
-                  forwardBatchSize: Math.min(
-                    options.reconstruction?.forwardBatchSize ?? CALIBRATION_BATCH_SIZE,
-                    memoryPlan.forwardBatch,
-                  ),
+                  forwardBatchSize: reconstructionPlan?.forwardBatch ?? memoryPlan.forwardBatch,
+                  batchSize: reconstructionPlan?.stepBatch ?? RECONSTRUCTION_BATCH_SIZE,
                 },
               }
             : {}),
@@ -463,7 +493,7 @@ export async function quantizeDataFree(
           backend: getBackend(),
           start,
           fidelity,
-          memory: { ...memoryPlan, trainingBatch: training?.batchSize ?? null, reconstructionImages },
+          memory: { ...memoryPlan, trainingMicroBatch: microBatchSize, reconstructionImages },
         },
       };
     };
@@ -536,7 +566,8 @@ export async function quantizeDataFree(
       superposeAfter: defaults.superposeAfter,
       slots: defaults.slots,
       ...stripUndefined(options),
-      batchSize: training?.batchSize ?? requestedBatch,
+      batchSize: requestedBatch,
+      ...(microBatchSize !== null ? { microBatchSize } : {}),
       ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
       ...(timed ? { timeBudgetMs: Math.max(1, timeBudgetMs) } : {}),
       iterations,
@@ -585,7 +616,7 @@ export async function quantizeDataFree(
       intermediateDim: useMapping ? intermediateDim : null,
       embeddingInit: options.embeddingInit ?? 'random',
       classConditionalGenerator: classConditional,
-      generator: { ...GENERATOR_DEFAULTS, ...options.generator },
+      generator: { ...GENERATOR_DEFAULTS, ...options.generator, generationSize: generatorOptions.generationSize },
     };
     const done = finish(
       settings,
@@ -599,18 +630,38 @@ export async function quantizeDataFree(
     handedOver = options.keepGenerator ?? false;
     return handedOver ? { ...done, generator: { generator, embedding, mapping } } : done;
   } catch (error) {
+    failure = error;
     // A diverged run hands over its last good student (ranges frozen, weights finite).
     if (error instanceof TrainingDivergedError) error.student = student;
-    else student.dispose();
+    else cleanUpAfter(failure, () => student.dispose());
     throw backendFailure(error, stage);
   } finally {
-    guard?.dispose();
-    if (fidelitySet !== options.fidelitySet) fidelitySet?.dispose();
-    if (!handedOver) {
-      parts.generator?.dispose();
-      parts.embedding?.dispose();
-      parts.mapping?.dispose();
-    }
+    cleanUpAfter(failure, () => {
+      guard?.dispose();
+      if (fidelitySet !== options.fidelitySet) fidelitySet?.dispose();
+      if (!handedOver) {
+        parts.generator?.dispose();
+        parts.embedding?.dispose();
+        parts.mapping?.dispose();
+      }
+    });
+  }
+}
+
+/** Whether an error is a wasm RuntimeError (by name: the type is not in every TypeScript lib). */
+function isRuntimeError(error: unknown): error is Error {
+  return error instanceof Error && error.name === 'RuntimeError';
+}
+
+/**
+ * Runs a clean-up; after a wasm RuntimeError (`failure`) its heap may be corrupt, so a
+ * clean-up that fails too is ignored rather than hiding the first error.
+ */
+function cleanUpAfter(failure: unknown, release: () => void): void {
+  try {
+    release();
+  } catch (secondary) {
+    if (!isRuntimeError(failure)) throw secondary;
   }
 }
 
@@ -619,8 +670,7 @@ export async function quantizeDataFree(
  * error that says what was running; other errors unchanged.
  */
 function backendFailure(error: unknown, stage: string): unknown {
-  // WebAssembly.RuntimeError, by name: the type is not in every TypeScript lib.
-  if (!(error instanceof Error && error.name === 'RuntimeError')) return error;
+  if (!isRuntimeError(error)) return error;
   return new Error(
     `quantizeDataFree: the '${getBackend()}' backend failed while ${stage} (${error.message}); ` +
       'its memory is likely exhausted and the backend cannot be used again in this process: ' +
@@ -681,6 +731,11 @@ const OWN_OPTIONS = new Set([
   'samplesEvery',
   'keepGenerator',
 ]);
+
+/** The smaller of two optional sizes; null when neither is given. */
+function minOrNull(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
 
 function stripUndefined(options: DataFreeOptions): TrainerOverrides {
   return Object.fromEntries(

@@ -13,8 +13,8 @@ export interface ClassifierShape {
  * Checks that `model` is an image classifier the data-free methods can handle: one
  * NHWC input with known size, one `[batch, classes]` output, and (when
  * `needsBatchNorm`, by default when `needsGenerator`) BatchNormalization layers, whose
- * statistics image synthesis matches; for a generator, height and width must be
- * multiples of 4.
+ * statistics image synthesis matches; for a generator, height and width must be at
+ * least 4 pixels.
  *
  * @throws Error listing every problem found.
  */
@@ -47,8 +47,8 @@ export function inspectClassifier(
     );
   }
   if (options.needsGenerator) {
-    if (height != null && width != null && (height % 4 !== 0 || width % 4 !== 0)) {
-      problems.push(`the generator needs height and width divisible by 4, got ${height}x${width}`);
+    if (height != null && width != null && (height < 4 || width < 4)) {
+      problems.push(`the generator needs images of at least 4x4 pixels, got ${height}x${width}`);
     }
   }
   if (problems.length > 0) {

@@ -56,37 +56,53 @@ describe('memory planning', () => {
     teacher.dispose();
   });
 
-  it('plans learned rounding: the images, and the largest layer input and output cached for each', () => {
+  it('plans learned rounding: cached inputs and outputs (twice), a forward pass and a step, halving batches to fit', () => {
     const teacher = tinySequential();
     // The image (8x8x3) and conv c1's input and output (8x8x3 + 8x8x4); the Dense's 64 + 5 are fewer.
     const perImage = 4 * (192 + 192 + 256);
     expect(reconstructionBytesPerImage(teacher)).toBe(perImage);
-    // Room for 10 images next to a forward pass of 4 images (2x the layer outputs).
-    const forward = 2 * 4 * TINY_BYTES;
-    const limit = tf.memory().numBytes + (forward + 10 * perImage) / 0.75;
-    expect(planReconstruction(teacher, 256, 4, limit)).toBe(10);
-    expect(planReconstruction(teacher, 6, 4, limit)).toBe(6);
-    expect(planReconstruction(teacher, 256, 4, null)).toBe(256);
-    expect(() => planReconstruction(teacher, 256, 4, tf.memory().numBytes + forward)).toThrow(
+    // Room for 10 images (2x cached) next to a forward pass of 4 images (2x the layer
+    // outputs) and a step of 8 (6x a cached image).
+    const passes = 2 * 4 * TINY_BYTES + 6 * 8 * perImage;
+    const limit = tf.memory().numBytes + (passes + 10 * 2 * perImage) / 0.75;
+    const batches = { forward: 4, step: 8 };
+    expect(planReconstruction(teacher, 10, batches, limit)).toEqual({ images: 10, forwardBatch: 4, stepBatch: 8 });
+    expect(planReconstruction(teacher, 6, batches, limit)).toEqual({ images: 6, forwardBatch: 4, stepBatch: 8 });
+    expect(planReconstruction(teacher, 256, batches, null)).toEqual({ images: 256, forwardBatch: 4, stepBatch: 8 });
+    // More images wanted than fit: the forward pass halves (4 -> 2 -> 1), the step stays at its floor of 8.
+    const halved = planReconstruction(teacher, 256, batches, limit);
+    expect(halved).toMatchObject({ forwardBatch: 1, stepBatch: 8 });
+    expect(halved.images).toBe(10 + Math.floor((3 * 2 * TINY_BYTES) / (2 * perImage)));
+    // A step of 32 halves to 16 and 8 once the forward pass is down to one image.
+    const wide = planReconstruction(teacher, 256, { forward: 1, step: 32 }, limit);
+    expect(wide).toMatchObject({ forwardBatch: 1, stepBatch: 8 });
+    expect(() => planReconstruction(teacher, 256, batches, tf.memory().numBytes + passes / 2)).toThrow(
       /learned rounding needs about 0 MiB per image for teacher 'tiny_seq'/,
     );
     teacher.dispose();
   });
 
-  it('plans training: the generator state in every heap, the batch split over workers', () => {
+  it('plans training: the generator state in every heap, micro-batches where a share does not fit', () => {
     const teacher = tinySequential();
     const generator = { weights: 1000, activationsPerImage: 500 };
     const perImage = 5 * (4 * 500 + TINY_BYTES);
     const state = 16 * 1000;
     const limit = tf.memory().numBytes + (state + 12 * perImage) / 0.75;
     expect(planTraining(teacher, generator, 64, 1, limit)).toEqual({
-      batchSize: 12,
+      batchSize: 64,
+      microBatchSize: 12,
       generatorStateBytes: state,
       bytesPerImage: perImage,
     });
-    expect(planTraining(teacher, generator, 64, 2, limit).batchSize).toBe(24);
-    expect(planTraining(teacher, generator, 8, 2, limit).batchSize).toBe(8);
-    expect(planTraining(teacher, generator, 64, 1, null).batchSize).toBe(64);
+    // Two workers take 32 each, still more than 12; 24 split in two fit, and so does 8.
+    expect(planTraining(teacher, generator, 64, 2, limit).microBatchSize).toBe(12);
+    expect(planTraining(teacher, generator, 24, 2, limit).microBatchSize).toBeNull();
+    expect(planTraining(teacher, generator, 8, 1, limit).microBatchSize).toBeNull();
+    expect(planTraining(teacher, generator, 64, 1, null).microBatchSize).toBeNull();
+    // Not one image next to the generator state: refused with the figures.
+    expect(() => planTraining(teacher, generator, 64, 1, tf.memory().numBytes + (state + perImage / 2) / 0.75)).toThrow(
+      /leaving no room for one image/,
+    );
     // 224x224 with the official generator: its 205M-weight first layer alone is 3.3 GB with Adam.
     const official = { weights: 512 * 128 * 56 * 56, activationsPerImage: 15e6 };
     expect(() => planTraining(teacher, official, 16, 2, 4 * 2 ** 30)).toThrow(
@@ -111,24 +127,32 @@ describe('quantizeDataFree within a memory limit', () => {
     warn: () => {},
   } as const;
 
-  it('lowers the batch to what fits, says so, and reports the plan', async () => {
+  it('keeps the batch, accumulates gradients over the micro-batches that fit, says so, and reports the plan', async () => {
     const teacher = tinySequential();
-    const warnings: string[] = [];
+    const messages: string[] = [];
     const before = tf.memory().numTensors;
     const { model, report } = await quantizeDataFree(teacher, {
       ...tiny,
       batchSize: 64,
       memoryLimitMB: 3,
-      warn: (m) => warnings.push(m),
+      log: (m) => messages.push(m),
     });
-    expect(report.memory.trainingBatch).toBeGreaterThanOrEqual(2);
-    expect(report.memory.trainingBatch).toBeLessThan(64);
-    expect(report.settings.batchSize).toBe(report.memory.trainingBatch);
-    expect(warnings[0]).toMatch(
-      new RegExp(
-        `^quantizeDataFree: batch 64 does not fit the 'cpu' backend's memory; training with batch ${report.memory.trainingBatch} `,
-      ),
+    const micro = report.memory.trainingMicroBatch as number;
+    expect(micro).toBeGreaterThanOrEqual(1);
+    expect(micro).toBeLessThan(64);
+    expect(report.settings).toMatchObject({ batchSize: 64, microBatchSize: micro });
+    expect(messages).toContain(
+      "qimera: batch 64 does not fit the 'cpu' backend's memory in one pass; " +
+        `accumulating gradients over passes of ${micro} images (about 0 MiB per image)`,
     );
+    // A smaller micro-batch asked for is kept; none is planned without a limit.
+    const asked = await quantizeDataFree(teacher, { ...tiny, batchSize: 64, memoryLimitMB: 3, microBatchSize: 2 });
+    expect(asked.report.memory.trainingMicroBatch).toBe(2);
+    const unlimited = await quantizeDataFree(teacher, { ...tiny, batchSize: 8 });
+    expect(unlimited.report.memory.trainingMicroBatch).toBeNull();
+    expect(unlimited.report.settings.microBatchSize).toBeNull();
+    asked.model.dispose();
+    unlimited.model.dispose();
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
     teacher.dispose();
@@ -156,6 +180,22 @@ describe('quantizeDataFree within a memory limit', () => {
     await expect(quantizeDataFree(teacher, { ...tiny, onProgress: crash })).rejects.toThrow(
       "quantizeDataFree: the 'cpu' backend failed while training (memory access out of bounds); its memory is likely exhausted",
     );
+    expect(tf.memory().numTensors).toBe(before);
+    // A corrupt heap fails the clean-up too: the first error is still the one reported.
+    let student: { dispose: () => void } | null = null;
+    const crashWithHeap = (_: unknown, current: { dispose: () => void }) => {
+      student = current;
+      const release = current.dispose.bind(current);
+      current.dispose = () => {
+        release();
+        throw new RuntimeError('memory access out of bounds (in free)');
+      };
+      crash();
+    };
+    await expect(quantizeDataFree(teacher, { ...tiny, onProgress: crashWithHeap })).rejects.toThrow(
+      "quantizeDataFree: the 'cpu' backend failed while training (memory access out of bounds); its memory is likely exhausted",
+    );
+    expect(student).not.toBeNull();
     expect(tf.memory().numTensors).toBe(before);
     teacher.dispose();
   });

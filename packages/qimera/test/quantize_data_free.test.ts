@@ -5,11 +5,14 @@ import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
 import {
   activationQuantizers,
+  calibrateStart,
   type DistillProgress,
+  defaultGenerationSize,
   exportQuantized,
   FidelitySet,
   methodDefaults,
   quantizeDataFree,
+  quantizeModel,
   type SamplePreview,
   TrainingDivergedError,
   useFastestBackend,
@@ -173,7 +176,7 @@ describe('quantizeDataFree', () => {
     ).rejects.toThrow(/the input must be an NHWC image batch \[null, height, width, channels\]/);
     const odd = sequential({
       layers: [
-        layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 1 }),
+        layers.conv2d({ inputShape: [3, 3, 1], filters: 2, kernelSize: 1 }),
         layers.batchNormalization(),
         layers.flatten(),
         layers.dense({ units: 2 }),
@@ -183,7 +186,7 @@ describe('quantizeDataFree', () => {
     // Every refusal, early or after the student and fidelity set exist, disposes what it made.
     const before = tf.memory().numTensors;
     await expect(quantizeDataFree(odd, { backend: 'current', weightBits: 4, activationBits: 4 })).rejects.toThrow(
-      /height and width divisible by 4, got 6x6/,
+      /the generator needs images of at least 4x4 pixels, got 3x3/,
     );
     await expect(
       quantizeDataFree(tiny, {
@@ -407,6 +410,28 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("synthesizes learned rounding's extra images only while the budget's synthesis share lasts", async () => {
+    const teacher = tinySequential();
+    const before = tf.memory().numTensors;
+    const startWith = async (deadline?: number) => {
+      const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 4 });
+      const report = await calibrateStart(teacher, student, {
+        images: 8,
+        steps: 2,
+        synthesisBatchSize: 8,
+        reconstruction: { images: 24, iterations: 2, batchSize: 8 },
+        ...(deadline !== undefined ? { deadline } : {}),
+      });
+      student.dispose();
+      return report;
+    };
+    // No deadline: all 24; a deadline already spent: the 8 calibration images only.
+    expect((await startWith()).reconstructionImages).toBe(24);
+    expect((await startWith(Date.now())).reconstructionImages).toBe(8);
+    expect((await startWith(Date.now() + 3_600_000)).reconstructionImages).toBe(24);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('returns the best state by fidelity: a student trained to ruin comes back as its start', async () => {
     const teacher = tinySequential();
     const progress: (DistillProgress & { fidelity: unknown })[] = [];
@@ -527,6 +552,19 @@ describe('defaults and backends', () => {
       warmupEpochs: 1,
     });
     expect(() => methodDefaults(10, 32, 'fast' as 'short')).toThrow(/preset must be 'paper' or 'short', got "fast"/);
+  });
+
+  it('generates at the image size up to 64 pixels a side, smaller above, in multiples of 4', () => {
+    expect(defaultGenerationSize(32, 32)).toEqual([32, 32]);
+    expect(defaultGenerationSize(28, 28)).toEqual([28, 28]);
+    expect(defaultGenerationSize(30, 30)).toEqual([28, 28]);
+    expect(defaultGenerationSize(64, 64)).toEqual([64, 64]);
+    // 224 / 4 = 56; 299 / 5 = 59.8 -> 56; 65 / 2 = 32.5 -> 32; the factor follows the longer side.
+    expect(defaultGenerationSize(224, 224)).toEqual([56, 56]);
+    expect(defaultGenerationSize(299, 299)).toEqual([56, 56]);
+    expect(defaultGenerationSize(65, 65)).toEqual([32, 32]);
+    expect(defaultGenerationSize(224, 112)).toEqual([56, 28]);
+    expect(defaultGenerationSize(5, 200)).toEqual([4, 48]);
   });
 
   it("quantizeDataFree switches backend: 'auto' picks the fastest, a name picks that one", async () => {

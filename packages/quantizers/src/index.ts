@@ -63,6 +63,7 @@ export {
 export { quantizeModel, rewriteTopology } from './model/quantize_model.js';
 export {
   type LayerReconstruction,
+  RECONSTRUCTION_BATCH_SIZE,
   type ReconstructionReport,
   type RoundingReconstructionOptions,
   reconstructRounding,

@@ -221,17 +221,31 @@ describe('reconstructRounding', () => {
     });
   });
 
-  it('shares a time budget among the layers: a spent one leaves each its 10 timing steps', async () => {
+  it('shares a time budget among the layers: each takes at least its 10 timing steps, none starts after it', async () => {
     const teacher = tinyBranchy();
     const student = await quantizeModel(teacher, { weightBits: 3, activationBits: 8 });
     const images = tf.randomNormal([8, ...imageShape(teacher)], 0, 1, 'float32', 2);
     await calibrateActivationRanges(student, [images]);
-    const report = await reconstructRounding(student, teacher, images, { timeBudgetMs: 1, batchSize: 8 });
-    expect(report.layers.length).toBeGreaterThan(1);
-    for (const layer of report.layers) expect(layer.iterations).toBe(10);
+    // A budget spent by the first layer: it takes at least its 10 timing steps, and the
+    // layers that would start after it keep rounding to nearest.
+    const slowLayer = () => {
+      const until = Date.now() + 300;
+      while (Date.now() < until);
+    };
+    const spent = await reconstructRounding(student, teacher, images, {
+      timeBudgetMs: 200,
+      batchSize: 8,
+      onLayer: slowLayer,
+    });
+    expect(spent.layers.length).toBe(1);
+    expect(spent.layers[0]?.iterations).toBeGreaterThanOrEqual(10);
     // A budget that allows more than asked for changes nothing: each layer takes `iterations`.
     const roomy = await reconstructRounding(student, teacher, images, { timeBudgetMs: 600_000, iterations: 12 });
     for (const layer of roomy.layers) expect(layer.iterations).toBe(12);
+    expect(roomy.layers.length).toBeGreaterThan(2);
+    expect(spent.skipped.map((s) => s.reason)).toEqual(
+      new Array(roomy.layers.length - 1).fill('the time budget was spent'),
+    );
     await expect(reconstructRounding(student, teacher, images, { timeBudgetMs: 0 })).rejects.toThrow(
       'reconstructRounding: timeBudgetMs must be a positive number, got 0',
     );

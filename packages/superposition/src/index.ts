@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export { ClassEmbedding } from './embedding.js';
-export { type LabelBatch, type LabelSamplerOptions, sampleLabels } from './labels.js';
+export { type LabelBatch, type LabelSamplerOptions, sampleLabels, sliceLabels } from './labels.js';
 export { type LatentOptions, superposedLatent } from './latent.js';
 export { type EmbeddingNormalization, normalizeEmbeddings } from './normalize.js';
 export { SeededRandom } from './random.js';

@@ -69,3 +69,17 @@ function validateSampler({ batchSize, numClasses, superposeProbability, slots }:
     throw new RangeError(`sampleLabels: superposeProbability must be in [0, 1], got ${superposeProbability}`);
   }
 }
+
+/** Samples `from` (inclusive) to `to` (exclusive) of a label batch. */
+export function sliceLabels(labels: LabelBatch, from: number, to: number): LabelBatch {
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= labels.batchSize)) {
+    throw new RangeError(`sliceLabels: need 0 <= from < to <= ${labels.batchSize}, got ${from} and ${to}`);
+  }
+  return {
+    ...labels,
+    batchSize: to - from,
+    classes: labels.classes.slice(from * labels.slots, to * labels.slots),
+    coefficients: labels.coefficients.slice(from * labels.slots, to * labels.slots),
+    targets: labels.targets.slice(from * labels.numClasses, to * labels.numClasses),
+  };
+}

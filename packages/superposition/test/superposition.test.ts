@@ -2,7 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { layers, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
-import { ClassEmbedding, normalizeEmbeddings, SeededRandom, sampleLabels, superposedLatent } from '../src/index.js';
+import {
+  ClassEmbedding,
+  normalizeEmbeddings,
+  SeededRandom,
+  sampleLabels,
+  sliceLabels,
+  superposedLatent,
+} from '../src/index.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -67,6 +74,24 @@ describe('sampleLabels', () => {
     expect(() => sampleLabels(new SeededRandom(1), { ...options, superposeProbability: 1.5 })).toThrow(
       /superposeProbability must be in \[0, 1\]/,
     );
+  });
+});
+
+describe('sliceLabels', () => {
+  it('takes samples from..to of every array, and refuses empty or out-of-range slices', () => {
+    const labels = sampleLabels(new SeededRandom(4), {
+      batchSize: 5,
+      numClasses: 3,
+      superposeProbability: 1,
+      slots: 2,
+    });
+    const middle = sliceLabels(labels, 1, 4);
+    expect(middle).toMatchObject({ batchSize: 3, numClasses: 3, slots: 2, superposed: true });
+    expect(Array.from(middle.classes)).toEqual(Array.from(labels.classes.slice(2, 8)));
+    expect(Array.from(middle.coefficients)).toEqual(Array.from(labels.coefficients.slice(2, 8)));
+    expect(Array.from(middle.targets)).toEqual(Array.from(labels.targets.slice(3, 12)));
+    expect(() => sliceLabels(labels, 2, 2)).toThrow('sliceLabels: need 0 <= from < to <= 5, got 2 and 2');
+    expect(() => sliceLabels(labels, 0, 6)).toThrow('sliceLabels: need 0 <= from < to <= 5, got 0 and 6');
   });
 });
 

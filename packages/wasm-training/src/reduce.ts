@@ -18,6 +18,15 @@ import { type KernelArgs, withFastPath } from './fast_path.js';
 import { composeKernel } from './kernel_io.js';
 
 /**
+ * The most values per pooled row: tfjs-wasm 4.22's XNNPACK average pooling corrupts its
+ * heap when a window larger than a few rows pools 16,384 channels or more (its
+ * multipass buffer holds a row of channels on the small wasm stack; a sum of
+ * `[8, 16384]` over axis 0 crashed a later free with 'memory access out of bounds').
+ * Wider rows use the original kernel.
+ */
+export const MAX_POOLED_ROW = 8192;
+
+/**
  * Mean over leading axes as one XNNPACK average pooling: x viewed as `[1, R, 1, I]`
  * (R the reduced size, I the rest) pooled by an `R x 1` window. tfjs-wasm's Mean and
  * Sum first transpose the reduced axes innermost, a full copy, and BatchNorm in
@@ -26,7 +35,7 @@ import { composeKernel } from './kernel_io.js';
  * sum, but tfjs-wasm caches its packed right operand by tensor id, not by shape, so
  * two reshapes of one tensor would share a stale operand.) Other reductions
  * (innermost axes, which need no transpose; axes not in a leading block; integer
- * dtypes; empty tensors) use the original kernel.
+ * dtypes; empty tensors; rows wider than {@link MAX_POOLED_ROW}) use the original kernel.
  */
 export function fasterMeanConfig(): KernelConfig {
   return withFastPath(Mean, (args) => leadingAxesReduction(args, 'mean'));
@@ -47,6 +56,7 @@ function leadingAxesReduction(args: KernelArgs, kind: 'sum' | 'mean'): TensorInf
   // A 1 x 1 window is a copy in tfjs-wasm's AvgPool: nothing to gain.
   if (reduced === 1) return null;
   const rest = x.shape.slice(count);
+  if (util.sizeFromShape(rest) > MAX_POOLED_ROW) return null;
   const outShape = keepDims ? [...x.shape.slice(0, count).map(() => 1), ...rest] : rest;
   return composeKernel(args.backend, [x], (xt) => {
     const rows = reshape(xt, [1, reduced, 1, util.sizeFromShape(rest)]) as Tensor4D;

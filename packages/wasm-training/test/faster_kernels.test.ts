@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../../../test-support/backend.js';
 import { registerWasmTrainingKernels } from '../src/index.js';
-import { leadingBlockLength } from '../src/reduce.js';
+import { leadingBlockLength, MAX_POOLED_ROW } from '../src/reduce.js';
 import { mergeWholeTrailingAxes } from '../src/slice.js';
 import { expectRelativeClose, onBothBackends } from './compare.js';
 import { adjointPair, isAdjoint, RESIZE_CASES, resizeGradient } from './resize_cases.js';
@@ -114,6 +114,24 @@ describe('Sum and Mean on wasm (leading axes as one average pooling)', () => {
     expect(leading.filter((k) => k.name === 'AvgPool').map((k) => k.inputShapes[0])).toEqual([[1, 36, 1, 2]]);
     const innermost = await kernelsRun(() => tf.mean(x, [3]));
     expect(innermost.map((k) => k.name)).not.toContain('AvgPool');
+    x.dispose();
+  });
+
+  it('sums rows wider than XNNPACK pools safely with the original kernel, correctly and without corrupting the heap', async () => {
+    await tf.setBackend('wasm');
+    // [8, 25088] over axis 0: the first generator layer's weight gradient at 56x56; pooled, it crashed.
+    const x = tf.add(tf.zeros([1, 8, MAX_POOLED_ROW * 3]), tf.reshape(tf.range(0, 8), [1, 8, 1]));
+    const wide = await kernelsRun(() => tf.sum(x, [0, 1]));
+    expect(wide.map((k) => k.name)).not.toContain('AvgPool');
+    for (let i = 0; i < 3; i++) {
+      const [sum, square] = [tf.sum(x, [0, 1]), tf.sum(tf.square(tf.ones([64, 1024])))];
+      const values = sum.dataSync();
+      expect([values[0], values[values.length - 1], values.length]).toEqual([28, 28, MAX_POOLED_ROW * 3]);
+      expect(square.dataSync()[0]).toBe(65536);
+      tf.dispose([sum, square]);
+    }
+    const narrow = await kernelsRun(() => tf.sum(tf.slice(x, [0, 0, 0], [1, 8, MAX_POOLED_ROW]), [0, 1]));
+    expect(narrow.map((k) => k.name)).toContain('AvgPool');
     x.dispose();
   });
 

@@ -39,7 +39,9 @@ export interface RoundingReconstructionOptions {
   /**
    * Time for the whole reconstruction, in ms: each layer's steps are cut so that the
    * remaining time is shared evenly among the remaining layers (its step time is
-   * measured over its first steps). Default: none, every layer takes `iterations`.
+   * measured over its first steps), and layers that would start after the time is spent
+   * keep their rounding to nearest (listed in `skipped`): at 224x224 caching a layer's
+   * inputs alone can take seconds. Default: none, every layer takes `iterations`.
    */
   timeBudgetMs?: number;
   /** Images per step. Default 32. */
@@ -106,6 +108,9 @@ export interface ReconstructionReport {
   wallTimeMs: number;
 }
 
+/** Images per optimisation step of {@link reconstructRounding} unless another count is given. */
+export const RECONSTRUCTION_BATCH_SIZE = 32;
+
 // β of the rounding regularizer, annealed from free (20) to hard (2), as in AdaRound.
 const BETA_START = 20;
 const BETA_END = 2;
@@ -171,6 +176,10 @@ export async function reconstructRounding(
         report.skipped.push({ name: layer.name, reason });
         continue;
       }
+      if (deadline !== null && Date.now() >= deadline) {
+        report.skipped.push({ name: layer.name, reason: 'the time budget was spent' });
+        continue;
+      }
       // This layer's share of the time left, in steps of the measured duration.
       const stepsFor = (msPerStep: number) =>
         deadline === null
@@ -199,7 +208,7 @@ type Settings = Required<Omit<RoundingReconstructionOptions, 'signal' | 'onLayer
 function checkOptions(options: RoundingReconstructionOptions): Settings {
   const settings: Settings = {
     iterations: options.iterations ?? 1000,
-    batchSize: options.batchSize ?? 32,
+    batchSize: options.batchSize ?? RECONSTRUCTION_BATCH_SIZE,
     forwardBatchSize: options.forwardBatchSize ?? 32,
     learningRate: options.learningRate ?? 0.01,
     roundingWeight: options.roundingWeight ?? 0.01,
