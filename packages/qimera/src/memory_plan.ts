@@ -135,11 +135,14 @@ export function reconstructionBytesPerImage(model: LayersModel): number {
   return 4 * (elementsPerImage(model.inputs[0]?.shape ?? []) + largest);
 }
 
-// Learned rounding holds each layer's cached inputs and outputs for every image, up to
-// twice over while they are re-cut into the optimisation's batches, and an optimisation
-// step on a batch of them with the quantizer's and the gradient's intermediates (about
-// 6x a cached image: estimated from the tensors a step keeps, not measured).
-const RECONSTRUCTION_CACHE_FACTOR = 2;
+// Learned rounding holds each layer's cached inputs and outputs for every image (twice
+// over while they are re-cut into the optimisation's batches, next to the images and
+// their forward batches), and an optimisation step on a batch of them with the
+// quantizer's and the gradient's intermediates (about 6x a cached image, estimated from
+// the tensors a step keeps). The cache factor is bounded by two runs on a 224x224
+// MobileNetV2, not measured per image: 60 to 67 images fitted, a plan of 202 at factor 2
+// exhausted the heap (docs/benchmarks.md).
+const RECONSTRUCTION_CACHE_FACTOR = 4;
 const RECONSTRUCTION_STEP_FACTOR = 6;
 // The fewest images per optimisation step the plan lowers a step batch to.
 const MIN_STEP_BATCH = 8;

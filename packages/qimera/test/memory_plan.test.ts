@@ -56,15 +56,15 @@ describe('memory planning', () => {
     teacher.dispose();
   });
 
-  it('plans learned rounding: cached inputs and outputs (twice), a forward pass and a step, halving batches to fit', () => {
+  it('plans learned rounding: cached inputs and outputs (4x), a forward pass and a step, halving batches to fit', () => {
     const teacher = tinySequential();
     // The image (8x8x3) and conv c1's input and output (8x8x3 + 8x8x4); the Dense's 64 + 5 are fewer.
     const perImage = 4 * (192 + 192 + 256);
     expect(reconstructionBytesPerImage(teacher)).toBe(perImage);
-    // Room for 10 images (2x cached) next to a forward pass of 4 images (2x the layer
+    // Room for 10 images (4x cached) next to a forward pass of 4 images (2x the layer
     // outputs) and a step of 8 (6x a cached image).
     const passes = 2 * 4 * TINY_BYTES + 6 * 8 * perImage;
-    const limit = tf.memory().numBytes + (passes + 10 * 2 * perImage) / 0.75;
+    const limit = tf.memory().numBytes + (passes + 10 * 4 * perImage) / 0.75;
     const batches = { forward: 4, step: 8 };
     expect(planReconstruction(teacher, 10, batches, limit)).toEqual({ images: 10, forwardBatch: 4, stepBatch: 8 });
     expect(planReconstruction(teacher, 6, batches, limit)).toEqual({ images: 6, forwardBatch: 4, stepBatch: 8 });
@@ -72,7 +72,7 @@ describe('memory planning', () => {
     // More images wanted than fit: the forward pass halves (4 -> 2 -> 1), the step stays at its floor of 8.
     const halved = planReconstruction(teacher, 256, batches, limit);
     expect(halved).toMatchObject({ forwardBatch: 1, stepBatch: 8 });
-    expect(halved.images).toBe(10 + Math.floor((3 * 2 * TINY_BYTES) / (2 * perImage)));
+    expect(halved.images).toBe(10 + Math.floor((3 * 2 * TINY_BYTES) / (4 * perImage)));
     // A step of 32 halves to 16 and 8 once the forward pass is down to one image.
     const wide = planReconstruction(teacher, 256, { forward: 1, step: 32 }, limit);
     expect(wide).toMatchObject({ forwardBatch: 1, stepBatch: 8 });
