@@ -18,9 +18,11 @@ export {
   type CalibratedStartOptions,
   type CalibratedStartReport,
   calibrateStart,
+  RECONSTRUCTION_SYNTHESIS_SHARE,
 } from './calibrated_start.js';
 export {
   defaultGenerationSize,
+  MAX_GENERATION_SIDE,
   type MethodDefaults,
   methodDefaults,
   SCHEDULE_PRESETS,
