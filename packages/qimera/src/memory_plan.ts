@@ -173,10 +173,9 @@ export function planReconstruction(
   let [forwardBatch, stepBatch] = [batches.forward, batches.step];
   if (limitBytes === null) return { images: wanted, forwardBatch, stepBatch };
   const perImage = reconstructionBytesPerImage(teacher);
+  const forwardPerImage = FORWARD_FACTOR * activationBytesPerImage(teacher);
   const free = USABLE_SHARE * (limitBytes - memory().numBytes);
-  const passes = () =>
-    FORWARD_FACTOR * forwardBatch * activationBytesPerImage(teacher) +
-    RECONSTRUCTION_STEP_FACTOR * stepBatch * perImage;
+  const passes = () => forwardBatch * forwardPerImage + RECONSTRUCTION_STEP_FACTOR * stepBatch * perImage;
   const fitting = () => Math.floor((free - passes()) / (RECONSTRUCTION_CACHE_FACTOR * perImage));
   while (fitting() < wanted && (forwardBatch > 1 || stepBatch > MIN_STEP_BATCH)) {
     if (forwardBatch > 1) forwardBatch = Math.ceil(forwardBatch / 2);

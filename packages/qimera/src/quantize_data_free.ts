@@ -445,13 +445,13 @@ export async function quantizeDataFree(
           seed,
           // Learned rounding fits its steps into what is left of the budget.
           ...(reconstructs && plan.minutes !== undefined ? { deadline: started + plan.minutes * 60_000 } : {}),
-          ...(reconstructionImages !== null
+          ...(reconstructionPlan
             ? {
                 reconstruction: {
                   ...options.reconstruction,
-                  images: reconstructionImages,
-                  forwardBatchSize: reconstructionPlan?.forwardBatch ?? memoryPlan.forwardBatch,
-                  batchSize: reconstructionPlan?.stepBatch ?? RECONSTRUCTION_BATCH_SIZE,
+                  images: reconstructionPlan.images,
+                  forwardBatchSize: reconstructionPlan.forwardBatch,
+                  batchSize: reconstructionPlan.stepBatch,
                 },
               }
             : {}),
