@@ -26,8 +26,12 @@ export function randomizeWeights(net: LayersModel, seed = 1): void {
   }
 }
 
-/** Conv (fused ReLU) -> BN -> ReLU -> pool -> flatten -> dropout -> Dense, on 8x8x3. */
-export function tinySequential(): LayersModel {
+/**
+ * Conv (fused ReLU) -> BN -> ReLU -> pool -> flatten -> dropout -> Dense, on 8x8x3; the
+ * Dense layer outputs logits, or applies a softmax (`'fused'`), or a softmax layer
+ * 'probs' follows it (`'layer'`). The weights are the same in all three.
+ */
+export function tinySequential(softmax: 'none' | 'fused' | 'layer' = 'none'): LayersModel {
   const net = sequential({ name: 'tiny_seq' });
   net.add(
     layers.conv2d({
@@ -44,7 +48,8 @@ export function tinySequential(): LayersModel {
   net.add(layers.maxPooling2d({ name: 'pool', poolSize: 2 }));
   net.add(layers.flatten({ name: 'flat' }));
   net.add(layers.dropout({ name: 'drop', rate: 0.5 }));
-  net.add(layers.dense({ name: 'fc', units: 5 }));
+  net.add(layers.dense({ name: 'fc', units: 5, ...(softmax === 'fused' ? { activation: 'softmax' as const } : {}) }));
+  if (softmax === 'layer') net.add(layers.activation({ name: 'probs', activation: 'softmax' }));
   randomizeWeights(net);
   return net;
 }

@@ -28,6 +28,7 @@ export {
   SCHEDULE_PRESETS,
   type SchedulePreset,
 } from './defaults.js';
+export { type LogitsView, logitsView, withSoftmax } from './logits_view.js';
 export {
   backendMemoryLimit,
   type MemoryPlan,

@@ -118,8 +118,8 @@ export function planMemory(
 
 /**
  * Bytes learned rounding holds per image (see `reconstructRounding`): the image, and
- * the largest input plus output of a layer with a kernel, cached for all images while
- * that layer is optimised.
+ * the largest input plus output of a layer with a kernel, which the student's and the
+ * float model's passes hold for all images while that layer is optimised.
  */
 export function reconstructionBytesPerImage(model: LayersModel): number {
   let largest = 0;
@@ -135,62 +135,54 @@ export function reconstructionBytesPerImage(model: LayersModel): number {
   return 4 * (elementsPerImage(model.inputs[0]?.shape ?? []) + largest);
 }
 
-// Learned rounding holds each layer's cached inputs and outputs for every image (twice
-// over while they are re-cut into the optimisation's batches, next to the images and
-// their forward batches), and an optimisation step on a batch of them with the
-// quantizer's and the gradient's intermediates (about 6x a cached image, estimated from
-// the tensors a step keeps). The cache factor is bounded by two runs on a 224x224
-// MobileNetV2, not measured per image: 60 to 67 images fitted, a plan of 202 at factor 2
-// exhausted the heap (docs/benchmarks.md).
-const RECONSTRUCTION_CACHE_FACTOR = 4;
-const RECONSTRUCTION_STEP_FACTOR = 6;
+// Learned rounding's peak, in units of reconstructionBytesPerImage, measured as the
+// largest tensor bytes tfjs counted during reconstructRounding on a 224x224 MobileNetV2
+// (W4A4, steps of 8, 8 and 24 images; docs/performance.md): each image held 1.09x,
+// planned at 1.5x for what residual connections carry past a layer and the heap's
+// fragmentation; an optimisation step (learned step size, soft rounding, their
+// gradients) 18.6x per image of its batch, planned at 20x.
+const RECONSTRUCTION_HELD_FACTOR = 1.5;
+const RECONSTRUCTION_STEP_FACTOR = 20;
 // The fewest images per optimisation step the plan lowers a step batch to.
 const MIN_STEP_BATCH = 8;
 
-/** Images learned rounding uses, and the batches that leave room for them. */
+/** Images learned rounding uses, and the optimisation batch that leaves room for them. */
 export interface ReconstructionPlan {
   images: number;
-  /** Images per forward pass while caching a layer's inputs. */
-  forwardBatch: number;
   /** Images per optimisation step. */
   stepBatch: number;
 }
 
 /**
- * How many images learned rounding can use: `wanted`, or fewer when their cached layer
- * inputs and outputs would not fit next to a forward pass and an optimisation step.
- * Where that lets more images in, the forward pass is halved first (down to one image),
- * then the optimisation step (down to 8).
+ * How many images learned rounding can use: `wanted`, or fewer when what it holds for
+ * them would not fit next to an optimisation step on `stepBatch` images. Where that
+ * lets more images in, the step batch is halved (down to 8).
  *
  * @throws if not even one image fits, naming the model and the figures.
  */
 export function planReconstruction(
   teacher: LayersModel,
   wanted: number,
-  batches: { forward: number; step: number },
+  stepBatch: number,
   limitBytes: number | null,
 ): ReconstructionPlan {
-  let [forwardBatch, stepBatch] = [batches.forward, batches.step];
-  if (limitBytes === null) return { images: wanted, forwardBatch, stepBatch };
+  if (limitBytes === null) return { images: wanted, stepBatch };
   const perImage = reconstructionBytesPerImage(teacher);
-  const forwardPerImage = FORWARD_FACTOR * activationBytesPerImage(teacher);
   const free = USABLE_SHARE * (limitBytes - memory().numBytes);
-  const passes = () => forwardBatch * forwardPerImage + RECONSTRUCTION_STEP_FACTOR * stepBatch * perImage;
-  const fitting = () => Math.floor((free - passes()) / (RECONSTRUCTION_CACHE_FACTOR * perImage));
-  while (fitting() < wanted && (forwardBatch > 1 || stepBatch > MIN_STEP_BATCH)) {
-    if (forwardBatch > 1) forwardBatch = Math.ceil(forwardBatch / 2);
-    else stepBatch = Math.max(MIN_STEP_BATCH, Math.ceil(stepBatch / 2));
-  }
+  let batch = stepBatch;
+  const stepBytes = () => RECONSTRUCTION_STEP_FACTOR * batch * perImage;
+  const fitting = () => Math.floor((free - stepBytes()) / (RECONSTRUCTION_HELD_FACTOR * perImage));
+  while (fitting() < wanted && batch > MIN_STEP_BATCH) batch = Math.max(MIN_STEP_BATCH, Math.ceil(batch / 2));
   const images = fitting();
   if (images < 1) {
     throw new Error(
-      `quantizeDataFree: learned rounding needs about ${mib(RECONSTRUCTION_CACHE_FACTOR * perImage)} MiB per image ` +
-        `for teacher '${teacher.name}' (its largest layer input and output, cached) next to ${mib(passes())} MiB ` +
-        `for a forward pass and an optimisation step, but the '${getBackend()}' backend has ${mib(free)} MiB usable ` +
+      `quantizeDataFree: learned rounding needs about ${mib(RECONSTRUCTION_HELD_FACTOR * perImage)} MiB per image ` +
+        `for teacher '${teacher.name}' (its largest layer input and output, held) next to ${mib(stepBytes())} MiB ` +
+        `for an optimisation step on ${batch} images, but the '${getBackend()}' backend has ${mib(free)} MiB usable ` +
         `of ${mib(limitBytes)} MiB; use method 'mse', a backend with more memory, or memoryLimitMB if the limit is larger`,
     );
   }
-  return { images: Math.min(wanted, images), forwardBatch, stepBatch };
+  return { images: Math.min(wanted, images), stepBatch: batch };
 }
 
 /** How a training batch fits, and the figures it follows from. */

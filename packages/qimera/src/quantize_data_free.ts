@@ -37,6 +37,7 @@ import {
   RECONSTRUCTION_IMAGES,
 } from './calibrated_start.js';
 import { defaultGenerationSize, methodDefaults, type SchedulePreset } from './defaults.js';
+import { logitsView, withSoftmax } from './logits_view.js';
 import { backendMemoryLimit, type MemoryPlan, planMemory, planReconstruction, planTraining } from './memory_plan.js';
 import { calibrateOnNoise, calibrateUnobservedRanges } from './noise_calibration.js';
 import { inspectClassifier } from './validate.js';
@@ -138,6 +139,8 @@ export interface DataFreeOptions extends TrainerOverrides {
   /**
    * A fidelity set to measure on instead of synthesizing one (`fidelityImages` is then
    * ignored): to compare several runs on the same images. The caller keeps and disposes it.
+   * For a model that ends in a softmax, synthesize it from the model's logits
+   * (`logitsView(model).logits`), as the run measures its student's logits.
    */
   fidelitySet?: FidelitySet;
   /**
@@ -261,7 +264,9 @@ export interface DataFreeReport {
 /**
  * Quantizes a trained classifier without data. Returns the fake-quantized student
  * (activation ranges frozen, ready for inference and saving) and a report; `model`
- * itself is not changed. The training methods start from a calibrated student and
+ * itself is not changed. A model that ends in a softmax is quantized and trained on its
+ * logits (see {@link logitsView}) and the student comes back with the softmax, in a
+ * layer of its own after the last quantized layer. The training methods start from a calibrated student and
  * measure its fidelity to the teacher on synthesized images as they train; with a
  * `guard` they return the best state by that measure, so the result is never worse, by
  * it, than its start.
@@ -370,18 +375,11 @@ export async function quantizeDataFree(
     );
   }
   const wantedReconstruction = options.reconstruction?.images ?? RECONSTRUCTION_IMAGES;
-  // Learned rounding's forward passes take at most the batch its options ask for.
   const reconstructionPlan = reconstructs
     ? planReconstruction(
         model,
         wantedReconstruction,
-        {
-          forward: Math.min(
-            options.reconstruction?.forwardBatchSize ?? CALIBRATION_BATCH_SIZE,
-            memoryPlan.forwardBatch,
-          ),
-          step: options.reconstruction?.batchSize ?? RECONSTRUCTION_BATCH_SIZE,
-        },
+        options.reconstruction?.batchSize ?? RECONSTRUCTION_BATCH_SIZE,
         memoryLimit,
       )
     : null;
@@ -406,11 +404,18 @@ export async function quantizeDataFree(
     ...(options.synthesisBnsWeight !== undefined ? { bnsWeight: options.synthesisBnsWeight } : {}),
   };
   let stage = 'quantizing the model';
-  const student = await quantizeModel(model, {
+  // The method works on logits; a softmax the teacher ends in is put back on the student it returns.
+  const view = await logitsView(model);
+  const teacher = view.logits;
+  const asGiven = (net: LayersModel) => (view.softmaxName ? withSoftmax(net, view.softmaxName) : net);
+  const student = await quantizeModel(teacher, {
     ...(calibrated ? { weightRange: 'mse' as const, activationObserver: 'mse' as const } : {}),
     ...options.quantization,
     weightBits: options.weightBits,
     activationBits: options.activationBits,
+  }).catch((error: unknown) => {
+    view.dispose();
+    throw error;
   });
   let fidelitySet: FidelitySet | null = options.fidelitySet ?? null;
   let guard: FidelityGuard | null = null;
@@ -422,7 +427,7 @@ export async function quantizeDataFree(
     if (fidelityImages > 0) {
       stage = 'synthesizing the fidelity set';
       // A seed apart from the calibration and training ones: the set must be images neither uses.
-      fidelitySet = await FidelitySet.synthesize(model, {
+      fidelitySet = await FidelitySet.synthesize(teacher, {
         images: fidelityImages,
         batchSize: Math.min(synthesisBatch, Math.ceil(fidelityImages / 2)),
         ...synthesis,
@@ -433,9 +438,9 @@ export async function quantizeDataFree(
     let start: CalibratedStartReport | null = null;
     if (calibratesNow) {
       stage = 'synthesizing images and calibrating the starting point';
-      const reference = options.quantization?.foldBatchNorm ? await foldBatchNorm(model) : model;
+      const reference = options.quantization?.foldBatchNorm ? await foldBatchNorm(teacher) : teacher;
       try {
-        start = await calibrateStart(model, student, {
+        start = await calibrateStart(teacher, student, {
           ...(options.calibrationImages !== undefined ? { images: options.calibrationImages } : {}),
           ...synthesis,
           biasCorrection: options.biasCorrection ?? true,
@@ -450,7 +455,6 @@ export async function quantizeDataFree(
                 reconstruction: {
                   ...options.reconstruction,
                   images: reconstructionPlan.images,
-                  forwardBatchSize: reconstructionPlan.forwardBatch,
                   batchSize: reconstructionPlan.stepBatch,
                 },
               }
@@ -458,7 +462,7 @@ export async function quantizeDataFree(
           ...(options.signal ? { signal: options.signal } : {}),
         });
       } finally {
-        if (reference !== model) reference.dispose();
+        if (reference !== teacher) reference.dispose();
       }
     }
     const finish = (
@@ -480,7 +484,7 @@ export async function quantizeDataFree(
             }
           : null;
       return {
-        model: student,
+        model: asGiven(student),
         report: {
           method,
           weightBits: options.weightBits,
@@ -522,7 +526,7 @@ export async function quantizeDataFree(
     const trainEmbedding = options.trainEmbedding ?? true;
     const embedding =
       options.embeddingInit === 'classifier'
-        ? ClassEmbedding.fromClassifier(model, { expectedDim: latentDim, trainable: trainEmbedding })
+        ? ClassEmbedding.fromClassifier(teacher, { expectedDim: latentDim, trainable: trainEmbedding })
         : ClassEmbedding.random(shape.numClasses, latentDim, { seed, trainable: trainEmbedding });
     parts.embedding = embedding;
     const mapping = useMapping ? createDisentanglementMapping({ latentDim, intermediateDim, seed }) : null;
@@ -571,7 +575,7 @@ export async function quantizeDataFree(
       ...(method === 'gdfq' ? { superposeProbability: 0 } : {}),
       ...(timed ? { timeBudgetMs: Math.max(1, timeBudgetMs) } : {}),
       iterations,
-      teacher: model,
+      teacher,
       student,
       generator,
       embedding,
@@ -632,11 +636,12 @@ export async function quantizeDataFree(
   } catch (error) {
     failure = error;
     // A diverged run hands over its last good student (ranges frozen, weights finite).
-    if (error instanceof TrainingDivergedError) error.student = student;
+    if (error instanceof TrainingDivergedError) error.student = asGiven(student);
     else cleanUpAfter(failure, () => student.dispose());
     throw backendFailure(error, stage);
   } finally {
     cleanUpAfter(failure, () => {
+      view.dispose();
       guard?.dispose();
       if (fidelitySet !== options.fidelitySet) fidelitySet?.dispose();
       if (!handedOver) {

@@ -56,28 +56,23 @@ describe('memory planning', () => {
     teacher.dispose();
   });
 
-  it('plans learned rounding: cached inputs and outputs (4x), a forward pass and a step, halving batches to fit', () => {
+  it('plans learned rounding: what it holds per image (1.5x) next to a step (20x per image), halving the step to fit', () => {
     const teacher = tinySequential();
     // The image (8x8x3) and conv c1's input and output (8x8x3 + 8x8x4); the Dense's 64 + 5 are fewer.
     const perImage = 4 * (192 + 192 + 256);
     expect(reconstructionBytesPerImage(teacher)).toBe(perImage);
-    // Room for 10 images (4x cached) next to a forward pass of 4 images (2x the layer
-    // outputs) and a step of 8 (6x a cached image).
-    const passes = 2 * 4 * TINY_BYTES + 6 * 8 * perImage;
-    const limit = tf.memory().numBytes + (passes + 10 * 4 * perImage) / 0.75;
-    const batches = { forward: 4, step: 8 };
-    expect(planReconstruction(teacher, 10, batches, limit)).toEqual({ images: 10, forwardBatch: 4, stepBatch: 8 });
-    expect(planReconstruction(teacher, 6, batches, limit)).toEqual({ images: 6, forwardBatch: 4, stepBatch: 8 });
-    expect(planReconstruction(teacher, 256, batches, null)).toEqual({ images: 256, forwardBatch: 4, stepBatch: 8 });
-    // More images wanted than fit: the forward pass halves (4 -> 2 -> 1), the step stays at its floor of 8.
-    const halved = planReconstruction(teacher, 256, batches, limit);
-    expect(halved).toMatchObject({ forwardBatch: 1, stepBatch: 8 });
-    expect(halved.images).toBe(10 + Math.floor((3 * 2 * TINY_BYTES) / (4 * perImage)));
-    // A step of 32 halves to 16 and 8 once the forward pass is down to one image.
-    const wide = planReconstruction(teacher, 256, { forward: 1, step: 32 }, limit);
-    expect(wide).toMatchObject({ forwardBatch: 1, stepBatch: 8 });
-    expect(() => planReconstruction(teacher, 256, batches, tf.memory().numBytes + passes / 2)).toThrow(
-      /learned rounding needs about 0 MiB per image for teacher 'tiny_seq'/,
+    // Room for 10 images (1.5x each) next to a step on 8 (20x a held image each).
+    const step = 20 * 8 * perImage;
+    const limit = tf.memory().numBytes + (step + 10 * 1.5 * perImage) / 0.75;
+    expect(planReconstruction(teacher, 10, 8, limit)).toEqual({ images: 10, stepBatch: 8 });
+    expect(planReconstruction(teacher, 6, 8, limit)).toEqual({ images: 6, stepBatch: 8 });
+    expect(planReconstruction(teacher, 256, 32, null)).toEqual({ images: 256, stepBatch: 32 });
+    // A step of 32 does not leave room for 10 images: it halves to 16, then to its floor of 8.
+    expect(planReconstruction(teacher, 10, 32, limit)).toEqual({ images: 10, stepBatch: 8 });
+    // Below the floor of 8 it does not go: fewer images instead.
+    expect(planReconstruction(teacher, 256, 8, limit)).toEqual({ images: 10, stepBatch: 8 });
+    expect(() => planReconstruction(teacher, 256, 8, tf.memory().numBytes + step / 2)).toThrow(
+      /learned rounding needs about 0 MiB per image for teacher 'tiny_seq'.+optimisation step on 8 images/,
     );
     teacher.dispose();
   });

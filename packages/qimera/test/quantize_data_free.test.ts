@@ -10,6 +10,7 @@ import {
   defaultGenerationSize,
   exportQuantized,
   FidelitySet,
+  loadQuantizedModel,
   methodDefaults,
   quantizeDataFree,
   quantizeModel,
@@ -277,6 +278,36 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
       expect(q.rangeState().observedBatches).toBe(1);
     }
     model.dispose();
+  });
+
+  it('quantizes a model that ends in a softmax on its logits, and returns the student with the softmax', async () => {
+    const run = (teacher: LayersModel) =>
+      quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', ...small });
+    const fused = await run(tinySequential('fused'));
+    const plain = await run(tinySequential());
+    const input = tf.randomNormal([6, 8, 8, 3], 0, 1, 'float32', 5);
+    // The same run as on the model without its softmax (synthesis, ranges, fidelity), softmax applied last.
+    const expected = tf.tidy(() => Array.from(tf.softmax(plain.model.predict(input) as tf.Tensor).dataSync()));
+    const got = tf.tidy(() => Array.from((fused.model.predict(input) as tf.Tensor).dataSync()));
+    expect(got).toEqual(expected.map((v) => expect.closeTo(v, 5)));
+    expect(fused.report.fidelity).toEqual(plain.report.fidelity);
+    expect(fused.model.layers.at(-1)?.name).toBe('fc_softmax');
+    // The packed artifact keeps the softmax.
+    let saved: tf.io.ModelArtifacts | undefined;
+    await exportQuantized(
+      fused.model,
+      tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+      }),
+    );
+    const loaded = await loadQuantizedModel(tf.io.fromMemory(saved as tf.io.ModelArtifacts));
+    const reloaded = tf.tidy(() => Array.from((loaded.predict(input) as tf.Tensor).dataSync()));
+    expect(reloaded).toEqual(got.map((v) => expect.closeTo(v, 5)));
+    loaded.dispose();
+    tf.dispose(input);
+    fused.model.dispose();
+    plain.model.dispose();
   });
 
   it('returns a student that predicts and exports from a run aborted before any range was calibrated', async () => {

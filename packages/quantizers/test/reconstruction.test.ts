@@ -155,6 +155,41 @@ describe('reconstructRounding', () => {
     expect(outputError()).toBeLessThan(nearest);
   });
 
+  it("measures each layer on the student's inputs as the layers before it left them", async () => {
+    const teacher = tinyBranchy();
+    randomizeWeights(teacher, 3);
+    const student = await quantizeModel(teacher, { weightBits: 3, activationBits: 4, weightRange: 'mse' });
+    const images = tf.randomNormal([16, ...imageShape(teacher)], 0, 1, 'float32', 9);
+    await calibrateActivationRanges(student, [images]);
+    const names = student.layers.filter((l) => l instanceof QuantizedWeightLayer).map((l) => l.name);
+    // The unit's error as the model stands: the stem's unit ends at its ReLU, the others at the layer.
+    const errorNow = (name: string) =>
+      tf.tidy(() => {
+        const end = name === 'stem' ? 'stem_relu' : name;
+        const upTo = (net: LayersModel) =>
+          model({ inputs: net.inputs, outputs: net.getLayer(end).output as SymbolicTensor }).predict(
+            images,
+          ) as tf.Tensor;
+        return tf.mean(tf.square(tf.sub(upTo(student), upTo(teacher)))).dataSync()[0] as number;
+      });
+    const expected = [errorNow(names[0] as string)];
+    const report = await reconstructRounding(student, teacher, images, {
+      iterations: 30,
+      batchSize: 8,
+      learnActivationSteps: false,
+      onLayer: (_, index) => {
+        const next = names[index + 1];
+        if (next) expected.push(errorNow(next));
+      },
+    });
+    // Roundings were kept before the last layer, so stale inputs would show.
+    expect(report.layers.slice(0, -1).some((l) => l.kept && l.changed > 0)).toBe(true);
+    expect(report.layers).toHaveLength(expected.length);
+    report.layers.forEach((layer, i) => {
+      expect(Math.abs(layer.errorBefore - (expected[i] as number))).toBeLessThanOrEqual(1e-5 * (expected[i] as number));
+    });
+  });
+
   it("learns the step size of the quantizer feeding a layer, for that layer's output", async () => {
     const { teacher, images, student } = clippedTwoLayer();
     const fixed = await student();

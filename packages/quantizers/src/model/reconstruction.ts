@@ -1,6 +1,5 @@
 import {
   add,
-  concat,
   dispose,
   div,
   less,
@@ -20,7 +19,7 @@ import {
   variableGrads,
   where,
 } from '@tensorflow/tfjs-core';
-import { type LayersModel, model, type SymbolicTensor, type layers as tfLayers } from '@tensorflow/tfjs-layers';
+import type { LayersModel, SymbolicTensor, layers as tfLayers } from '@tensorflow/tfjs-layers';
 import { ActivationQuantizer } from '../layers/activation_quantizer.js';
 import { QuantizedWeightLayer } from '../layers/quantized_weight_layer.js';
 import { fakeQuantizeLearnedStep } from '../math/learned_step.js';
@@ -29,6 +28,7 @@ import { integerRange } from '../math/spec.js';
 import { quantParams } from '../math/uniform.js';
 import { splitIntoBatches } from './batches.js';
 import { activationQuantizers } from './calibration.js';
+import { StagedForward } from './staged_forward.js';
 
 type Layer = tfLayers.Layer;
 
@@ -40,17 +40,12 @@ export interface RoundingReconstructionOptions {
    * Time for the whole reconstruction, in ms: each layer's steps are cut so that the
    * remaining time is shared evenly among the remaining layers (its step time is
    * measured over its first steps), and layers that would start after the time is spent
-   * keep their rounding to nearest (listed in `skipped`): at 224x224 caching a layer's
-   * inputs alone can take seconds. Default: none, every layer takes `iterations`.
+   * keep their rounding to nearest (listed in `skipped`): at 224x224 a layer's 10
+   * timing steps alone can take seconds. Default: none, every layer takes `iterations`.
    */
   timeBudgetMs?: number;
-  /** Images per step. Default 32. */
+  /** Images per step, and per forward pass of a layer while the inputs and targets are computed. Default 32. */
   batchSize?: number;
-  /**
-   * Images per forward pass when caching a layer's inputs and targets (each pass holds
-   * the model's intermediates for them); fewer use less memory. Default 32.
-   */
-  forwardBatchSize?: number;
   /** Adam's learning rate for the rounding logits. Default 0.01. */
   learningRate?: number;
   /** Weight of the regularizer that makes rounding hard (AdaRound's λ). Default 0.01. */
@@ -131,9 +126,10 @@ const YIELD_EVERY = 10;
  * random float inputs (`dropQuantization`). A rounding (and step) that does not lower
  * the error on the images is not kept. Weight ranges and biases are unchanged.
  *
- * Each layer's inputs and targets for all images are held in memory during its
- * optimisation: the images times the layer's input and unit-output sizes, next to the
- * images themselves and one forward pass of `forwardBatchSize` images.
+ * The student's and the float model's forward passes advance layer by layer with the
+ * reconstruction (one forward pass of each in all): memory holds, for every image, the
+ * values that cross the point each pass has reached (a layer's input, the unit's
+ * target, and what residual connections carry past them), next to the images themselves.
  *
  * @param student a `quantizeModel` student of `reference` with calibrated, frozen
  *   activation ranges; its kernels are rewritten in place.
@@ -160,8 +156,13 @@ export async function reconstructRounding(
   const report: ReconstructionReport = { layers: [], skipped: [], aborted: false, wallTimeMs: 0 };
   const candidates = student.layers.filter((l): l is QuantizedWeightLayer => l instanceof QuantizedWeightLayer);
   const deadline = options.timeBudgetMs === undefined ? null : started + options.timeBudgetMs;
-  const batches = splitIntoBatches(images, settings.forwardBatchSize);
+  const batches = splitIntoBatches(images, settings.batchSize);
+  const passes: StagedForward[] = [];
   try {
+    const studentPass = new StagedForward(student, batches);
+    passes.push(studentPass);
+    const referencePass = new StagedForward(reference, batches);
+    passes.push(referencePass);
     for (const [index, layer] of candidates.entries()) {
       if (options.signal?.aborted) {
         report.aborted = true;
@@ -188,7 +189,15 @@ export async function reconstructRounding(
               settings.iterations,
               Math.floor((deadline - Date.now()) / (candidates.length - index) / msPerStep),
             );
-      const done = await reconstructLayer(student, layer, reference, batches, settings, stepsFor, options.signal);
+      const done = await reconstructLayer(
+        layer,
+        studentPass,
+        reference,
+        referencePass,
+        settings,
+        stepsFor,
+        options.signal,
+      );
       report.layers.push(done);
       options.onLayer?.(done, index, candidates.length);
       if (options.signal?.aborted) {
@@ -197,6 +206,7 @@ export async function reconstructRounding(
       }
     }
   } finally {
+    for (const pass of passes) pass.dispose();
     dispose(batches);
   }
   report.wallTimeMs = Date.now() - started;
@@ -209,7 +219,6 @@ function checkOptions(options: RoundingReconstructionOptions): Settings {
   const settings: Settings = {
     iterations: options.iterations ?? 1000,
     batchSize: options.batchSize ?? RECONSTRUCTION_BATCH_SIZE,
-    forwardBatchSize: options.forwardBatchSize ?? 32,
     learningRate: options.learningRate ?? 0.01,
     roundingWeight: options.roundingWeight ?? 0.01,
     warmup: options.warmup ?? 0.2,
@@ -218,7 +227,7 @@ function checkOptions(options: RoundingReconstructionOptions): Settings {
     dropQuantization: options.dropQuantization ?? 0,
     seed: options.seed ?? 1,
   };
-  for (const name of ['iterations', 'batchSize', 'forwardBatchSize'] as const) {
+  for (const name of ['iterations', 'batchSize'] as const) {
     const value = settings[name];
     if (!(Number.isInteger(value) && value >= 1)) {
       throw new RangeError(`reconstructRounding: ${name} must be a positive integer, got ${String(value)}`);
@@ -249,10 +258,10 @@ function checkOptions(options: RoundingReconstructionOptions): Settings {
 }
 
 async function reconstructLayer(
-  student: LayersModel,
   layer: QuantizedWeightLayer,
+  studentPass: StagedForward,
   reference: LayersModel,
-  images: Tensor[],
+  referencePass: StagedForward,
   settings: Settings,
   stepsFor: (msPerStep: number) => number,
   signal: AbortSignal | undefined,
@@ -264,21 +273,10 @@ async function reconstructLayer(
     throw new Error(`reconstructRounding: layer '${end.name}' has no float twin in '${reference.name}'`);
   }
   const feed = settings.learnActivationSteps ? inputQuantizerPath(layer) : null;
-  // With a learned step, the cached inputs are the quantizer's (float) inputs.
-  const studentInputs = model({
-    inputs: student.inputs,
-    outputs: (feed ? feed.quantizer.input : layer.input) as SymbolicTensor,
-  });
-  const referenceOutputs = model({ inputs: reference.inputs, outputs: twin.output as SymbolicTensor });
-  // Cached per forward batch, then re-cut into the optimisation's batches.
-  const xs = rebatch(
-    images.map((batch) => studentInputs.predict(batch) as Tensor),
-    settings.batchSize,
-  );
-  const ys = rebatch(
-    images.map((batch) => referenceOutputs.predict(batch) as Tensor),
-    settings.batchSize,
-  );
+  // With a learned step, the inputs are the quantizer's (float) inputs: the quantizer
+  // runs, with the step as learned, when the pass moves on. Both stay the passes' own.
+  const xs = studentPass.valuesOf((feed ? feed.quantizer.input : layer.input) as SymbolicTensor);
+  const ys = referencePass.valuesOf(twin.output as SymbolicTensor);
   const step = feed ? new LearnedStep(feed.quantizer, feed.path, settings.dropQuantization) : null;
   // With a drop seed (optimisation steps), QDrop's random float inputs.
   const unit = (x: Tensor, kernel: Tensor, dropSeed?: number) => {
@@ -348,7 +346,7 @@ async function reconstructLayer(
     stepOptimizer.dispose();
     rounding.dispose();
     step?.dispose();
-    dispose([original, ...xs, ...ys]);
+    original.dispose();
   }
 }
 
@@ -448,18 +446,6 @@ function inputQuantizerPath(layer: Layer): { quantizer: ActivationQuantizer; pat
   }
 }
 
-/** `parts` joined along the first axis and split into batches of `batchSize`; `parts` are disposed. */
-function rebatch(parts: Tensor[], batchSize: number): Tensor[] {
-  if (parts.length === 1 && (parts[0] as Tensor).shape[0] === batchSize) return parts;
-  const whole = concat(parts);
-  dispose(parts);
-  try {
-    return splitIntoBatches(whole, batchSize);
-  } finally {
-    whole.dispose();
-  }
-}
-
 /**
  * The layers after `layer` that form its unit: BatchNormalization and ReLU / Activation
  * layers, each the only consumer of the one before (so their output is this layer's alone).
@@ -487,15 +473,18 @@ function meanSquaredError(
   unit: (x: Tensor, kernel: Tensor) => Tensor,
   layer: QuantizedWeightLayer,
 ): number {
-  return tidy(() => {
-    const kernel = layer.quantizedKernel();
-    let total = 0;
-    let count = 0;
+  const kernel = layer.quantizedKernel();
+  let total = 0;
+  let count = 0;
+  try {
+    // A tidy per batch: the intermediates of all batches at once would cost as much as the cached inputs.
     xs.forEach((x, i) => {
       const y = ys[i] as Tensor;
-      total += sum(square(sub(unit(x, kernel), y))).dataSync()[0] as number;
+      total += tidy(() => sum(square(sub(unit(x, kernel), y))).dataSync()[0] as number);
       count += y.size;
     });
-    return total / count;
-  });
+  } finally {
+    kernel.dispose();
+  }
+  return total / count;
 }
