@@ -110,6 +110,16 @@ function clippedTwoLayer(): { teacher: LayersModel; images: tf.Tensor; student: 
   return { teacher, images, student };
 }
 
+/** tinyBranchy with seed-3 weights, its W3A4 student calibrated on 16 seeded images. */
+async function branchyW3A4(): Promise<{ teacher: LayersModel; student: LayersModel; images: tf.Tensor }> {
+  const teacher = tinyBranchy();
+  randomizeWeights(teacher, 3);
+  const student = await quantizeModel(teacher, { weightBits: 3, activationBits: 4, weightRange: 'mse' });
+  const images = tf.randomNormal([16, ...imageShape(teacher)], 0, 1, 'float32', 9);
+  await calibrateActivationRanges(student, [images]);
+  return { teacher, student, images };
+}
+
 const quantizerRange = (net: LayersModel) => (net.getLayer('hidden_quant') as ActivationQuantizer).rangeState();
 
 describe('reconstructRounding', () => {
@@ -133,11 +143,7 @@ describe('reconstructRounding', () => {
   });
 
   it('learns a rounding no worse than nearest in every layer of a branchy model, on its own inputs', async () => {
-    const teacher = tinyBranchy();
-    randomizeWeights(teacher, 3);
-    const student = await quantizeModel(teacher, { weightBits: 3, activationBits: 4, weightRange: 'mse' });
-    const images = tf.randomNormal([16, ...imageShape(teacher)], 0, 1, 'float32', 9);
-    await calibrateActivationRanges(student, [images]);
+    const { teacher, student, images } = await branchyW3A4();
     const outputError = () =>
       tf.tidy(
         () =>
@@ -156,11 +162,7 @@ describe('reconstructRounding', () => {
   });
 
   it("measures each layer on the student's inputs as the layers before it left them", async () => {
-    const teacher = tinyBranchy();
-    randomizeWeights(teacher, 3);
-    const student = await quantizeModel(teacher, { weightBits: 3, activationBits: 4, weightRange: 'mse' });
-    const images = tf.randomNormal([16, ...imageShape(teacher)], 0, 1, 'float32', 9);
-    await calibrateActivationRanges(student, [images]);
+    const { teacher, student, images } = await branchyW3A4();
     const names = student.layers.filter((l) => l instanceof QuantizedWeightLayer).map((l) => l.name);
     // The unit's error as the model stands: the stem's unit ends at its ReLU, the others at the layer.
     const errorNow = (name: string) =>
