@@ -266,10 +266,10 @@ export interface DataFreeReport {
  * (activation ranges frozen, ready for inference and saving) and a report; `model`
  * itself is not changed. A model that ends in a softmax is quantized and trained on its
  * logits (see {@link logitsView}) and the student comes back with the softmax, in a
- * layer of its own after the last quantized layer. The training methods start from a calibrated student and
- * measure its fidelity to the teacher on synthesized images as they train; with a
- * `guard` they return the best state by that measure, so the result is never worse, by
- * it, than its start.
+ * layer of its own after the last quantized layer. The training methods start from a
+ * calibrated student and measure its fidelity to the teacher on synthesized images as
+ * they train; with a `guard` they return the best state by that measure, so the result
+ * is never worse, by it, than its start.
  *
  * The training methods take `checkpoint` (the whole training state, every so often and
  * when the run ends; in Node `checkpointFolder(dir)` from `qimera/node` stores it) and
