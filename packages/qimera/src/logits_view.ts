@@ -1,4 +1,4 @@
-import { functionalTopology } from '@qimera/quantizers';
+import { copyWeightsByName, functionalTopology } from '@qimera/quantizers';
 import { type LayersModel, layers, model, models, type SymbolicTensor } from '@tensorflow/tfjs-layers';
 
 /** A classifier seen through its logits: see {@link logitsView}. */
@@ -43,12 +43,11 @@ export async function logitsView(classifier: LayersModel): Promise<LogitsView> {
   }
   // A copy with the softmax taken out of the layer's config: a linear twin applied to
   // the classifier's own graph would add a node to the user's model.
-  const topology = structuredClone(functionalTopology(classifier));
+  const topology = functionalTopology(classifier);
   for (const layer of topology.config.layers) {
     if (layer.name === last.name) layer.config = { ...layer.config, activation: 'linear' };
   }
-  const logits = await models.modelFromJSON({ modelTopology: topology as never });
-  logits.setWeights(classifier.getWeights());
+  const logits = copyWeightsByName(classifier, await models.modelFromJSON({ modelTopology: topology as never }));
   return { logits, softmaxName: `${last.name}_softmax`, dispose: () => logits.dispose() };
 }
 
