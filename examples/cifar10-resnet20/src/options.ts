@@ -17,6 +17,7 @@ import {
 import {
   type BitsOption,
   bitsOption,
+  bitWidthOption,
   choiceOption,
   nonNegativeInteger,
   positiveInteger,
@@ -46,6 +47,8 @@ export interface RunOptions {
   evalImages: number;
   mapping: boolean;
   foldBatchNorm: boolean;
+  /** Bits of the first and last layers and the activations next to them (undefined: the run's bits). */
+  firstLastBits?: number;
   /** Distil on data_batch_1 images instead of generated ones (the upper reference). */
   realImages: boolean;
   /** The training methods' starting point. */
@@ -84,6 +87,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       'eval-images': { type: 'string', default: '10000' },
       mapping: { type: 'string', default: 'on' },
       'fold-bn': { type: 'boolean', default: false },
+      'first-last-bits': { type: 'string' },
       images: { type: 'string', default: 'generated' },
       start: { type: 'string', default: 'calibrated' },
       guard: { type: 'string', default: 'off' },
@@ -144,6 +148,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     evalImages,
     mapping: mapping === 'on',
     foldBatchNorm: values['fold-bn'],
+    firstLastBits: bitWidthOption(values['first-last-bits'], '--first-last-bits'),
     realImages,
     start,
     guard,

@@ -82,6 +82,10 @@ const schedule = {
   workers: options.workers,
 };
 const superposeAfter = options.superposeAfter ?? defaults.superposeAfter;
+const quantization = {
+  foldBatchNorm: options.foldBatchNorm,
+  ...(options.firstLastBits !== undefined ? { firstLastBits: options.firstLastBits } : {}),
+};
 const training = { ...schedule, iterations: iterations ?? 80_000, signal: controller.signal, onProgress };
 const { student, report } = realImages
   ? await distillOnRealImages()
@@ -98,7 +102,7 @@ const { student, report } = realImages
       start: options.start,
       guard: options.guard,
       guardEvery: options.guardEvery,
-      quantization: { foldBatchNorm: options.foldBatchNorm },
+      quantization,
       reconstruction: {
         ...(options.learnSteps !== undefined ? { learnActivationSteps: options.learnSteps } : {}),
         ...(options.dropQuantization !== undefined ? { dropQuantization: options.dropQuantization } : {}),
@@ -122,7 +126,7 @@ async function distillOnRealImages() {
     }
     return batch;
   };
-  const student = await quantizeModel(teacher, { weightBits, activationBits, foldBatchNorm: options.foldBatchNorm });
+  const student = await quantizeModel(teacher, { weightBits, activationBits, ...quantization });
   const result = await distill({ ...training, teacher, student, images });
   const report: RealImagesReport = { iterations: result.iterations, wallTimeMs: Date.now() - started };
   return { student, report };
@@ -136,7 +140,7 @@ interface RealImagesReport {
 }
 const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
 best = Math.max(best, accuracy);
-const folded = options.foldBatchNorm ? '-foldbn' : '';
+const folded = `${options.foldBatchNorm ? '-foldbn' : ''}${options.firstLastBits ? `-ends${options.firstLastBits}` : ''}`;
 const label = realImages ? 'real-images' : method;
 const outDir = join(options.out, `${label}-w${weightBits}a${activationBits}${folded}-seed${options.seed}`);
 await saveLayersModelToDir(student, outDir, { overwrite: true });
@@ -146,6 +150,7 @@ console.log(
     bits: options.bits,
     mapping: !realImages && method === 'qimera' && options.mapping,
     foldBatchNorm: options.foldBatchNorm,
+    firstLastBits: options.firstLastBits ?? null,
     fp,
     accuracy,
     best,

@@ -33,7 +33,7 @@ describe('bench:cifar10 options', () => {
     const options = parse(
       ...['--bits', '5/5', '--minutes', '2.5', '--preset', 'short', '--batch', '64', '--warmup-epochs', '0'],
       ...['--superpose-after', '0', '--student-lr', '1e-3', '--student-schedule', 'cosine', '--mapping', 'off'],
-      ...['--workers', '2', '--seed', '0', '--images', 'real', '--fold-bn'],
+      ...['--workers', '2', '--seed', '0', '--images', 'real', '--fold-bn', '--first-last-bits', '8'],
       ...['--start', 'minmax', '--guard', 'agreement', '--guard-every', '10'],
     );
     expect(options).toMatchObject({
@@ -51,6 +51,7 @@ describe('bench:cifar10 options', () => {
       seed: 0,
       realImages: true,
       foldBatchNorm: true,
+      firstLastBits: 8,
       start: 'minmax',
       guard: 'agreement',
       guardEvery: 10,

@@ -23,6 +23,7 @@ import {
 } from 'qimera';
 import {
   bitsOption,
+  bitWidthOption,
   choiceOption,
   loadLayersModelFromFile,
   nonNegativeInteger,
@@ -53,6 +54,8 @@ const options = readScriptOptions('quantize', () => {
       // nsfwjs's models take pixels in [0, 1]; another package's model may not.
       'input-range': { type: 'string' },
       'bns-weight': { type: 'string' },
+      // 8 keeps the network's ends at 8 bits, as published W4A4 results do.
+      'first-last-bits': { type: 'string' },
       minutes: { type: 'string' },
       seed: { type: 'string', default: '1' },
       workers: { type: 'string', default: '1' },
@@ -73,6 +76,7 @@ const options = readScriptOptions('quantize', () => {
     biasCorrection: choiceOption(values['bias-correction'], '--bias-correction', ['on', 'off'] as const) === 'on',
     inputRange: rangeOption(values['input-range'], '--input-range'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
+    firstLastBits: bitWidthOption(values['first-last-bits'], '--first-last-bits'),
     minutes: positiveNumber(values.minutes, '--minutes'),
     seed: positiveInteger(values.seed, '--seed') as number,
     workers: workersOption(values.workers) as 1 | 2,
@@ -130,6 +134,7 @@ for (const method of options.methods) {
       ...(options.inputRange ? { inputRange: options.inputRange } : {}),
       ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
       ...(options.minutes !== undefined ? { minutes: options.minutes } : {}),
+      ...(options.firstLastBits !== undefined ? { quantization: { firstLastBits: options.firstLastBits } } : {}),
       seed: options.seed,
       workers: options.workers,
       backend: 'current',
@@ -151,6 +156,7 @@ for (const method of options.methods) {
       biasCorrection: method === 'minmax' ? null : options.biasCorrection,
       inputRange: options.inputRange ?? null,
       bnsWeight: options.bnsWeight ?? null,
+      firstLastBits: options.firstLastBits ?? null,
       steps: options.steps,
       minutes: options.minutes ?? null,
       seed: options.seed,
@@ -175,7 +181,7 @@ for (const method of options.methods) {
     };
     console.log(JSON.stringify(line));
     rows.push(
-      `| ${method} | ${line.bits} | ${(100 * agreement).toFixed(1)}% | ${seconds.toFixed(0)} s | ` +
+      `| ${method} | ${line.bits}${line.firstLastBits ? ` (ends ${line.firstLastBits}-bit)` : ''} | ${(100 * agreement).toFixed(1)}% | ${seconds.toFixed(0)} s | ` +
         `${(sizes.weightBytes / 2 ** 20).toFixed(2)} MiB (${(100 * sizes.ratio).toFixed(1)}% of float) |`,
     );
   }

@@ -14,6 +14,10 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
 export const CALIBRATION_BATCH_SIZE = 64;
+/** Synthesized calibration images unless another count is asked for. */
+export const CALIBRATION_IMAGES = 64;
+/** Synthesis steps per image batch unless another count is asked for. */
+export const SYNTHESIS_STEPS = 20;
 /** Images synthesized for learned rounding unless another count is asked for. */
 export const RECONSTRUCTION_IMAGES = 256;
 /**
@@ -96,8 +100,8 @@ export async function calibrateStart(
   options: CalibratedStartOptions = {},
 ): Promise<CalibratedStartReport> {
   const started = Date.now();
-  const count = options.images ?? 64;
-  const steps = options.steps ?? 20;
+  const count = options.images ?? CALIBRATION_IMAGES;
+  const steps = options.steps ?? SYNTHESIS_STEPS;
   if (!Number.isInteger(count) || count < 1) {
     throw new RangeError(`calibrateStart: images must be a positive integer, got ${count}`);
   }

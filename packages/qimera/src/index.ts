@@ -49,4 +49,11 @@ export {
   type TrainedGenerator,
   type TrainerOverrides,
 } from './quantize_data_free.js';
+export {
+  CALIBRATION_SYNTHESIS_SHARE,
+  FIDELITY_SYNTHESIS_SHARE,
+  imagesWithinBudget,
+  MIN_CALIBRATION_IMAGES,
+  msPerSynthesizedImage,
+} from './synthesis_budget.js';
 export { type ClassifierShape, inspectClassifier } from './validate.js';

@@ -32,14 +32,23 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
 import {
   CALIBRATION_BATCH_SIZE,
+  CALIBRATION_IMAGES,
   type CalibratedStartReport,
   calibrateStart,
   RECONSTRUCTION_IMAGES,
+  SYNTHESIS_STEPS,
 } from './calibrated_start.js';
 import { defaultGenerationSize, methodDefaults, type SchedulePreset } from './defaults.js';
 import { logitsView, withSoftmax } from './logits_view.js';
 import { backendMemoryLimit, type MemoryPlan, planMemory, planReconstruction, planTraining } from './memory_plan.js';
 import { calibrateOnNoise, calibrateUnobservedRanges } from './noise_calibration.js';
+import {
+  CALIBRATION_SYNTHESIS_SHARE,
+  FIDELITY_SYNTHESIS_SHARE,
+  imagesWithinBudget,
+  MIN_CALIBRATION_IMAGES,
+  msPerSynthesizedImage,
+} from './synthesis_budget.js';
 import { inspectClassifier } from './validate.js';
 
 /** The data-free methods. */
@@ -85,7 +94,8 @@ export interface DataFreeOptions extends TrainerOverrides {
   preset?: SchedulePreset;
   /**
    * The time budget of the whole call, in minutes: the run stops when it is spent and
-   * returns the student (the best state by fidelity with a {@link guard}). With the
+   * returns the student (the best state by fidelity with a {@link guard}). Synthesized
+   * image sets are sized to fit in it (see `fidelityImages`, `calibrationImages`). With the
    * `'short'` preset the schedule is laid over it (warm-up, superposition and the
    * student's learning-rate decay follow the clock; see `DistillOptions.timeBudgetMs`).
    * Default {@link DEFAULT_BUDGET_MINUTES} unless `iterations` is given.
@@ -103,7 +113,11 @@ export interface DataFreeOptions extends TrainerOverrides {
    * calibrated by EMA on generated images during warm-up.
    */
   start?: StartingPoint;
-  /** Images synthesized for the calibrated start. Default 64. */
+  /**
+   * Images synthesized for the calibrated start. Default 64. Under a `minutes` budget
+   * fewer (at least {@link MIN_CALIBRATION_IMAGES}) when synthesizing them would take
+   * more than {@link CALIBRATION_SYNTHESIS_SHARE} of it, as at 224x224 on a CPU.
+   */
   calibrationImages?: number;
   /** Synthesis steps for the calibrated start and the fidelity set. Default 20. */
   synthesisSteps?: number;
@@ -133,7 +147,9 @@ export interface DataFreeOptions extends TrainerOverrides {
    * Size of the fidelity set: synthesized images (half plain-class, half superposed)
    * that training never uses, on which the student's agreement with the teacher is
    * measured (see `FidelitySet`). 0 turns fidelity and the guard off. Default 128 for
-   * models with BatchNormalization layers, 0 for the others.
+   * models with BatchNormalization layers, 0 for the others. Under a `minutes` budget
+   * fewer (at least 2) when synthesizing them would take more than
+   * {@link FIDELITY_SYNTHESIS_SHARE} of it (the run times one synthesis batch first).
    */
   fidelityImages?: number;
   /**
@@ -424,12 +440,39 @@ export async function quantizeDataFree(
   // The error the run failed with, if it did: clean-up after a backend failure may fail too.
   let failure: unknown = null;
   try {
-    if (fidelityImages > 0) {
+    let fidelityCount = fidelityImages;
+    let calibrationImages = options.calibrationImages ?? CALIBRATION_IMAGES;
+    if (plan.minutes !== undefined && (fidelityCount > 0 || calibratesNow)) {
+      stage = 'timing image synthesis';
+      // The image sets are synthesized before anything else: each takes at most a share of the budget.
+      const msPerImage = await msPerSynthesizedImage(
+        teacher,
+        synthesisBatch,
+        options.synthesisSteps ?? SYNTHESIS_STEPS,
+        synthesis,
+      );
+      const budgetMs = plan.minutes * 60_000;
+      const fit = (wanted: number, share: number, minimum: number, what: string) => {
+        const count = imagesWithinBudget(wanted, msPerImage, budgetMs, share, Math.min(wanted, minimum));
+        if (count < wanted) {
+          options.log?.(
+            `quantizeDataFree: synthesizing ${count} of ${wanted} ${what} images to fit the ${plan.minutes}-minute ` +
+              `budget (about ${(msPerImage / 1000).toFixed(1)} s each)`,
+          );
+        }
+        return count;
+      };
+      if (fidelityCount > 0) fidelityCount = fit(fidelityCount, FIDELITY_SYNTHESIS_SHARE, 2, 'fidelity');
+      if (calibratesNow) {
+        calibrationImages = fit(calibrationImages, CALIBRATION_SYNTHESIS_SHARE, MIN_CALIBRATION_IMAGES, 'calibration');
+      }
+    }
+    if (fidelityCount > 0) {
       stage = 'synthesizing the fidelity set';
       // A seed apart from the calibration and training ones: the set must be images neither uses.
       fidelitySet = await FidelitySet.synthesize(teacher, {
-        images: fidelityImages,
-        batchSize: Math.min(synthesisBatch, Math.ceil(fidelityImages / 2)),
+        images: fidelityCount,
+        batchSize: Math.min(synthesisBatch, Math.ceil(fidelityCount / 2)),
         ...synthesis,
         seed: seed + 104_729,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -441,7 +484,7 @@ export async function quantizeDataFree(
       const reference = options.quantization?.foldBatchNorm ? await foldBatchNorm(teacher) : teacher;
       try {
         start = await calibrateStart(teacher, student, {
-          ...(options.calibrationImages !== undefined ? { images: options.calibrationImages } : {}),
+          images: calibrationImages,
           ...synthesis,
           biasCorrection: options.biasCorrection ?? true,
           synthesisBatchSize: synthesisBatch,

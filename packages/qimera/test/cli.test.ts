@@ -78,6 +78,10 @@ describe('qimera CLI: help and bad command lines', () => {
         "--input-bits must be an integer from 2 to 16, got '99'",
       ],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--first-last-bits', '1'],
+        "--first-last-bits must be an integer from 2 to 16, got '1'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '4/4', '--bits', '3/3', '--out', 'x'],
         '--bits was given more than once; give it once',
       ],
@@ -165,6 +169,34 @@ describe('qimera CLI: output folders', () => {
   const teacher = fileURLToPath(new URL('../../../examples/mnist/fixtures/teacher/model.json', import.meta.url));
   const quantize = (out: string, ...extra: string[]) =>
     cli('quantize', teacher, '--bits', '8/8', '--method', 'minmax', '--backend', 'wasm', '--out', out, ...extra);
+
+  it('keeps the first and last layers at --first-last-bits in the artifact', async () => {
+    const out = join(scratch(), 'ends');
+    const result = await cli(
+      'quantize',
+      teacher,
+      '--bits',
+      '4/4',
+      '--first-last-bits',
+      '8',
+      '--method',
+      'minmax',
+      '--backend',
+      'wasm',
+      '--out',
+      out,
+    );
+    expect(result.code).toBe(0);
+    const layers: { class_name: string; config: { name: string; weight_bits?: number; bits?: number } }[] = JSON.parse(
+      readFileSync(join(out, 'model.json'), 'utf8'),
+    ).userDefinedMetadata.qimera.modelTopology.config.layers;
+    const bits = Object.fromEntries(
+      layers
+        .filter((l) => l.class_name.startsWith('Quantized') || l.class_name === 'ActivationQuantizer')
+        .map((l) => [l.config.name, l.config.weight_bits ?? l.config.bits]),
+    );
+    expect(bits).toEqual({ conv1: 8, relu1_quant: 8, conv2: 4, relu2_quant: 4, conv3: 4, relu3_quant: 8, logits: 8 });
+  });
 
   it('names the leftovers of a killed run, and --force replaces the folder and removes them', async () => {
     const dir = scratch();

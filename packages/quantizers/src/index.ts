@@ -54,6 +54,7 @@ export { describeNonFinite, type NonFiniteWeight, nonFiniteWeights } from './mod
 export { floatTopology } from './model/float_topology.js';
 export { foldBatchNorm } from './model/fold_batch_norm.js';
 export { QUANTIZED_CLASSES, QUANTIZED_TWINS } from './model/layer_kinds.js';
+export { type NetworkEnds, networkEnds } from './model/network_ends.js';
 export {
   type LayerQuantOverride,
   type QuantizeModelConfig,

@@ -61,6 +61,7 @@ export async function quantizeCommand(
       iterations: { type: 'string' },
       'fold-bn': { type: 'boolean', default: false },
       'input-bits': { type: 'string' },
+      'first-last-bits': { type: 'string' },
       batch: { type: 'string' },
       'warmup-epochs': { type: 'string' },
       'student-lr': { type: 'string' },
@@ -98,6 +99,7 @@ export async function quantizeCommand(
   // Both cores where there are two: training splits each batch over two threads.
   const workers = workersOption(values.workers) ?? (availableParallelism() >= 2 ? 2 : 1);
   const inputBits = bitWidthOption(values['input-bits'], '--input-bits');
+  const firstLastBits = bitWidthOption(values['first-last-bits'], '--first-last-bits');
   const batchSize = positiveInteger(values.batch, '--batch');
   const warmupEpochs = nonNegativeInteger(values['warmup-epochs'], '--warmup-epochs');
   const studentLearningRate = positiveNumber(values['student-lr'], '--student-lr');
@@ -139,7 +141,11 @@ export async function quantizeCommand(
       guard,
       weightBits,
       activationBits,
-      quantization: { foldBatchNorm: values['fold-bn'], ...(inputBits ? { inputBits } : {}) },
+      quantization: {
+        foldBatchNorm: values['fold-bn'],
+        ...(inputBits ? { inputBits } : {}),
+        ...(firstLastBits ? { firstLastBits } : {}),
+      },
       ...(budgetMinutes ? { minutes: budgetMinutes } : { iterations }),
       ...(batchSize ? { batchSize } : {}),
       ...(warmupEpochs !== undefined ? { warmupEpochs } : {}),

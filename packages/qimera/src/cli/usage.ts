@@ -47,6 +47,8 @@ Options:
   --synthesis-steps <N> optimisation steps per synthesized image batch (default 20)
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
+  --first-last-bits <N> bits of the first and last layers and the activations next
+                       to them (8: the convention of published W4A4 results)
   --batch <N>          batch size (default: the preset's, 64 for CIFAR-size models)
   --warmup-epochs <N>  epochs of generator-only training (iteration budgets)
   --student-lr <x>     student learning rate

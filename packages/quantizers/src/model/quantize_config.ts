@@ -51,6 +51,19 @@ export interface QuantizeModelConfig {
    * integer inference engines require. Default false (Qimera keeps BN in float).
    */
   foldBatchNorm?: boolean;
+  /**
+   * Bits of the network's two ends, kept wider than the rest: the kernels of the first
+   * layers (those reading the input through weightless layers) and the activation
+   * quantizer after them, and the kernels of the last layers (those whose output is the
+   * model's) and the activation quantizer before them (see {@link networkEnds}). 8 is the
+   * convention behind most published W4A4 figures (AdaRound, BRECQ, QDrop, Genie keep
+   * first and last layers at 8 bits); the first layer's output is included because 4
+   * bits there cost a 224x224 MobileNetV2 most of its fidelity (docs/benchmarks.md).
+   * Default: the ends get {@link QuantizeModelConfig.weightBits} and
+   * {@link QuantizeModelConfig.activationBits} like every layer, as in Qimera.
+   * Entries of {@link QuantizeModelConfig.layers} take precedence.
+   */
+  firstLastBits?: number;
   /** Overrides by layer name; every name must exist and fit the override. */
   layers?: Record<string, LayerQuantOverride>;
 }

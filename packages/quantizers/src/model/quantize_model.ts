@@ -6,6 +6,7 @@ import { copyWeightsByName } from './copy_weights.js';
 import { QuantizationError } from './errors.js';
 import { foldBatchNorm } from './fold_batch_norm.js';
 import { endsInRelu, FLOAT_LAYERS, QUANTIZED_CLASSES, QUANTIZED_TWINS } from './layer_kinds.js';
+import { networkEnds } from './network_ends.js';
 import { type LayerQuantOverride, type QuantizeModelConfig, WEIGHT_RANGE_METHODS } from './quantize_config.js';
 import { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './topology_json.js';
 import '../layers/register.js';
@@ -55,6 +56,7 @@ export function rewriteTopology(topology: FunctionalJson, config: QuantizeModelC
   const layers = topology.config.layers;
   const names = new Set(layers.map((l) => l.name));
   checkOverrides(config.layers ?? {}, layers, problems);
+  const overrides = withEnds(topology, config, problems);
   for (const layer of layers) {
     const where = `layer '${layer.name}' (${layer.class_name})`;
     if (QUANTIZED_CLASSES.has(layer.class_name)) problems.push(`${where} is already quantized`);
@@ -71,7 +73,7 @@ export function rewriteTopology(topology: FunctionalJson, config: QuantizeModelC
   const redirect = new Map<string, string>();
   const out: LayerJson[] = [];
   for (const layer of layers) {
-    const override: LayerQuantOverride = config.layers?.[layer.name] ?? {};
+    const override: LayerQuantOverride = overrides[layer.name] ?? {};
     const rewired = {
       ...layer,
       inbound_nodes: layer.inbound_nodes.map((node) => node.map((ref) => redirectRef(ref, redirect))),
@@ -168,6 +170,28 @@ function resolveSettings(config: QuantizeModelConfig, problems: string[]) {
     observer,
     emaDecay,
   };
+}
+
+/** `config.layers` with the network's ends at `config.firstLastBits` where no entry says otherwise. */
+function withEnds(
+  topology: FunctionalJson,
+  config: QuantizeModelConfig,
+  problems: string[],
+): Record<string, LayerQuantOverride> {
+  const given = config.layers ?? {};
+  if (config.firstLastBits === undefined) return given;
+  const bits = collect(problems, () => validateBits(config.firstLastBits, 'config.firstLastBits'), 8);
+  const ends = networkEnds(topology);
+  const overrides: Record<string, LayerQuantOverride> = {};
+  const widen = (names: Set<string>, key: 'weightBits' | 'activationBits') => {
+    for (const name of names) overrides[name] = { ...overrides[name], [key]: bits };
+  };
+  widen(ends.firstKernels, 'weightBits');
+  widen(ends.lastKernels, 'weightBits');
+  widen(ends.firstActivations, 'activationBits');
+  widen(ends.lastActivations, 'activationBits');
+  for (const [name, override] of Object.entries(given)) overrides[name] = { ...overrides[name], ...override };
+  return overrides;
 }
 
 function checkOverrides(overrides: Record<string, LayerQuantOverride>, layers: LayerJson[], problems: string[]): void {
