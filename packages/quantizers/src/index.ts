@@ -69,4 +69,9 @@ export {
   type RoundingReconstructionOptions,
   reconstructRounding,
 } from './model/reconstruction.js';
+export {
+  type QuantizerSensitivity,
+  quantizerSensitivity,
+  type SensitivityOptions,
+} from './model/sensitivity.js';
 export { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './model/topology_json.js';
