@@ -140,9 +140,9 @@ interface RealImagesReport {
 }
 const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
 best = Math.max(best, accuracy);
-const folded = `${options.foldBatchNorm ? '-foldbn' : ''}${options.firstLastBits ? `-ends${options.firstLastBits}` : ''}`;
+const variant = `${options.foldBatchNorm ? '-foldbn' : ''}${options.firstLastBits ? `-ends${options.firstLastBits}` : ''}`;
 const label = realImages ? 'real-images' : method;
-const outDir = join(options.out, `${label}-w${weightBits}a${activationBits}${folded}-seed${options.seed}`);
+const outDir = join(options.out, `${label}-w${weightBits}a${activationBits}${variant}-seed${options.seed}`);
 await saveLayersModelToDir(student, outDir, { overwrite: true });
 console.log(
   JSON.stringify({

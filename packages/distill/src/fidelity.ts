@@ -1,6 +1,6 @@
-import { withFrozenActivationRanges } from '@qimera/quantizers';
+import { perImageFidelity, withFrozenActivationRanges } from '@qimera/quantizers';
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
-import { argMax, cast, dispose, equal, exp, logSoftmax, mul, sub, sum, type Tensor, tidy } from '@tensorflow/tfjs-core';
+import { dispose, type Tensor, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { synthesizeImages } from './synthesize.js';
 
@@ -115,20 +115,6 @@ export class FidelitySet {
   dispose(): void {
     dispose([this.images, this.teacherLogits]);
   }
-}
-
-/**
- * Per image: 1 where `logits` and `teacherLogits` have the same top class (else 0), and
- * KL(softmax(teacherLogits) ‖ softmax(logits)) in nats. Both `[images]`.
- */
-export function perImageFidelity(logits: Tensor, teacherLogits: Tensor): { agreement: Tensor; kl: Tensor } {
-  return tidy(() => {
-    const logTeacher = logSoftmax(teacherLogits);
-    return {
-      agreement: cast(equal(argMax(logits, -1), argMax(teacherLogits, -1)), 'float32'),
-      kl: sum(mul(exp(logTeacher), sub(logTeacher, logSoftmax(logits))), -1),
-    };
-  });
 }
 
 function average(values: Float32Array, from: number, to: number): number {

@@ -5,6 +5,8 @@
  * @packageDocumentation
  */
 
+// Moved to @qimera/quantizers (quantizerSensitivity scores with it too); still exported here.
+export { perImageFidelity } from '@qimera/quantizers';
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -15,13 +17,7 @@ export {
   type OptimizerState,
 } from './checkpoint.js';
 export { StudentSnapshot, TrainingDivergedError } from './divergence.js';
-export {
-  type Fidelity,
-  type FidelityScores,
-  FidelitySet,
-  type FidelitySetOptions,
-  perImageFidelity,
-} from './fidelity.js';
+export { type Fidelity, type FidelityScores, FidelitySet, type FidelitySetOptions } from './fidelity.js';
 export { type GeneratorModels, generateFromLabels } from './generate_from_labels.js';
 export { FidelityGuard, GUARD_CRITERIA, type GuardCheckpoint, type GuardCriterion } from './guard.js';
 export type { ImageBatchArrays, ImageSource } from './image_source.js';

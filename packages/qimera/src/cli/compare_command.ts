@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { perImageFidelity } from '@qimera/distill';
+import { perImageFidelity } from '@qimera/quantizers';
 import { stack, sum, type Tensor, tensor4d, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ImageFolder } from '../image_folder.js';

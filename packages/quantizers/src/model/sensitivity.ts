@@ -1,19 +1,6 @@
-import {
-  argMax,
-  cast,
-  concat,
-  dispose,
-  equal,
-  logSoftmax,
-  mean,
-  mul,
-  softmax,
-  sub,
-  sum,
-  type Tensor,
-  tidy,
-} from '@tensorflow/tfjs-core';
+import { concat, dispose, mean, type Tensor, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { perImageFidelity } from '../math/fidelity.js';
 import { splitIntoBatches } from './batches.js';
 import { activationQuantizers, calibrateActivationRanges } from './calibration.js';
 import { endsInRelu, QUANTIZED_TWINS } from './layer_kinds.js';
@@ -123,10 +110,8 @@ export async function quantizerSensitivity(
         if (activationQuantizers(student).length > 0) await calibrateActivationRanges(student, batches);
         const quantized = outputs(student);
         const [kl, agreement] = tidy(() => {
-          const p = softmax(reference);
-          const divergence = mean(sum(mul(p, sub(logSoftmax(reference), logSoftmax(quantized))), 1));
-          const same = mean(cast(equal(argMax(reference, 1), argMax(quantized, 1)), 'float32'));
-          return [divergence.dataSync()[0] as number, same.dataSync()[0] as number];
+          const scores = perImageFidelity(quantized, reference);
+          return [mean(scores.kl).dataSync()[0] as number, mean(scores.agreement).dataSync()[0] as number];
         });
         quantized.dispose();
         const entry = { layer: candidate.layer, kind: candidate.kind, bits: candidate.bits, kl, agreement };
