@@ -2,7 +2,7 @@
 // LayersModel, unpack it, quantize it without data at several bit widths and report
 // top-1 agreement with the float model on natural images (CIFAR-10 test images
 // upscaled to the model's input: natural photos, not the model's own domain) and the
-// artifact sizes. One JSON line per run, then a table:
+// artifact sizes. One JSON line per run (and seed), then a table:
 //   pnpm --filter @qimera/example-npm-models quantize -- --package nsfwjs@4.4.0 --model dist/models/mobilenet_v2
 // The backend this script runs on (qimera registers none itself).
 import '@tensorflow/tfjs-backend-wasm';
@@ -17,7 +17,9 @@ import {
   DATA_FREE_METHODS,
   type DataFreeMethod,
   exportQuantized,
+  logitsView,
   parseCifar10,
+  perImageFidelity,
   quantizeDataFree,
   useFastestBackend,
 } from 'qimera';
@@ -57,7 +59,8 @@ const options = readScriptOptions('quantize', () => {
       // 8 keeps the network's ends at 8 bits, as published W4A4 results do.
       'first-last-bits': { type: 'string' },
       minutes: { type: 'string' },
-      seed: { type: 'string', default: '1' },
+      // Several seeds give each setting's spread: on 200 images one run moves by points.
+      seeds: { type: 'string', default: '1' },
       workers: { type: 'string', default: '1' },
       data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },
     },
@@ -78,7 +81,7 @@ const options = readScriptOptions('quantize', () => {
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
     firstLastBits: bitWidthOption(values['first-last-bits'], '--first-last-bits'),
     minutes: positiveNumber(values.minutes, '--minutes'),
-    seed: positiveInteger(values.seed, '--seed') as number,
+    seeds: values.seeds.split(',').map((seed) => positiveInteger(seed, '--seeds') as number),
     workers: workersOption(values.workers) as 1 | 2,
     data: values.data,
   };
@@ -96,19 +99,28 @@ const natural = parseCifar10(new Uint8Array(await readFile(join(options.data, 't
   normalization: null,
 });
 const small = tf.tensor4d(natural.images, natural.shape);
-function topClasses(model: LayersModel): Int32Array {
-  const classes = new Int32Array(options.images);
-  for (let start = 0; start < options.images; start += 16) {
-    const size = Math.min(16, options.images - start);
-    const top = tf.tidy(() =>
-      tf.argMax(model.predict(tf.image.resizeBilinear(tf.slice(small, start, size), [height, width])) as tf.Tensor, 1),
-    );
-    classes.set(top.dataSync() as Int32Array, start);
-    top.dispose();
+// Logits (a final softmax taken off) of every image, for agreement and KL.
+async function logitsOf(model: LayersModel): Promise<tf.Tensor> {
+  const view = await logitsView(model);
+  const parts: tf.Tensor[] = [];
+  try {
+    for (let start = 0; start < options.images; start += 16) {
+      const size = Math.min(16, options.images - start);
+      parts.push(
+        tf.tidy(
+          () =>
+            view.logits.predict(tf.image.resizeBilinear(tf.slice(small, start, size), [height, width])) as tf.Tensor,
+        ),
+      );
+    }
+    return tf.concat(parts);
+  } finally {
+    tf.dispose(parts);
+    view.dispose();
   }
-  return classes;
 }
-const reference = topClasses(teacher);
+const teacherLogits = await logitsOf(teacher);
+const reference = tf.tidy(() => tf.argMax(teacherLogits, 1).dataSync() as Int32Array);
 // A student that always answers the float model's most frequent class agrees this often:
 // on images outside the model's domain one class can take most of them.
 const counts = new Map<number, number>();
@@ -116,69 +128,88 @@ for (const c of reference) counts.set(c, (counts.get(c) ?? 0) + 1);
 const majorityAgreement = Math.max(...counts.values()) / options.images;
 
 const rows: string[] = [];
+const percent = (value: number) => `${(100 * value).toFixed(1)}%`;
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 for (const method of options.methods) {
   for (const { weightBits, activationBits } of options.bits) {
-    const started = Date.now();
-    const { model, report } = await quantizeDataFree(teacher, {
-      weightBits,
-      activationBits,
-      method,
-      calibrationImages: options.calibrationImages,
-      synthesisSteps: options.steps,
-      fidelityImages: options.fidelityImages,
-      biasCorrection: options.biasCorrection,
-      ...(options.inputRange ? { inputRange: options.inputRange } : {}),
-      ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
-      ...(options.minutes !== undefined ? { minutes: options.minutes } : {}),
-      ...(options.firstLastBits !== undefined ? { quantization: { firstLastBits: options.firstLastBits } } : {}),
-      seed: options.seed,
-      workers: options.workers,
-      backend: 'current',
-      log: console.error,
-    });
-    const seconds = (Date.now() - started) / 1000;
-    const classes = topClasses(model);
-    const agreement = classes.filter((c, i) => c === reference[i]).length / options.images;
-    const out = await mkdtemp(join(tmpdir(), 'qimera-npm-model-'));
-    const sizes = await exportQuantized(model, join(out, 'artifact'));
-    await rm(out, { recursive: true, force: true });
-    model.dispose();
-    const line = {
-      package: options.package,
-      model: options.model,
-      input: [height, width],
-      method,
-      bits: `W${weightBits}A${activationBits}`,
-      biasCorrection: method === 'minmax' ? null : options.biasCorrection,
-      inputRange: options.inputRange ?? null,
-      bnsWeight: options.bnsWeight ?? null,
-      firstLastBits: options.firstLastBits ?? null,
-      steps: options.steps,
-      minutes: options.minutes ?? null,
-      seed: options.seed,
-      workers: options.workers,
-      agreement,
-      majorityAgreement,
-      images: options.images,
-      seconds,
-      weightBytes: sizes.weightBytes,
-      floatWeightBytes: sizes.floatWeightBytes,
-      memory: report.memory,
-      // What learned rounding used: its images and the layers whose rounding it kept.
-      reconstruction: report.start?.reconstruction
-        ? {
-            images: report.start.reconstructionImages,
-            kept: report.start.reconstruction.layers.filter((l) => l.kept).length,
-            layers: report.start.reconstruction.layers.length,
-            iterations: report.start.reconstruction.layers.map((l) => l.iterations),
-          }
-        : null,
-      backend,
-    };
-    console.log(JSON.stringify(line));
+    const runs: { agreement: number; kl: number; seconds: number }[] = [];
+    let weightBytes = 0;
+    let ratio = 0;
+    for (const seed of options.seeds) {
+      const started = Date.now();
+      const { model, report } = await quantizeDataFree(teacher, {
+        weightBits,
+        activationBits,
+        method,
+        calibrationImages: options.calibrationImages,
+        synthesisSteps: options.steps,
+        fidelityImages: options.fidelityImages,
+        biasCorrection: options.biasCorrection,
+        ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+        ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
+        ...(options.minutes !== undefined ? { minutes: options.minutes } : {}),
+        ...(options.firstLastBits !== undefined ? { quantization: { firstLastBits: options.firstLastBits } } : {}),
+        seed,
+        workers: options.workers,
+        backend: 'current',
+        log: console.error,
+      });
+      const seconds = (Date.now() - started) / 1000;
+      const logits = await logitsOf(model);
+      const fidelity = perImageFidelity(logits, teacherLogits);
+      const [agreement, kl] = [fidelity.agreement, fidelity.kl].map(
+        (values) => tf.tidy(() => tf.mean(values).dataSync())[0] as number,
+      ) as [number, number];
+      tf.dispose([logits, fidelity.agreement, fidelity.kl]);
+      const out = await mkdtemp(join(tmpdir(), 'qimera-npm-model-'));
+      const sizes = await exportQuantized(model, join(out, 'artifact'));
+      await rm(out, { recursive: true, force: true });
+      model.dispose();
+      runs.push({ agreement, kl, seconds });
+      weightBytes = sizes.weightBytes;
+      ratio = sizes.ratio;
+      console.log(
+        JSON.stringify({
+          package: options.package,
+          model: options.model,
+          input: [height, width],
+          method,
+          bits: `W${weightBits}A${activationBits}`,
+          biasCorrection: method === 'minmax' ? null : options.biasCorrection,
+          inputRange: options.inputRange ?? null,
+          bnsWeight: options.bnsWeight ?? null,
+          firstLastBits: options.firstLastBits ?? null,
+          steps: options.steps,
+          minutes: options.minutes ?? null,
+          seed,
+          workers: options.workers,
+          agreement,
+          // Mean KL divergence of the student's class distribution from the float model's, in nats.
+          kl,
+          majorityAgreement,
+          images: options.images,
+          seconds,
+          weightBytes: sizes.weightBytes,
+          floatWeightBytes: sizes.floatWeightBytes,
+          memory: report.memory,
+          // What learned rounding used: its images and the layers whose rounding it kept.
+          reconstruction: report.start?.reconstruction
+            ? {
+                images: report.start.reconstructionImages,
+                kept: report.start.reconstruction.layers.filter((l) => l.kept).length,
+                layers: report.start.reconstruction.layers.length,
+                iterations: report.start.reconstruction.layers.map((l) => l.iterations),
+              }
+            : null,
+          backend,
+        }),
+      );
+    }
+    const agreements = runs.map((run) => run.agreement);
     rows.push(
-      `| ${method} | ${line.bits}${line.firstLastBits ? ` (ends ${line.firstLastBits}-bit)` : ''} | ${(100 * agreement).toFixed(1)}% | ${seconds.toFixed(0)} s | ` +
-        `${(sizes.weightBytes / 2 ** 20).toFixed(2)} MiB (${(100 * sizes.ratio).toFixed(1)}% of float) |`,
+      `| ${method} | W${weightBits}A${activationBits}${options.firstLastBits ? ` (ends ${options.firstLastBits}-bit)` : ''} | ` +
+        `${agreements.map(percent).join(' / ')} | ${percent(mean(agreements))} | ${mean(runs.map((run) => run.kl)).toFixed(3)} | ` +
+        `${mean(runs.map((run) => run.seconds)).toFixed(0)} s | ${(weightBytes / 2 ** 20).toFixed(2)} MiB (${percent(ratio)} of float) |`,
     );
   }
 }
@@ -186,7 +217,9 @@ console.log(
   `\n${options.package} ${options.model} (${height}x${width}), agreement with the float model on ${options.images} CIFAR-10 test images upscaled ` +
     `(always answering its most frequent class: ${(100 * majorityAgreement).toFixed(1)}%)`,
 );
-console.log('| method | bits | top-1 agreement | time | weights |\n| --- | --- | --- | --- | --- |');
+console.log(
+  `| method | bits | top-1 agreement, seeds ${options.seeds.join(' / ')} | mean | KL (nats) | time per run | weights |\n| --- | --- | --- | --- | --- | --- | --- |`,
+);
 for (const row of rows) console.log(row);
-small.dispose();
+tf.dispose([small, teacherLogits]);
 teacher.dispose();
