@@ -316,10 +316,21 @@ export async function quantizeDataFree(
     ['batchSize', options.batchSize],
     ['calibrationBatches', options.calibrationBatches],
     ['samplesEvery', options.samplesEvery],
+    ['calibrationImages', options.calibrationImages],
+    ['synthesisSteps', options.synthesisSteps],
   ] as const) {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
       throw new RangeError(`quantizeDataFree: ${name} must be a positive integer, got ${String(value)}`);
     }
+  }
+  // Checked here, not only where the sets are built: at 224x224 timing synthesis takes seconds first.
+  if (
+    options.fidelityImages !== undefined &&
+    !(Number.isInteger(options.fidelityImages) && options.fidelityImages >= 0)
+  ) {
+    throw new RangeError(
+      `quantizeDataFree: fidelityImages must be a non-negative integer (0: no fidelity set), got ${String(options.fidelityImages)}`,
+    );
   }
   if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
   const trains = method === 'qimera' || method === 'gdfq';

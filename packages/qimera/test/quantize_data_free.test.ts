@@ -531,10 +531,20 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
       ['batchSize', 0],
       ['calibrationBatches', 0],
       ['batchSize', 2.5],
+      ['calibrationImages', 0],
+      ['synthesisSteps', 1.5],
     ] as const) {
       await expect(
         quantizeDataFree(teacher, { weightBits: 8, activationBits: 8, method: 'minmax', [name]: value }),
       ).rejects.toThrow(`quantizeDataFree: ${name} must be a positive integer, got ${value}`);
+    }
+    // NaN would have meant no fidelity set, silently.
+    for (const value of [-1, 2.5, Number.NaN]) {
+      await expect(
+        quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', fidelityImages: value }),
+      ).rejects.toThrow(
+        `quantizeDataFree: fidelityImages must be a non-negative integer (0: no fidelity set), got ${value}`,
+      );
     }
     expect(tf.memory().numTensors).toBe(tensors);
     await expect(
