@@ -18,8 +18,8 @@ import {
   type DataFreeMethod,
   exportQuantized,
   logitsView,
+  meanFidelity,
   parseCifar10,
-  perImageFidelity,
   quantizeDataFree,
   useFastestBackend,
 } from 'qimera';
@@ -156,11 +156,8 @@ for (const method of options.methods) {
       });
       const seconds = (Date.now() - started) / 1000;
       const logits = await logitsOf(model);
-      const fidelity = perImageFidelity(logits, teacherLogits);
-      const [agreement, kl] = [fidelity.agreement, fidelity.kl].map(
-        (values) => tf.tidy(() => tf.mean(values).dataSync())[0] as number,
-      ) as [number, number];
-      tf.dispose([logits, fidelity.agreement, fidelity.kl]);
+      const { agreement, kl } = meanFidelity(logits, teacherLogits);
+      logits.dispose();
       const out = await mkdtemp(join(tmpdir(), 'qimera-npm-model-'));
       const sizes = await exportQuantized(model, join(out, 'artifact'));
       await rm(out, { recursive: true, force: true });

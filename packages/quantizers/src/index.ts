@@ -23,7 +23,7 @@ export {
   type WeightQuantArgs,
 } from './layers/quantized_weight_layer.js';
 export { type MseClipOptions, mseClipRange } from './math/clipping.js';
-export { perImageFidelity } from './math/fidelity.js';
+export { meanFidelity, perImageFidelity } from './math/fidelity.js';
 export { fakeQuantizeLearnedStep } from './math/learned_step.js';
 export { OBSERVER_KINDS, type ObserverKind, observeRange } from './math/observers.js';
 export { type Range, rangeOver } from './math/ranges.js';

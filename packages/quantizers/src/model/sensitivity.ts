@@ -1,6 +1,6 @@
-import { concat, dispose, mean, type Tensor, tidy } from '@tensorflow/tfjs-core';
+import { concat, dispose, type Tensor, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { perImageFidelity } from '../math/fidelity.js';
+import { meanFidelity } from '../math/fidelity.js';
 import { splitIntoBatches } from './batches.js';
 import { activationQuantizers, calibrateActivationRanges } from './calibration.js';
 import { endsInRelu, QUANTIZED_TWINS } from './layer_kinds.js';
@@ -109,12 +109,13 @@ export async function quantizerSensitivity(
       try {
         if (activationQuantizers(student).length > 0) await calibrateActivationRanges(student, batches);
         const quantized = outputs(student);
-        const [kl, agreement] = tidy(() => {
-          const scores = perImageFidelity(quantized, reference);
-          return [mean(scores.kl).dataSync()[0] as number, mean(scores.agreement).dataSync()[0] as number];
-        });
-        quantized.dispose();
-        const entry = { layer: candidate.layer, kind: candidate.kind, bits: candidate.bits, kl, agreement };
+        let scores: { agreement: number; kl: number };
+        try {
+          scores = meanFidelity(quantized, reference);
+        } finally {
+          quantized.dispose();
+        }
+        const entry = { layer: candidate.layer, kind: candidate.kind, bits: candidate.bits, ...scores };
         measured.push(entry);
         options.onMeasured?.(entry, index, candidates.length);
       } finally {
