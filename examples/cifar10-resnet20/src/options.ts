@@ -7,6 +7,8 @@ import {
   type DataFreeMethod,
   GUARD_CRITERIA,
   type GuardCriterion,
+  RECONSTRUCTION_GRANULARITIES,
+  type ReconstructionGranularity,
   SCHEDULE_PRESETS,
   type SchedulePreset,
   STARTING_POINTS,
@@ -59,6 +61,8 @@ export interface RunOptions {
   guardEvery: number;
   /** 'adaround': learn the step sizes of the activation quantizers with the roundings (library default when undefined). */
   learnSteps?: boolean;
+  /** 'adaround': learn the rounding layer by layer or block by block (library default when undefined). */
+  granularity?: ReconstructionGranularity;
   /** 'adaround': QDrop's probability of keeping an input element in float while fitting (library default when undefined). */
   dropQuantization?: number;
   seed: number;
@@ -93,6 +97,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       guard: { type: 'string', default: 'off' },
       'guard-every': { type: 'string', default: '25' },
       'learn-steps': { type: 'string' },
+      granularity: { type: 'string' },
       'drop-quantization': { type: 'string' },
       'warmup-epochs': { type: 'string' },
       'iterations-per-epoch': { type: 'string' },
@@ -124,6 +129,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     throw new UsageError('give a budget: --minutes N or --iterations N');
   const evalImages = positiveInteger(values['eval-images'], '--eval-images') as number;
   const learnSteps = choiceOption(values['learn-steps'], '--learn-steps', ['on', 'off']);
+  const granularity = choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES);
   const drop = values['drop-quantization'];
   const dropQuantization = drop === undefined ? undefined : Number(drop);
   if (dropQuantization !== undefined && !(dropQuantization >= 0 && dropQuantization <= 1))
@@ -154,6 +160,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     guard,
     guardEvery: positiveInteger(values['guard-every'], '--guard-every') as number,
     learnSteps: learnSteps === undefined ? undefined : learnSteps === 'on',
+    granularity,
     dropQuantization,
     seed: nonNegativeInteger(values.seed, '--seed') as number,
     backend: values.backend,

@@ -105,6 +105,7 @@ const { student, report } = realImages
       quantization,
       reconstruction: {
         ...(options.learnSteps !== undefined ? { learnActivationSteps: options.learnSteps } : {}),
+        ...(options.granularity !== undefined ? { granularity: options.granularity } : {}),
         ...(options.dropQuantization !== undefined ? { dropQuantization: options.dropQuantization } : {}),
       },
     }).then(({ model, report }) => ({ student: model, report: report as DataFreeReport | RealImagesReport }));
@@ -169,7 +170,8 @@ console.log(
           kept: report.start.reconstruction.layers.filter((l) => l.kept).length,
           layers: report.start.reconstruction.layers.length,
           iterations: report.start.reconstruction.layers.map((l) => l.iterations),
-          learnedSteps: report.start.reconstruction.layers.filter((l) => l.inputQuantizer).length,
+          learnedSteps: report.start.reconstruction.layers.reduce((n, l) => n + l.quantizers.length, 0),
+          granularity: options.granularity ?? null,
           // null: the library's default.
           dropQuantization: options.dropQuantization ?? null,
         }

@@ -34,7 +34,7 @@ describe('bench:cifar10 options', () => {
       ...['--bits', '5/5', '--minutes', '2.5', '--preset', 'short', '--batch', '64', '--warmup-epochs', '0'],
       ...['--superpose-after', '0', '--student-lr', '1e-3', '--student-schedule', 'cosine', '--mapping', 'off'],
       ...['--workers', '2', '--seed', '0', '--images', 'real', '--fold-bn', '--first-last-bits', '8'],
-      ...['--start', 'minmax', '--guard', 'agreement', '--guard-every', '10'],
+      ...['--start', 'minmax', '--guard', 'agreement', '--guard-every', '10', '--granularity', 'block'],
     );
     expect(options).toMatchObject({
       weightBits: 5,
@@ -55,7 +55,9 @@ describe('bench:cifar10 options', () => {
       start: 'minmax',
       guard: 'agreement',
       guardEvery: 10,
+      granularity: 'block',
     });
+    expect(parse('--method', 'mse').granularity).toBeUndefined();
   });
 
   it('minmax and mse need no budget; training methods do', () => {
@@ -87,6 +89,7 @@ describe('bench:cifar10 options', () => {
     [['--method', 'minmax', '--images', 'real'], '--images real trains the student: use it with --method qimera'],
     [['--iterations', '9', '--guard', 'best'], "--guard must be kl, agreement or off, got 'best'"],
     [['--iterations', '9', '--start', 'zero'], "--start must be calibrated or minmax, got 'zero'"],
+    [['--method', 'mse', '--granularity', 'stage'], "--granularity must be layer or block, got 'stage'"],
   ])('rejects %j naming the option', (args, message) => {
     expect(() => parse(...args)).toThrow(UsageError);
     expect(() => parse(...args)).toThrow(message);

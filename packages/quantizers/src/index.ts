@@ -39,6 +39,7 @@ export {
 } from './math/spec.js';
 export { fakeQuantizeSTE } from './math/ste.js';
 export { dequantize, fakeQuantize, type QuantParams, quantize, quantParams } from './math/uniform.js';
+export { recomputeBatchNormStatistics } from './model/batch_norm_statistics.js';
 export { splitIntoBatches } from './model/batches.js';
 export { type BiasCorrectionReport, correctBias } from './model/bias_correction.js';
 export {
@@ -70,6 +71,7 @@ export {
   type RoundingReconstructionOptions,
   reconstructRounding,
 } from './model/reconstruction.js';
+export { RECONSTRUCTION_GRANULARITIES, type ReconstructionGranularity } from './model/reconstruction_units.js';
 export {
   type QuantizerSensitivity,
   quantizerSensitivity,

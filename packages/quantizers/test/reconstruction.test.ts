@@ -11,6 +11,7 @@ import {
   reconstructRounding,
   SoftRounding,
 } from '../src/index.js';
+import { blockUnits } from '../src/model/reconstruction_units.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -196,7 +197,7 @@ describe('reconstructRounding', () => {
     const { teacher, images, student } = clippedTwoLayer();
     const fixed = await student();
     const plain = await reconstructRounding(fixed, teacher, images, { learnActivationSteps: false, iterations: 300 });
-    expect(plain.layers[1]?.inputQuantizer).toBeNull();
+    expect(plain.layers[1]?.quantizers).toEqual([]);
     expect(quantizerRange(fixed)).toMatchObject({ min: 0, max: expect.closeTo(0.7, 6) });
 
     const learned = await student();
@@ -204,9 +205,9 @@ describe('reconstructRounding', () => {
     const report = await reconstructRounding(learned, teacher, images, { iterations: 300, stepLearningRate: 0.02 });
     expect(tf.memory().numTensors).toBe(before);
     const [first, second] = report.layers;
-    expect(first?.inputQuantizer).toBeNull(); // fed by the network input
-    expect(second?.inputQuantizer).toMatchObject({ name: 'hidden_quant', scaleBefore: expect.closeTo(0.1, 6) });
-    const scale = second?.inputQuantizer?.scaleAfter as number;
+    expect(first?.quantizers).toEqual([]); // fed by the network input
+    expect(second?.quantizers).toMatchObject([{ name: 'hidden_quant', scaleBefore: expect.closeTo(0.1, 6) }]);
+    const scale = second?.quantizers[0]?.scaleAfter as number;
     expect(scale).toBeGreaterThan(0.2); // widened towards the values' [0, 2]
     expect(second?.errorAfter).toBeLessThan(0.25 * (second?.errorBefore as number));
     expect(second?.errorAfter).toBeLessThan(0.5 * (plain.layers[1]?.errorAfter as number));
@@ -221,7 +222,7 @@ describe('reconstructRounding', () => {
     const options = { iterations: 100, stepLearningRate: 0.02 };
     // Every element in float: the step size gets no gradient and stays.
     const always = await reconstructRounding(await student(), teacher, images, { ...options, dropQuantization: 1 });
-    expect(always.layers[1]?.inputQuantizer?.scaleAfter).toBe(always.layers[1]?.inputQuantizer?.scaleBefore);
+    expect(always.layers[1]?.quantizers[0]?.scaleAfter).toBe(always.layers[1]?.quantizers[0]?.scaleBefore);
     // Half of them: the step still learns, and the same seed gives the same result.
     const scales: number[] = [];
     for (const seed of [7, 7, 8]) {
@@ -230,7 +231,7 @@ describe('reconstructRounding', () => {
         dropQuantization: 0.5,
         seed,
       });
-      scales.push(report.layers[1]?.inputQuantizer?.scaleAfter as number);
+      scales.push(report.layers[1]?.quantizers[0]?.scaleAfter as number);
     }
     expect(scales[0]).toBeGreaterThan(0.15);
     expect(scales[1]).toBe(scales[0]);
@@ -248,7 +249,7 @@ describe('reconstructRounding', () => {
     const report = await reconstructRounding(student, teacher, images, { iterations: 12 });
     // stem_relu_quant feeds 'down' (through padding) and 'skip'; sum_relu6_quant reaches
     // 'logits' through a Concatenate; dw_quant feeds 'pw' alone.
-    expect(Object.fromEntries(report.layers.map((l) => [l.name, l.inputQuantizer?.name ?? null]))).toEqual({
+    expect(Object.fromEntries(report.layers.map((l) => [l.name, l.quantizers[0]?.name ?? null]))).toEqual({
       stem: null,
       down: null,
       dw: null,
@@ -313,5 +314,82 @@ describe('reconstructRounding', () => {
     expect(Array.from(weightLayer(student, 'fc').kernelWeight.read().dataSync())).toEqual(
       [-1, 0.45, 0.3, 2].map((v) => expect.closeTo(v, 6)),
     );
+  });
+});
+
+describe('block-wise reconstruction', () => {
+  it('cuts the model where one value crosses, keeps residual branches in one block, ends a block after its BN and ReLU', async () => {
+    const { student } = await branchyW3A4();
+    const { units, skipped } = blockUnits(student, true);
+    // The stem's unit ends at its ReLU; the residual part (down, dw, pw and the skip
+    // branch, up to the Concatenate that still reads 'skip') is one block; the pooling
+    // joins the classifier's block rather than ending the one before.
+    expect(units.map((u) => [u.layers.map((l) => l.name), u.output.name])).toEqual([
+      [['stem'], 'stem_relu'],
+      [['down', 'dw', 'pw', 'skip'], 'cat'],
+      [['logits'], 'logits'],
+    ]);
+    expect(units.map((u) => u.quantizers.map((q) => q.name))).toEqual([
+      [],
+      ['stem_relu_quant', 'dw_quant', 'sum_relu6_quant'],
+      [],
+    ]);
+    expect(units[1]?.input).toBe(student.getLayer('stem_relu').output);
+    expect(skipped).toEqual([]);
+    expect(blockUnits(student, false).units.map((u) => u.quantizers)).toEqual([[], [], []]);
+  });
+
+  it("computes a block's output as the model does, from the block's input", async () => {
+    const { student, images } = await branchyW3A4();
+    const before = tf.memory().numTensors;
+    for (const unit of blockUnits(student, true).units) {
+      tf.tidy(() => {
+        const view = model({ inputs: student.inputs, outputs: [unit.input, unit.output.output as SymbolicTensor] });
+        const [x, expected] = view.predict(images) as tf.Tensor[];
+        const kernels = unit.layers.map((l) => l.quantizedKernel());
+        const out = unit.apply(x as tf.Tensor, kernels, (i, value) => unit.quantizers[i]?.apply(value) as tf.Tensor);
+        expect(tf.max(tf.abs(tf.sub(out, expected as tf.Tensor))).dataSync()[0]).toBeLessThan(1e-5);
+      });
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('learns every block no worse than nearest and brings the output closer to the float one', async () => {
+    const { teacher, student, images } = await branchyW3A4();
+    const outputError = () =>
+      tf.tidy(
+        () =>
+          tf
+            .mean(tf.square(tf.sub(student.predict(images) as tf.Tensor, teacher.predict(images) as tf.Tensor)))
+            .dataSync()[0] as number,
+      );
+    const nearest = outputError();
+    const before = tf.memory().numTensors;
+    const report = await reconstructRounding(student, teacher, images, {
+      granularity: 'block',
+      iterations: 50,
+      batchSize: 8,
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(report.layers.map((l) => l.name)).toEqual(['stem', 'down+dw+pw+skip', 'logits']);
+    for (const unit of report.layers) expect(unit.errorAfter).toBeLessThanOrEqual(unit.errorBefore);
+    expect(report.layers[1]?.quantizers.map((q) => q.name)).toEqual(['stem_relu_quant', 'dw_quant', 'sum_relu6_quant']);
+    expect(outputError()).toBeLessThan(nearest);
+  });
+
+  it('refuses a model with a shared layer and an unknown granularity, naming them', async () => {
+    const input = layers.input({ shape: [3] });
+    const shared = layers.dense({ name: 'twice', units: 3 });
+    const out = shared.apply(shared.apply(input)) as SymbolicTensor;
+    const teacher = model({ inputs: input, outputs: out });
+    const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 8 });
+    const images = tf.ones([4, 3]);
+    await expect(reconstructRounding(student, teacher, images, { granularity: 'block' })).rejects.toThrow(
+      "granularity 'block' needs every layer called once; 'twice' is called 2 times (use granularity 'layer')",
+    );
+    await expect(reconstructRounding(student, teacher, images, { granularity: 'stage' as never })).rejects.toThrow(
+      `reconstructRounding: granularity must be 'layer' or 'block', got "stage"`,
+    );
+    tf.dispose(images);
   });
 });

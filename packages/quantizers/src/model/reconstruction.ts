@@ -1,40 +1,35 @@
 import {
   add,
+  addN,
   dispose,
   div,
-  less,
-  maximum,
   mul,
-  randomUniform,
   type Scalar,
-  scalar,
   square,
   sub,
   sum,
   type Tensor,
   tidy,
   train,
-  type Variable,
-  variable,
   variableGrads,
-  where,
 } from '@tensorflow/tfjs-core';
-import type { LayersModel, SymbolicTensor, layers as tfLayers } from '@tensorflow/tfjs-layers';
-import { ActivationQuantizer } from '../layers/activation_quantizer.js';
-import { QuantizedWeightLayer } from '../layers/quantized_weight_layer.js';
-import { fakeQuantizeLearnedStep } from '../math/learned_step.js';
+import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { SoftRounding } from '../math/soft_rounding.js';
-import { integerRange } from '../math/spec.js';
-import { quantParams } from '../math/uniform.js';
 import { splitIntoBatches } from './batches.js';
 import { activationQuantizers } from './calibration.js';
+import { LearnedActivationStep } from './learned_activation_step.js';
+import {
+  blockUnits,
+  layerUnits,
+  RECONSTRUCTION_GRANULARITIES,
+  type ReconstructionGranularity,
+  type ReconstructionUnit,
+} from './reconstruction_units.js';
 import { StagedForward } from './staged_forward.js';
-
-type Layer = tfLayers.Layer;
 
 /** Options of {@link reconstructRounding}. */
 export interface RoundingReconstructionOptions {
-  /** Optimisation steps per layer, at most (see `timeBudgetMs`). Default 1000. */
+  /** Optimisation steps per unit (a layer, or a block), at most (see `timeBudgetMs`). Default 1000. */
   iterations?: number;
   /**
    * Time for the whole reconstruction, in ms: each layer's steps are cut so that the
@@ -44,6 +39,13 @@ export interface RoundingReconstructionOptions {
    * timing steps alone can take seconds. Default: none, every layer takes `iterations`.
    */
   timeBudgetMs?: number;
+  /**
+   * `'layer'` (default, AdaRound): each quantized layer's rounding is learned on its own
+   * output (with the BatchNormalization and ReLU after it). `'block'` (BRECQ, Li et al.
+   * 2021): the layers a residual connection spans (a residual block) are learned
+   * together on the block's output; elsewhere a block is one layer.
+   */
+  granularity?: ReconstructionGranularity;
   /** Images per step, and per forward pass of a layer while the inputs and targets are computed. Default 32. */
   batchSize?: number;
   /** Adam's learning rate for the rounding logits. Default 0.01. */
@@ -53,10 +55,10 @@ export interface RoundingReconstructionOptions {
   /** Share of each layer's steps before the regularizer starts. Default 0.2. */
   warmup?: number;
   /**
-   * Also learn the step size of the activation quantizer that feeds each layer (LSQ),
-   * jointly with its rounding, so the range serves the layer's output rather than its
-   * input's. Only a quantizer whose output reaches this layer alone (directly or through
-   * pooling, padding, flattening) is learned. Default true.
+   * Also learn the step sizes of activation quantizers (LSQ) jointly with the rounding,
+   * so a range serves the unit's output rather than its input's: layer-wise, the
+   * quantizer whose output reaches the layer alone (directly or through pooling,
+   * padding, flattening); block-wise, every quantizer inside the block. Default true.
    */
   learnActivationSteps?: boolean;
   /** Adam's learning rate for the step size, relative to its calibrated value. Default 0.001. */
@@ -74,24 +76,27 @@ export interface RoundingReconstructionOptions {
    * (kept if that lowers its error), the layers after it keep rounding to nearest.
    */
   signal?: AbortSignal;
-  /** After each layer. */
+  /** After each unit (a layer, or a block with `granularity: 'block'`). */
   onLayer?: (layer: LayerReconstruction, index: number, count: number) => void;
 }
 
-/** What {@link reconstructRounding} did to one layer. */
+/** What {@link reconstructRounding} did to one unit: a layer, or a block of them. */
 export interface LayerReconstruction {
+  /** The unit's quantized layers' names, joined by '+'. */
   name: string;
-  /** Mean squared error of the layer's unit output against the float model's, rounding to nearest. */
+  /** The unit's quantized layers. */
+  layers: string[];
+  /** Mean squared error of the unit's output against the float model's, rounding to nearest. */
   errorBefore: number;
   /** The same error with the rounding kept (never above `errorBefore`: a worse rounding is not kept). */
   errorAfter: number;
-  /** Share of kernel elements rounded the other way than to nearest. */
+  /** Share of the unit's kernel elements rounded the other way than to nearest. */
   changed: number;
   /** Whether the learned rounding was kept. */
   kept: boolean;
   iterations: number;
-  /** The activation quantizer learned with this layer, with its step size before and after (as kept). */
-  inputQuantizer: { name: string; scaleBefore: number; scaleAfter: number } | null;
+  /** The activation quantizers whose step sizes were learned with the unit, before and after (as kept). */
+  quantizers: { name: string; scaleBefore: number; scaleAfter: number }[];
 }
 
 /** What {@link reconstructRounding} did. */
@@ -126,6 +131,11 @@ const YIELD_EVERY = 10;
  * random float inputs (`dropQuantization`). A rounding (and step) that does not lower
  * the error on the images is not kept. Weight ranges and biases are unchanged.
  *
+ * With `granularity: 'block'` (BRECQ, Li et al. 2021) the unit is a block instead: the
+ * layers a residual connection spans are learned together on the block's output, with
+ * the step sizes of every activation quantizer inside it (elsewhere a block is one
+ * layer); the report then has one entry per block.
+ *
  * The student's and the float model's forward passes advance layer by layer with the
  * reconstruction (one forward pass of each in all): memory holds, for every image, the
  * values that cross the point each pass has reached (a layer's input, the unit's
@@ -153,8 +163,8 @@ export async function reconstructRounding(
         'calibrate the activation ranges first (calibrateActivationRanges)',
     );
   }
-  const report: ReconstructionReport = { layers: [], skipped: [], aborted: false, wallTimeMs: 0 };
-  const candidates = student.layers.filter((l): l is QuantizedWeightLayer => l instanceof QuantizedWeightLayer);
+  const plan = (settings.granularity === 'block' ? blockUnits : layerUnits)(student, settings.learnActivationSteps);
+  const report: ReconstructionReport = { layers: [], skipped: plan.skipped, aborted: false, wallTimeMs: 0 };
   const deadline = options.timeBudgetMs === undefined ? null : started + options.timeBudgetMs;
   const batches = splitIntoBatches(images, settings.batchSize);
   const passes: StagedForward[] = [];
@@ -163,43 +173,33 @@ export async function reconstructRounding(
     passes.push(studentPass);
     const referencePass = new StagedForward(reference, batches);
     passes.push(referencePass);
-    for (const [index, layer] of candidates.entries()) {
+    let layersLeft = plan.units.reduce((n, unit) => n + unit.layers.length, 0);
+    for (const [index, unit] of plan.units.entries()) {
       if (options.signal?.aborted) {
         report.aborted = true;
         break;
       }
-      const reason = layer.kernelOnGrid
-        ? 'its kernel is stored on its grid'
-        : layer.inboundNodes.length !== 1
-          ? 'it is shared (called more than once)'
-          : null;
-      if (reason) {
-        report.skipped.push({ name: layer.name, reason });
-        continue;
-      }
       if (deadline !== null && Date.now() >= deadline) {
-        report.skipped.push({ name: layer.name, reason: 'the time budget was spent' });
+        for (const layer of unit.layers) report.skipped.push({ name: layer.name, reason: 'the time budget was spent' });
         continue;
       }
-      // This layer's share of the time left, in steps of the measured duration.
+      // This unit's share of the time left (by its count of layers), in steps of the measured duration.
+      const share = unit.layers.length / Math.max(1, layersLeft);
+      layersLeft -= unit.layers.length;
       const stepsFor = (msPerStep: number) =>
         deadline === null
           ? settings.iterations
-          : Math.min(
-              settings.iterations,
-              Math.floor((deadline - Date.now()) / (candidates.length - index) / msPerStep),
-            );
-      const done = await reconstructLayer(
-        layer,
-        studentPass,
-        reference,
-        referencePass,
-        settings,
-        stepsFor,
-        options.signal,
-      );
+          : Math.min(settings.iterations, Math.floor(((deadline - Date.now()) * share) / msPerStep));
+      const twin = reference.layers.find((l) => l.name === unit.output.name);
+      if (!twin) {
+        throw new Error(`reconstructRounding: layer '${unit.output.name}' has no float twin in '${reference.name}'`);
+      }
+      // Both stay the passes' own; the student's pass runs the unit as learned when it moves on.
+      const xs = studentPass.valuesOf(unit.input);
+      const ys = referencePass.valuesOf(twin.output as SymbolicTensor);
+      const done = await reconstructUnit(unit, xs, ys, settings, stepsFor, options.signal);
       report.layers.push(done);
-      options.onLayer?.(done, index, candidates.length);
+      options.onLayer?.(done, index, plan.units.length);
       if (options.signal?.aborted) {
         report.aborted = true;
         break;
@@ -218,6 +218,7 @@ type Settings = Required<Omit<RoundingReconstructionOptions, 'signal' | 'onLayer
 function checkOptions(options: RoundingReconstructionOptions): Settings {
   const settings: Settings = {
     iterations: options.iterations ?? 1000,
+    granularity: options.granularity ?? 'layer',
     batchSize: options.batchSize ?? RECONSTRUCTION_BATCH_SIZE,
     learningRate: options.learningRate ?? 0.01,
     roundingWeight: options.roundingWeight ?? 0.01,
@@ -239,6 +240,11 @@ function checkOptions(options: RoundingReconstructionOptions): Settings {
       throw new RangeError(`reconstructRounding: ${name} must be a positive number, got ${String(value)}`);
     }
   }
+  if (!RECONSTRUCTION_GRANULARITIES.includes(settings.granularity)) {
+    throw new RangeError(
+      `reconstructRounding: granularity must be 'layer' or 'block', got ${JSON.stringify(settings.granularity)}`,
+    );
+  }
   const budget = options.timeBudgetMs;
   if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) {
     throw new RangeError(`reconstructRounding: timeBudgetMs must be a positive number, got ${String(budget)}`);
@@ -257,40 +263,35 @@ function checkOptions(options: RoundingReconstructionOptions): Settings {
   return settings;
 }
 
-async function reconstructLayer(
-  layer: QuantizedWeightLayer,
-  studentPass: StagedForward,
-  reference: LayersModel,
-  referencePass: StagedForward,
+/** Learns one unit's rounding (and steps) on its cached inputs `xs` and float targets `ys`. */
+async function reconstructUnit(
+  unit: ReconstructionUnit,
+  xs: Tensor[],
+  ys: Tensor[],
   settings: Settings,
   stepsFor: (msPerStep: number) => number,
   signal: AbortSignal | undefined,
 ): Promise<LayerReconstruction> {
-  const chain = unitChain(layer);
-  const end = chain.at(-1) ?? layer;
-  const twin = reference.layers.find((l) => l.name === end.name);
-  if (!twin) {
-    throw new Error(`reconstructRounding: layer '${end.name}' has no float twin in '${reference.name}'`);
-  }
-  const feed = settings.learnActivationSteps ? inputQuantizerPath(layer) : null;
-  // With a learned step, the inputs are the quantizer's (float) inputs: the quantizer
-  // runs, with the step as learned, when the pass moves on. Both stay the passes' own.
-  const xs = studentPass.valuesOf((feed ? feed.quantizer.input : layer.input) as SymbolicTensor);
-  const ys = referencePass.valuesOf(twin.output as SymbolicTensor);
-  const step = feed ? new LearnedStep(feed.quantizer, feed.path, settings.dropQuantization) : null;
-  // With a drop seed (optimisation steps), QDrop's random float inputs.
-  const unit = (x: Tensor, kernel: Tensor, dropSeed?: number) => {
-    const input = step ? step.feed(x, dropSeed) : x;
-    return chain.reduce((out, next) => next.apply(out) as Tensor, layer.applyKernel(input, kernel));
-  };
-  const original = layer.kernelWeight.read().clone();
-  const range = layer.kernelRange(original);
-  const rounding = new SoftRounding(original, range, layer.weightSpec);
-  dispose([range.min, range.max]);
+  // Filled inside the try, so whatever was made before a failure is freed.
+  const originals: Tensor[] = [];
+  const roundings: SoftRounding[] = [];
+  const steps: LearnedActivationStep[] = [];
   const optimizer = train.adam(settings.learningRate);
   const stepOptimizer = train.adam(settings.stepLearningRate);
   try {
-    const errorBefore = meanSquaredError(xs, ys, unit, layer);
+    for (const layer of unit.layers) {
+      const original = layer.kernelWeight.read().clone();
+      originals.push(original);
+      const range = layer.kernelRange(original);
+      try {
+        roundings.push(new SoftRounding(original, range, layer.weightSpec));
+      } finally {
+        dispose([range.min, range.max]);
+      }
+    }
+    for (const quantizer of unit.quantizers)
+      steps.push(new LearnedActivationStep(quantizer, settings.dropQuantization));
+    const errorBefore = unitError(unit, steps, xs, ys);
     let total = settings.iterations;
     let warmupSteps = Math.floor(settings.warmup * total);
     const probeStarted = Date.now();
@@ -306,185 +307,91 @@ async function reconstructLayer(
       const beta =
         BETA_END + (BETA_START - BETA_END) * (1 - Math.max(0, iteration - warmupSteps) / (total - warmupSteps));
       const regularized = iteration >= warmupSteps;
+      const dropSeed = settings.seed + iteration;
       const loss = () =>
         tidy(() => {
           const x = xs[b] as Tensor;
-          const error = div(
-            sum(square(sub(unit(x, rounding.softKernel(), settings.seed + iteration), ys[b] as Tensor))),
-            x.shape[0] as number,
+          const out = unit.apply(
+            x,
+            roundings.map((r) => r.softKernel()),
+            (i, value) => (steps[i] as LearnedActivationStep).feed(value, dropSeed),
           );
-          return (regularized ? add(error, mul(rounding.regularizer(beta), settings.roundingWeight)) : error) as Scalar;
+          const error = div(sum(square(sub(out, ys[b] as Tensor))), x.shape[0] as number);
+          if (!regularized) return error as Scalar;
+          const penalty = addN(roundings.map((r) => r.regularizer(beta)));
+          return add(error, mul(penalty, settings.roundingWeight)) as Scalar;
         });
-      const { value, grads } = variableGrads(loss, step ? [rounding.logits, step.multiplier] : [rounding.logits]);
-      optimizer.applyGradients([{ name: rounding.logits.name, tensor: grads[rounding.logits.name] as Tensor }]);
-      if (step) {
-        stepOptimizer.applyGradients([{ name: step.multiplier.name, tensor: grads[step.multiplier.name] as Tensor }]);
+      const { value, grads } = variableGrads(loss, [
+        ...roundings.map((r) => r.logits),
+        ...steps.map((s) => s.multiplier),
+      ]);
+      optimizer.applyGradients(roundings.map((r) => ({ name: r.logits.name, tensor: grads[r.logits.name] as Tensor })));
+      if (steps.length > 0) {
+        stepOptimizer.applyGradients(
+          steps.map((s) => ({ name: s.multiplier.name, tensor: grads[s.multiplier.name] as Tensor })),
+        );
       }
       dispose([value, ...Object.values(grads)]);
       if (iteration % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((resolve) => setTimeout(resolve, 0));
     }
-    tidy(() => {
-      layer.kernelWeight.write(rounding.masterKernel());
+    unit.layers.forEach((layer, i) => {
+      tidy(() => {
+        layer.kernelWeight.write((roundings[i] as SoftRounding).masterKernel());
+      });
     });
-    const errorAfter = meanSquaredError(xs, ys, unit, layer);
+    const errorAfter = unitError(unit, steps, xs, ys);
     const kept = errorAfter <= errorBefore;
-    if (kept) step?.writeToQuantizer();
-    else layer.kernelWeight.write(original);
+    if (kept) for (const step of steps) step.writeToQuantizer();
+    else for (const [i, layer] of unit.layers.entries()) layer.kernelWeight.write(originals[i] as Tensor);
+    const elements = roundings.reduce((n, r) => n + r.logits.size, 0);
+    const changed = roundings.reduce((n, r) => n + r.changedShare() * r.logits.size, 0) / Math.max(1, elements);
     return {
-      name: layer.name,
+      name: unit.layers.map((l) => l.name).join('+'),
+      layers: unit.layers.map((l) => l.name),
       errorBefore,
       errorAfter: kept ? errorAfter : errorBefore,
-      changed: kept ? rounding.changedShare() : 0,
+      changed: kept ? changed : 0,
       kept,
       iterations: iteration,
-      inputQuantizer: step
-        ? { name: step.quantizer.name, scaleBefore: step.initial, scaleAfter: kept ? step.current() : step.initial }
-        : null,
+      quantizers: steps.map((step) => ({
+        name: step.quantizer.name,
+        scaleBefore: step.initial,
+        scaleAfter: kept ? step.current() : step.initial,
+      })),
     };
   } finally {
     optimizer.dispose();
     stepOptimizer.dispose();
-    rounding.dispose();
-    step?.dispose();
-    original.dispose();
+    for (const r of roundings) r.dispose();
+    for (const step of steps) step.dispose();
+    dispose(originals);
   }
 }
 
-/**
- * The step size of a frozen activation quantizer as a learnable multiple of its
- * calibrated value (the zero point stays), and the quantizer's way to the layer it feeds.
- */
-class LearnedStep {
-  readonly multiplier: Variable;
-  readonly initial: number;
-  private readonly zeroPoint: number;
-
-  /**
-   * @param path the pass-through layers from the quantizer to the layer, in order.
-   * @param drop QDrop's probability that an input element stays in float in a step.
-   */
-  constructor(
-    readonly quantizer: ActivationQuantizer,
-    private readonly path: Layer[],
-    private readonly drop: number,
-  ) {
-    const { min, max } = quantizer.rangeState();
-    const [scale, zeroPoint] = tidy(() => {
-      const params = quantParams({ min: scalar(min), max: scalar(max) }, quantizer.spec);
-      return [params.scale.dataSync()[0] as number, params.zeroPoint.dataSync()[0] as number];
-    });
-    this.initial = scale as number;
-    this.zeroPoint = zeroPoint as number;
-    this.multiplier = tidy(() => variable(scalar(1), true));
-  }
-
-  /**
-   * The layer's input from the quantizer's input `x`: fake-quantized with the current
-   * step (never below 1% of the calibrated one) and passed along the path. With a
-   * `dropSeed`, each element keeps its float value with probability `drop` (QDrop).
-   */
-  feed(x: Tensor, dropSeed?: number): Tensor {
-    return tidy(() => {
-      const scale = mul(maximum(this.multiplier, MIN_STEP_MULTIPLE), this.initial);
-      const quantized = fakeQuantizeLearnedStep(x, scale, this.zeroPoint, this.quantizer.spec);
-      const mixed =
-        dropSeed === undefined || this.drop === 0
-          ? quantized
-          : where(less(randomUniform(x.shape, 0, 1, 'float32', dropSeed), this.drop), x, quantized);
-      return this.path.reduce((out, next) => next.apply(out) as Tensor, mixed);
-    });
-  }
-
-  current(): number {
-    return this.initial * Math.max(this.multiplier.dataSync()[0] as number, MIN_STEP_MULTIPLE);
-  }
-
-  /** Sets the quantizer's range to the one whose step and zero point are the learned ones. */
-  writeToQuantizer(): void {
-    const { qmin, qmax } = integerRange(this.quantizer.spec);
-    const scale = this.current();
-    this.quantizer.setRange((qmin - this.zeroPoint) * scale, (qmax - this.zeroPoint) * scale);
-  }
-
-  dispose(): void {
-    this.multiplier.dispose();
-  }
-}
-
-const MIN_STEP_MULTIPLE = 0.01;
-
-// Layers between an activation quantizer and the layer it feeds that keep the step
-// size worth learning there: they move or pool the quantized values, nothing else.
-const PASS_THROUGH = new Set([
-  'MaxPooling2D',
-  'AveragePooling2D',
-  'GlobalAveragePooling2D',
-  'GlobalMaxPooling2D',
-  'ZeroPadding2D',
-  'Flatten',
-  'Reshape',
-  'Dropout',
-]);
-
-/**
- * The frozen activation quantizer whose output reaches `layer` alone, with the
- * pass-through layers in between (in order); null when there is none, or when its
- * output also goes elsewhere (a residual connection), where its step serves more than
- * this layer.
- */
-function inputQuantizerPath(layer: Layer): { quantizer: ActivationQuantizer; path: Layer[] } | null {
-  const path: Layer[] = [];
-  let current = layer;
-  for (;;) {
-    const producers = current.inboundNodes.length === 1 ? (current.inboundNodes[0]?.inboundLayers ?? []) : [];
-    const producer = producers.length === 1 ? producers[0] : undefined;
-    if (producer?.outboundNodes.length !== 1 || producer.inboundNodes.length !== 1) return null;
-    if (producer instanceof ActivationQuantizer) return producer.frozen ? { quantizer: producer, path } : null;
-    if (!PASS_THROUGH.has(producer.getClassName())) return null;
-    path.unshift(producer);
-    current = producer;
-  }
-}
-
-/**
- * The layers after `layer` that form its unit: BatchNormalization and ReLU / Activation
- * layers, each the only consumer of the one before (so their output is this layer's alone).
- */
-function unitChain(layer: Layer): Layer[] {
-  const chain: Layer[] = [];
-  let current = layer;
-  for (;;) {
-    const consumers = current.outboundNodes.map((node) => node.outboundLayer);
-    const next = consumers.length === 1 ? consumers[0] : undefined;
-    if (!next || !UNIT_LAYERS.has(next.getClassName()) || next.inboundNodes.length !== 1) return chain;
-    chain.push(next);
-    current = next;
-  }
-}
-
-// The student's ActivationQuantizer after the ReLU stays out: with it in the unit (the
-// target its float input) MNIST W3A3 measured 88.6% against 89.5% (three seeds each).
-const UNIT_LAYERS = new Set(['BatchNormalization', 'ReLU', 'Activation']);
-
-/** Mean squared error of the unit's output with the layer's own (nearest-rounded) kernel. */
-function meanSquaredError(
-  xs: Tensor[],
-  ys: Tensor[],
-  unit: (x: Tensor, kernel: Tensor) => Tensor,
-  layer: QuantizedWeightLayer,
-): number {
-  const kernel = layer.quantizedKernel();
+/** Mean squared error of the unit's output with its layers' own (as they stand) kernels and the current steps. */
+function unitError(unit: ReconstructionUnit, steps: LearnedActivationStep[], xs: Tensor[], ys: Tensor[]): number {
+  const kernels = unit.layers.map((layer) => layer.quantizedKernel());
   let total = 0;
   let count = 0;
   try {
     // A tidy per batch: the intermediates of all batches at once would cost as much as the cached inputs.
     xs.forEach((x, i) => {
       const y = ys[i] as Tensor;
-      total += tidy(() => sum(square(sub(unit(x, kernel), y))).dataSync()[0] as number);
+      total += tidy(
+        () =>
+          sum(
+            square(
+              sub(
+                unit.apply(x, kernels, (q, value) => (steps[q] as LearnedActivationStep).feed(value)),
+                y,
+              ),
+            ),
+          ).dataSync()[0] as number,
+      );
       count += y.size;
     });
   } finally {
-    kernel.dispose();
+    dispose(kernels);
   }
   return total / count;
 }
