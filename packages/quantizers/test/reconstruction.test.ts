@@ -121,6 +121,16 @@ async function branchyW3A4(): Promise<{ teacher: LayersModel; student: LayersMod
   return { teacher, student, images };
 }
 
+/** Mean squared difference of two models' outputs on the images. */
+function meanSquaredOutputError(student: LayersModel, teacher: LayersModel, images: tf.Tensor): number {
+  return tf.tidy(
+    () =>
+      tf
+        .mean(tf.square(tf.sub(student.predict(images) as tf.Tensor, teacher.predict(images) as tf.Tensor)))
+        .dataSync()[0] as number,
+  );
+}
+
 const quantizerRange = (net: LayersModel) => (net.getLayer('hidden_quant') as ActivationQuantizer).rangeState();
 
 describe('reconstructRounding', () => {
@@ -145,13 +155,7 @@ describe('reconstructRounding', () => {
 
   it('learns a rounding no worse than nearest in every layer of a branchy model, on its own inputs', async () => {
     const { teacher, student, images } = await branchyW3A4();
-    const outputError = () =>
-      tf.tidy(
-        () =>
-          tf
-            .mean(tf.square(tf.sub(student.predict(images) as tf.Tensor, teacher.predict(images) as tf.Tensor)))
-            .dataSync()[0] as number,
-      );
+    const outputError = () => meanSquaredOutputError(student, teacher, images);
     const nearest = outputError();
     const report = await reconstructRounding(student, teacher, images, { iterations: 50, batchSize: 8 });
     expect(report.layers.map((l) => l.name)).toEqual(
@@ -356,13 +360,7 @@ describe('block-wise reconstruction', () => {
 
   it('learns every block no worse than nearest and brings the output closer to the float one', async () => {
     const { teacher, student, images } = await branchyW3A4();
-    const outputError = () =>
-      tf.tidy(
-        () =>
-          tf
-            .mean(tf.square(tf.sub(student.predict(images) as tf.Tensor, teacher.predict(images) as tf.Tensor)))
-            .dataSync()[0] as number,
-      );
+    const outputError = () => meanSquaredOutputError(student, teacher, images);
     const nearest = outputError();
     const before = tf.memory().numTensors;
     const report = await reconstructRounding(student, teacher, images, {
