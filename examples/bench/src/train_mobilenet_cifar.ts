@@ -27,7 +27,7 @@ const options = readScriptOptions('train-mobilenet-cifar', () => {
   const { values } = parseArgs({
     args: scriptArguments(),
     options: {
-      epochs: { type: 'string', default: '15' },
+      epochs: { type: 'string', default: '12' },
       batch: { type: 'string', default: '64' },
       seed: { type: 'string', default: '1' },
       data: { type: 'string', default: join(shared, 'datasets/cifar-10-batches-bin') },

@@ -27,6 +27,9 @@ export interface ReconstructionUnit {
   apply(x: Tensor, kernels: Tensor[], quantize: (index: number, x: Tensor) => Tensor): Tensor;
 }
 
+// Why a layer whose kernel was loaded on its grid (an exported model) learns no rounding.
+const ON_GRID = 'its kernel is stored on its grid';
+
 /** The units of a student, in model order, and the quantized layers none of them learns (with why). */
 export interface ReconstructionPlan {
   units: ReconstructionUnit[];
@@ -43,7 +46,7 @@ export function layerUnits(student: LayersModel, learnSteps: boolean): Reconstru
   for (const layer of student.layers) {
     if (!(layer instanceof QuantizedWeightLayer)) continue;
     const reason = layer.kernelOnGrid
-      ? 'its kernel is stored on its grid'
+      ? ON_GRID
       : layer.inboundNodes.length !== 1
         ? 'it is shared (called more than once)'
         : null;
@@ -93,7 +96,7 @@ export function blockUnits(student: LayersModel, learnSteps: boolean): Reconstru
   const plan: ReconstructionPlan = { units: [], skipped: [] };
   for (const layer of student.layers) {
     if (layer instanceof QuantizedWeightLayer && layer.kernelOnGrid) {
-      plan.skipped.push({ name: layer.name, reason: 'its kernel is stored on its grid' });
+      plan.skipped.push({ name: layer.name, reason: ON_GRID });
     }
   }
   for (const piece of mergePieces(cutPieces(student))) {
@@ -106,7 +109,7 @@ export function blockUnits(student: LayersModel, learnSteps: boolean): Reconstru
       layers: learned,
       quantizers,
       input: piece.input,
-      output: piece.output,
+      output: lastCall(piece).layer,
       apply: (x, kernels, quantize) => {
         const values = new Map<number, Tensor>([[piece.input.id, x]]);
         for (const { layer, inputs, output } of piece.calls) {
@@ -127,7 +130,7 @@ export function blockUnits(student: LayersModel, learnSteps: boolean): Reconstru
                 : (layer.apply(args) as Tensor);
           values.set(output.id, out);
         }
-        return values.get(piece.result.id) as Tensor;
+        return values.get(lastCall(piece).output.id) as Tensor;
       },
     });
   }
@@ -140,10 +143,10 @@ interface Piece {
   input: SymbolicTensor;
   /** Each layer's call, in model order: the layer, its input tensors and its output tensor. */
   calls: { layer: Layer; inputs: SymbolicTensor[]; output: SymbolicTensor }[];
-  /** The last layer, and its output tensor. */
-  output: Layer;
-  result: SymbolicTensor;
 }
+
+/** A piece's last call: its output is the piece's. */
+const lastCall = (piece: Piece) => piece.calls[piece.calls.length - 1] as Piece['calls'][number];
 
 /** The model split at every tensor that is the only value a forward pass holds after computing it. */
 function cutPieces(student: LayersModel): Piece[] {
@@ -163,7 +166,7 @@ function cutPieces(student: LayersModel): Piece[] {
   for (const t of student.outputs) count(t);
   const live = new Map<number, number>([[input.id, consumers.get(input.id) ?? 0]]);
   const pieces: Piece[] = [];
-  let current: Pick<Piece, 'input' | 'calls'> = { input, calls: [] };
+  let current: Piece = { input, calls: [] };
   for (const { layer, node } of calls) {
     for (const t of node.inputTensors) {
       const left = (live.get(t.id) ?? 0) - 1;
@@ -177,7 +180,7 @@ function cutPieces(student: LayersModel): Piece[] {
     current.calls.push({ layer, inputs: node.inputTensors, output });
     live.set(output.id, consumers.get(output.id) ?? 0);
     if (live.size === 1 && !(layer instanceof ActivationQuantizer)) {
-      pieces.push({ ...current, output: layer, result: output });
+      pieces.push(current);
       current = { input: output, calls: [] };
     }
   }
@@ -212,11 +215,7 @@ function mergePieces(pieces: Piece[]): Piece[] {
 
 /** `first` then `second`, which starts where `first` ends. */
 function joinPieces(first: Piece, second: Piece): Piece {
-  return {
-    ...second,
-    input: first.input,
-    calls: [...first.calls, ...second.calls],
-  };
+  return { input: first.input, calls: [...first.calls, ...second.calls] };
 }
 
 // Layers between an activation quantizer and the layer it feeds that keep the step
