@@ -24,6 +24,7 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  rangeOption,
   UsageError,
   workersOption,
 } from 'qimera/node';
@@ -63,6 +64,18 @@ export interface RunOptions {
   learnSteps?: boolean;
   /** 'adaround': learn the rounding layer by layer or block by block (library default when undefined). */
   granularity?: ReconstructionGranularity;
+  /** The teacher's input range: synthesized images stay in it (library default, unbounded, when undefined). */
+  inputRange?: [number, number];
+  /** Synthesis steps per image batch (library default when undefined). */
+  synthesisSteps?: number;
+  /** Weight of the BN-statistics loss in synthesis (library default when undefined). */
+  bnsWeight?: number;
+  /** Random translation in synthesis, in pixels (library default, none, when undefined). */
+  synthesisJitter?: number;
+  /** Random left-right mirroring in synthesis. */
+  synthesisFlip: boolean;
+  /** Synthesized calibration images (library default when undefined). */
+  calibrationImages?: number;
   /** 'adaround': QDrop's probability of keeping an input element in float while fitting (library default when undefined). */
   dropQuantization?: number;
   seed: number;
@@ -99,6 +112,12 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       'learn-steps': { type: 'string' },
       granularity: { type: 'string' },
       'drop-quantization': { type: 'string' },
+      'input-range': { type: 'string' },
+      'synthesis-steps': { type: 'string' },
+      'bns-weight': { type: 'string' },
+      'synthesis-jitter': { type: 'string' },
+      'synthesis-flip': { type: 'boolean', default: false },
+      'calibration-images': { type: 'string' },
       'warmup-epochs': { type: 'string' },
       'iterations-per-epoch': { type: 'string' },
       'student-lr': { type: 'string' },
@@ -162,6 +181,12 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     learnSteps: learnSteps === undefined ? undefined : learnSteps === 'on',
     granularity,
     dropQuantization,
+    inputRange: rangeOption(values['input-range'], '--input-range'),
+    synthesisSteps: positiveInteger(values['synthesis-steps'], '--synthesis-steps'),
+    bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
+    synthesisJitter: nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter'),
+    synthesisFlip: values['synthesis-flip'],
+    calibrationImages: positiveInteger(values['calibration-images'], '--calibration-images'),
     seed: nonNegativeInteger(values.seed, '--seed') as number,
     backend: values.backend,
     workers: workersOption(values.workers) as 1 | 2,

@@ -103,6 +103,12 @@ const { student, report } = realImages
       guard: options.guard,
       guardEvery: options.guardEvery,
       quantization,
+      ...(options.inputRange ? { inputRange: options.inputRange } : {}),
+      ...(options.synthesisSteps !== undefined ? { synthesisSteps: options.synthesisSteps } : {}),
+      ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
+      ...(options.synthesisJitter !== undefined ? { synthesisJitter: options.synthesisJitter } : {}),
+      ...(options.synthesisFlip ? { synthesisFlip: true } : {}),
+      ...(options.calibrationImages !== undefined ? { calibrationImages: options.calibrationImages } : {}),
       reconstruction: {
         ...(options.learnSteps !== undefined ? { learnActivationSteps: options.learnSteps } : {}),
         ...(options.granularity !== undefined ? { granularity: options.granularity } : {}),
@@ -164,9 +170,21 @@ console.log(
     ...schedule,
     superposeAfter: realImages || method !== 'qimera' ? null : superposeAfter,
     start: realImages || method === 'minmax' || method === 'mse' || method === 'adaround' ? null : options.start,
+    // null: the library's default.
+    synthesis: realImages
+      ? null
+      : {
+          inputRange: options.inputRange ?? null,
+          steps: options.synthesisSteps ?? null,
+          bnsWeight: options.bnsWeight ?? null,
+          jitter: options.synthesisJitter ?? null,
+          flip: options.synthesisFlip,
+          calibrationImages: options.calibrationImages ?? null,
+        },
     reconstruction: report.start?.reconstruction
       ? {
           seconds: report.start.reconstruction.wallTimeMs / 1000,
+          images: report.start.reconstructionImages,
           kept: report.start.reconstruction.layers.filter((l) => l.kept).length,
           layers: report.start.reconstruction.layers.length,
           iterations: report.start.reconstruction.layers.map((l) => l.iterations),

@@ -60,6 +60,29 @@ describe('bench:cifar10 options', () => {
     expect(parse('--method', 'mse').granularity).toBeUndefined();
   });
 
+  it('reads how images are synthesized, leaving each to the library when not given', () => {
+    const options = parse(
+      ...['--method', 'mse', '--input-range=-1.99,2.13', '--synthesis-steps', '200', '--bns-weight', '10'],
+      ...['--calibration-images', '128', '--synthesis-jitter', '2', '--synthesis-flip'],
+    );
+    expect(options).toMatchObject({
+      inputRange: [-1.99, 2.13],
+      synthesisSteps: 200,
+      bnsWeight: 10,
+      calibrationImages: 128,
+      synthesisJitter: 2,
+      synthesisFlip: true,
+    });
+    const defaults = parse('--method', 'mse');
+    expect(defaults).toMatchObject({ synthesisJitter: undefined, synthesisFlip: false });
+    expect([defaults.inputRange, defaults.synthesisSteps, defaults.bnsWeight, defaults.calibrationImages]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
   it('minmax and mse need no budget; training methods do', () => {
     expect(parse('--method', 'minmax').iterations).toBeUndefined();
     expect(parse('--method', 'mse').iterations).toBeUndefined();
@@ -90,6 +113,14 @@ describe('bench:cifar10 options', () => {
     [['--iterations', '9', '--guard', 'best'], "--guard must be kl, agreement or off, got 'best'"],
     [['--iterations', '9', '--start', 'zero'], "--start must be calibrated or minmax, got 'zero'"],
     [['--method', 'mse', '--granularity', 'stage'], "--granularity must be layer or block, got 'stage'"],
+    [
+      ['--method', 'mse', '--input-range=2,1'],
+      "--input-range must be min,max with finite numbers and min < max, got '2,1'",
+    ],
+    [['--method', 'mse', '--synthesis-steps', '0'], "--synthesis-steps must be a positive integer, got '0'"],
+    [['--method', 'mse', '--bns-weight', '0'], "--bns-weight must be a positive number, got '0'"],
+    [['--method', 'mse', '--synthesis-jitter', '1.5'], "--synthesis-jitter must be a non-negative integer, got '1.5'"],
+    [['--method', 'mse', '--calibration-images', '6.5'], "--calibration-images must be a positive integer, got '6.5'"],
   ])('rejects %j naming the option', (args, message) => {
     expect(() => parse(...args)).toThrow(UsageError);
     expect(() => parse(...args)).toThrow(message);

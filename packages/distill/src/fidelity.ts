@@ -2,7 +2,7 @@ import { perImageFidelity, withFrozenActivationRanges } from '@qimera/quantizers
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
 import { dispose, type Tensor, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { synthesizeImages } from './synthesize.js';
+import { type SynthesisStyle, synthesisStyle, synthesizeImages } from './synthesize.js';
 
 /** How closely a student follows its teacher on a set of images. */
 export interface FidelityScores {
@@ -19,8 +19,8 @@ export interface Fidelity {
   all: FidelityScores;
 }
 
-/** Options of {@link FidelitySet.synthesize}. */
-export interface FidelitySetOptions {
+/** Options of {@link FidelitySet.synthesize}; the style options are `synthesizeImages`'. */
+export interface FidelitySetOptions extends SynthesisStyle {
   /** Images in all, half plain-class and half superposed. Default 128. */
   images?: number;
   /** Synthesis steps (see `synthesizeImages`). Default 20. */
@@ -29,10 +29,6 @@ export interface FidelitySetOptions {
   batchSize?: number;
   /** Classes mixed in a superposed image (K). Default 2. */
   slots?: number;
-  /** Weight of the BN-statistics loss in synthesis (see `synthesizeImages`). Default 1. */
-  bnsWeight?: number;
-  /** The teacher's input range, which synthesized pixels stay in (see `synthesizeImages`). Default: unbounded. */
-  inputRange?: readonly [number, number];
   /** Default 1. Use a seed that training does not use. */
   seed?: number;
   signal?: AbortSignal;
@@ -78,8 +74,7 @@ export class FidelitySet {
       batchSize: options.batchSize ?? plain,
       steps: options.steps ?? 20,
       seed: rng.nextSeed(),
-      ...(options.inputRange ? { inputRange: options.inputRange } : {}),
-      ...(options.bnsWeight !== undefined ? { bnsWeight: options.bnsWeight } : {}),
+      ...synthesisStyle(options),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const teacherLogits = tidy(() => teacher.predict(images) as Tensor);

@@ -38,7 +38,13 @@ export {
   STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from './settings.js';
-export { checkInputRange, type SynthesisOptions, synthesizeImages } from './synthesize.js';
+export {
+  checkInputRange,
+  type SynthesisOptions,
+  type SynthesisStyle,
+  synthesisStyle,
+  synthesizeImages,
+} from './synthesize.js';
 export { type BatchNormTap, type BatchStats, type TeacherForward, TeacherTaps } from './taps.js';
 export { distill } from './trainer.js';
 export { unfusedCopy } from './unfused_copy.js';

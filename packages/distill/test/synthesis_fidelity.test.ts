@@ -74,8 +74,36 @@ describe('synthesizeImages', () => {
     );
   });
 
+  it('jitters and mirrors the batch when asked: reproducible for a seed, still fitting, without leaking', async () => {
+    const teacher = liveTeacher();
+    const labels = [0, 1, 2, 3, 4, 0, 1, 2];
+    const targets = oneHot(labels);
+    const taps = new TeacherTaps(teacher);
+    const before = tf.memory().numTensors;
+    const plain = await synthesizeImages(teacher, { targets, steps: 150, seed: 4 });
+    const moved = await synthesizeImages(teacher, { targets, steps: 150, seed: 4, jitter: 2, flip: true });
+    const again = await synthesizeImages(teacher, { targets, steps: 150, seed: 4, jitter: 2, flip: true });
+    const otherSeed = await synthesizeImages(teacher, { targets, steps: 150, seed: 5, jitter: 2, flip: true });
+    expect(tf.memory().numTensors - before).toBe(4);
+    expect(Array.from(again.dataSync())).toEqual(Array.from(moved.dataSync()));
+    expect(tf.max(tf.abs(tf.sub(moved, plain))).dataSync()[0]).toBeGreaterThan(0.1);
+    expect(tf.max(tf.abs(tf.sub(moved, otherSeed))).dataSync()[0]).toBeGreaterThan(0.1);
+    // The images still score their targets as they are (unmoved).
+    const hits = tf.tidy(() =>
+      tf.sum(tf.cast(tf.equal(tf.argMax(taps.forward(moved).logits, -1), tf.tensor1d(labels, 'int32')), 'float32')),
+    );
+    expect(hits.dataSync()[0]).toBe(8);
+    tf.dispose([plain, moved, again, otherSeed, hits]);
+    taps.dispose();
+  });
+
   it('names what is wrong', async () => {
     const teacher = tinySequential();
+    for (const jitter of [8, 1.5, -1]) {
+      await expect(synthesizeImages(teacher, { targets: oneHot([1]), jitter })).rejects.toThrow(
+        `synthesizeImages: jitter must be a whole number of pixels from 0 to less than the image side (8), got ${jitter}`,
+      );
+    }
     await expect(synthesizeImages(teacher, { targets: new Float32Array(7) })).rejects.toThrow(
       'targets must hold whole rows of 5 classes, got 7 values',
     );

@@ -1,4 +1,4 @@
-import { synthesizeImages } from '@qimera/distill';
+import { type SynthesisStyle, synthesisStyle, synthesizeImages } from '@qimera/distill';
 import {
   type BiasCorrectionReport,
   calibrateActivationRanges,
@@ -26,8 +26,12 @@ export const RECONSTRUCTION_IMAGES = 256;
  */
 export const RECONSTRUCTION_SYNTHESIS_SHARE = 0.4;
 
-/** Options of {@link calibrateStart}. */
-export interface CalibratedStartOptions {
+/**
+ * Options of {@link calibrateStart}; the synthesis style options are `synthesizeImages`'
+ * (an `inputRange` makes synthesized images, and so the ranges calibrated on them, much
+ * closer to real ones; `jitter` makes them refine learned rounding: docs/benchmarks.md).
+ */
+export interface CalibratedStartOptions extends SynthesisStyle {
   /** Synthesized calibration images. Default 64. */
   images?: number;
   /** Synthesis steps per batch (see `synthesizeImages`). Default 20. */
@@ -36,15 +40,6 @@ export interface CalibratedStartOptions {
   synthesisBatchSize?: number;
   /** Images per calibration and bias-correction pass; fewer use less memory. Default 64. */
   forwardBatchSize?: number;
-  /**
-   * The range of the teacher's input values (its pixel range after its own
-   * normalisation): synthesized pixels stay in it (see `synthesizeImages`). Default:
-   * unbounded. Giving it makes synthesized images, and so the ranges calibrated on them,
-   * much closer to real ones (docs/benchmarks.md).
-   */
-  inputRange?: readonly [number, number];
-  /** Weight of the BN-statistics loss in synthesis (see `synthesizeImages`). Default 1. */
-  bnsWeight?: number;
   /** Empirical bias correction (see `correctBias`). Default true. */
   biasCorrection?: boolean;
   /**
@@ -126,8 +121,7 @@ export async function calibrateStart(
       batchSize: synthesisBatch,
       // The seed a single call over all images would give these batches' noise.
       seed: synthesisSeed + from,
-      ...(options.inputRange ? { inputRange: options.inputRange } : {}),
-      ...(options.bnsWeight !== undefined ? { bnsWeight: options.bnsWeight } : {}),
+      ...synthesisStyle(options),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   const parts = [await synthesize(0, count)];

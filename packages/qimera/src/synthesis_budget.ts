@@ -1,4 +1,4 @@
-import { synthesizeImages } from '@qimera/distill';
+import { type SynthesisStyle, synthesizeImages } from '@qimera/distill';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
 /** The most of a time budget that synthesizing the fidelity set may take. */
@@ -35,7 +35,7 @@ export async function msPerSynthesizedImage(
   teacher: LayersModel,
   batchSize: number,
   steps: number,
-  synthesis: { inputRange?: readonly [number, number]; bnsWeight?: number },
+  synthesis: SynthesisStyle,
 ): Promise<number> {
   const classes = teacher.outputs[0]?.shape[1] as number;
   const targets = new Float32Array(batchSize * classes);

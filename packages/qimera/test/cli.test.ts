@@ -90,6 +90,10 @@ describe('qimera CLI: help and bad command lines', () => {
         "--input-range must be min,max with finite numbers and min < max, got '1,0'",
       ],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--synthesis-jitter', 'two'],
+        "--synthesis-jitter must be a non-negative integer, got 'two'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '-4/4', '--out', 'x'],
         "--bits must be W/A with both from 2 to 8 (the export packs 2-8 bits), got '-4/4'",
       ],

@@ -441,6 +441,36 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('synthesizes with the jitter and flips asked for, reproducibly for a seed', async () => {
+    const teacher = tinySequential();
+    // A BN that lets signal through (random BN weights can zero every channel, and the output with them).
+    tf.tidy(() =>
+      teacher.getLayer('bn1').setWeights([tf.ones([4]), tf.fill([4], 0.5), tf.fill([4], 0.5), tf.ones([4])]),
+    );
+    const before = tf.memory().numTensors;
+    const input = tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 3);
+    const outputOf = async (style: { synthesisJitter?: number; synthesisFlip?: boolean }) => {
+      const { model } = await quantizeDataFree(teacher, {
+        ...small,
+        weightBits: 4,
+        activationBits: 4,
+        method: 'mse',
+        fidelityImages: 0,
+        ...style,
+      });
+      const output = tf.tidy(() => Array.from((model.predict(input) as tf.Tensor).dataSync()));
+      model.dispose();
+      return output;
+    };
+    const still = await outputOf({});
+    const moved = await outputOf({ synthesisJitter: 2, synthesisFlip: true });
+    // Other images, so other calibrated ranges and corrected biases.
+    expect(moved).not.toEqual(still);
+    expect(await outputOf({ synthesisJitter: 2, synthesisFlip: true })).toEqual(moved);
+    input.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it("synthesizes learned rounding's extra images only while the budget's synthesis share lasts", async () => {
     const teacher = tinySequential();
     const before = tf.memory().numTensors;
@@ -544,6 +574,13 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
         quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', fidelityImages: value }),
       ).rejects.toThrow(
         `quantizeDataFree: fidelityImages must be a non-negative integer (0: no fidelity set), got ${value}`,
+      );
+    }
+    for (const value of [-1, 1.5, Number.NaN]) {
+      await expect(
+        quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', synthesisJitter: value }),
+      ).rejects.toThrow(
+        `quantizeDataFree: synthesisJitter must be a non-negative whole number of pixels, got ${value}`,
       );
     }
     expect(tf.memory().numTensors).toBe(tensors);

@@ -68,6 +68,8 @@ export async function quantizeCommand(
       'memory-limit': { type: 'string' },
       'input-range': { type: 'string' },
       'synthesis-steps': { type: 'string' },
+      'synthesis-jitter': { type: 'string' },
+      'synthesis-flip': { type: 'boolean', default: false },
       workers: { type: 'string' },
       seed: { type: 'string', default: '1' },
       backend: { type: 'string', default: 'auto' },
@@ -106,6 +108,7 @@ export async function quantizeCommand(
   const memoryLimitMB = positiveNumber(values['memory-limit'], '--memory-limit');
   const inputRange = rangeOption(values['input-range'], '--input-range');
   const synthesisSteps = positiveInteger(values['synthesis-steps'], '--synthesis-steps');
+  const synthesisJitter = nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter');
   const seed = positiveInteger(values.seed, '--seed') as number;
   const overwrite = values.force;
   await checkFolderOption(
@@ -153,6 +156,8 @@ export async function quantizeCommand(
       ...(memoryLimitMB ? { memoryLimitMB } : {}),
       ...(inputRange ? { inputRange } : {}),
       ...(synthesisSteps ? { synthesisSteps } : {}),
+      ...(synthesisJitter !== undefined ? { synthesisJitter } : {}),
+      ...(values['synthesis-flip'] ? { synthesisFlip: true } : {}),
       ...(checkpointDir ? { checkpoint: checkpointFolder(checkpointDir, { everyMinutes: checkpointEvery ?? 2 }) } : {}),
       ...(resumeFrom ? { resumeFrom } : {}),
       workers,

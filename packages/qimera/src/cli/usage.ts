@@ -45,6 +45,10 @@ Options:
   --input-range <lo,hi> the model's input value range after its normalisation, e.g.
                        0,1 or -1,1: synthesized images stay in it (much better starts)
   --synthesis-steps <N> optimisation steps per synthesized image batch (default 20)
+  --synthesis-jitter <N> shift synthesized images by up to N pixels at random while
+                       they are optimised (default 0; with --input-range, 2 helps
+                       --method adaround on photos)
+  --synthesis-flip     mirror them left to right at random too (photos, not digits)
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
   --first-last-bits <N> bits of the first and last layers and the activations next
