@@ -29,7 +29,8 @@ export const RECONSTRUCTION_SYNTHESIS_SHARE = 0.4;
 /**
  * Options of {@link calibrateStart}; the synthesis style options are `synthesizeImages`'
  * (an `inputRange` makes synthesized images, and so the ranges calibrated on them, much
- * closer to real ones; `jitter` makes them refine learned rounding: docs/benchmarks.md).
+ * closer to real ones; with it, `jitter` and `flip` make them useful to learned rounding:
+ * docs/benchmarks.md).
  */
 export interface CalibratedStartOptions extends SynthesisStyle {
   /** Synthesized calibration images. Default 64. */

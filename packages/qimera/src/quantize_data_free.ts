@@ -342,14 +342,6 @@ export async function quantizeDataFree(
     );
   }
   if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
-  if (
-    options.synthesisJitter !== undefined &&
-    !(Number.isInteger(options.synthesisJitter) && options.synthesisJitter >= 0)
-  ) {
-    throw new RangeError(
-      `quantizeDataFree: synthesisJitter must be a non-negative whole number of pixels, got ${String(options.synthesisJitter)}`,
-    );
-  }
   const trains = method === 'qimera' || method === 'gdfq';
   if (trains && options.workers === 2 && !canUseWorkerThreads()) {
     throw new Error(
@@ -361,6 +353,13 @@ export async function quantizeDataFree(
     throw new Error(`quantizeDataFree: start must be 'calibrated' or 'minmax', got ${JSON.stringify(startingPoint)}`);
   }
   const shape = inspectClassifier(model, { needsGenerator: trains, needsBatchNorm: method !== 'minmax' });
+  const jitter = options.synthesisJitter;
+  const side = Math.min(shape.height, shape.width);
+  if (jitter !== undefined && !(Number.isInteger(jitter) && jitter >= 0 && jitter < side)) {
+    throw new RangeError(
+      `quantizeDataFree: synthesisJitter must be a whole number of pixels from 0 to less than the image side (${side}), got ${jitter}`,
+    );
+  }
   const broken = nonFiniteWeights(model);
   if (broken.length > 0) {
     throw new Error(

@@ -576,11 +576,11 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
         `quantizeDataFree: fidelityImages must be a non-negative integer (0: no fidelity set), got ${value}`,
       );
     }
-    for (const value of [-1, 1.5, Number.NaN]) {
+    for (const value of [-1, 1.5, Number.NaN, 8]) {
       await expect(
         quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', synthesisJitter: value }),
       ).rejects.toThrow(
-        `quantizeDataFree: synthesisJitter must be a non-negative whole number of pixels, got ${value}`,
+        `quantizeDataFree: synthesisJitter must be a whole number of pixels from 0 to less than the image side (8), got ${value}`,
       );
     }
     expect(tf.memory().numTensors).toBe(tensors);
