@@ -40,6 +40,7 @@ export {
 } from './settings.js';
 export {
   checkInputRange,
+  checkJitter,
   type SynthesisOptions,
   type SynthesisStyle,
   synthesisStyle,

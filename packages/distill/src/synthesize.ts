@@ -99,13 +99,11 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
       throw new RangeError(`synthesizeImages: ${name} must be a positive integer, got ${value}`);
     }
   }
-  const jitter = options.jitter ?? 0;
-  const side = Math.min(...(shape as number[]).slice(0, 2));
-  if (!(Number.isInteger(jitter) && jitter >= 0 && jitter < side)) {
-    throw new RangeError(
-      `synthesizeImages: jitter must be a whole number of pixels from 0 to less than the image side (${side}), got ${jitter}`,
-    );
-  }
+  const jitter = checkJitter(
+    options.jitter ?? 0,
+    Math.min(...(shape as number[]).slice(0, 2)),
+    'synthesizeImages: jitter',
+  );
   const count = options.targets.length / classes;
   if (!Number.isInteger(count) || count < 1) {
     throw new RangeError(
@@ -164,6 +162,20 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     dispose(parts);
     taps.dispose();
   }
+}
+
+/**
+ * Checks a jitter (a whole number of pixels, 0 to less than `side`, the image's shorter
+ * side) and returns it.
+ * @param what names the option in the error.
+ */
+export function checkJitter(jitter: number, side: number, what: string): number {
+  if (!(Number.isInteger(jitter) && jitter >= 0 && jitter < side)) {
+    throw new RangeError(
+      `${what} must be a whole number of pixels from 0 to less than the image side (${side}), got ${jitter}`,
+    );
+  }
+  return jitter;
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   canUseWorkerThreads,
   checkCheckpoint,
   checkInputRange,
+  checkJitter,
   type DistillOptions,
   type DistillProgress,
   distill,
@@ -14,6 +15,7 @@ import {
   previewSamples,
   resolveSettings,
   type SamplePreview,
+  synthesisStyle,
   TrainingDivergedError,
 } from '@qimera/distill';
 import { createGenerator, GENERATOR_DEFAULTS, type GeneratorOptions, generatorFootprint } from '@qimera/generator';
@@ -353,12 +355,8 @@ export async function quantizeDataFree(
     throw new Error(`quantizeDataFree: start must be 'calibrated' or 'minmax', got ${JSON.stringify(startingPoint)}`);
   }
   const shape = inspectClassifier(model, { needsGenerator: trains, needsBatchNorm: method !== 'minmax' });
-  const jitter = options.synthesisJitter;
-  const side = Math.min(shape.height, shape.width);
-  if (jitter !== undefined && !(Number.isInteger(jitter) && jitter >= 0 && jitter < side)) {
-    throw new RangeError(
-      `quantizeDataFree: synthesisJitter must be a whole number of pixels from 0 to less than the image side (${side}), got ${jitter}`,
-    );
+  if (options.synthesisJitter !== undefined) {
+    checkJitter(options.synthesisJitter, Math.min(shape.height, shape.width), 'quantizeDataFree: synthesisJitter');
   }
   const broken = nonFiniteWeights(model);
   if (broken.length > 0) {
@@ -443,10 +441,12 @@ export async function quantizeDataFree(
   // How images are synthesized, the same for the fidelity set and the calibrated start.
   const synthesis = {
     ...(options.synthesisSteps !== undefined ? { steps: options.synthesisSteps } : {}),
-    ...(options.inputRange ? { inputRange: options.inputRange } : {}),
-    ...(options.synthesisBnsWeight !== undefined ? { bnsWeight: options.synthesisBnsWeight } : {}),
-    ...(options.synthesisJitter !== undefined ? { jitter: options.synthesisJitter } : {}),
-    ...(options.synthesisFlip !== undefined ? { flip: options.synthesisFlip } : {}),
+    ...synthesisStyle({
+      inputRange: options.inputRange,
+      bnsWeight: options.synthesisBnsWeight,
+      jitter: options.synthesisJitter,
+      flip: options.synthesisFlip,
+    }),
   };
   let stage = 'quantizing the model';
   // The method works on logits; a softmax the teacher ends in is put back on the student it returns.

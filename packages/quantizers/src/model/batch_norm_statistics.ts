@@ -69,9 +69,8 @@ function inputMoments(
   for (let start = 0; start < count; start += batchSize) {
     const size = Math.min(batchSize, count - start);
     const moments = tidy(() => {
-      const begin = images.shape.map((_, i) => (i === 0 ? start : 0));
-      const extent = images.shape.map((d, i) => (i === 0 ? size : (d as number)));
-      const flat = reshape(view.predict(slice(images, begin, extent)) as Tensor, [-1, channels]);
+      // One batch at a time (slice takes a number as the first axis'): a split of all images would copy them whole.
+      const flat = reshape(view.predict(slice(images, start, size)) as Tensor, [-1, channels]);
       positions += flat.shape[0] as number;
       return stack([sum(flat, 0), sum(square(flat), 0)]);
     });
