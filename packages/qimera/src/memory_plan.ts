@@ -1,5 +1,5 @@
 import type { GeneratorFootprint } from '@qimera/generator';
-import { QUANTIZED_TWINS } from '@qimera/quantizers';
+import { largestUnitElements, QUANTIZED_TWINS, type ReconstructionGranularity } from '@qimera/quantizers';
 import { getBackend, memory } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
@@ -135,14 +135,16 @@ export function reconstructionBytesPerImage(model: LayersModel): number {
   return 4 * (elementsPerImage(model.inputs[0]?.shape ?? []) + largest);
 }
 
-// Learned rounding's peak, in units of reconstructionBytesPerImage, measured as the
-// largest tensor bytes tfjs counted during reconstructRounding on a 224x224 MobileNetV2
-// (W4A4, steps of 8, 8 and 24 images; docs/performance.md): each image held 1.09x,
-// planned at 1.5x for what residual connections carry past a layer and the heap's
-// fragmentation; an optimisation step (learned step size, soft rounding, their
-// gradients) 18.6x per image of its batch, planned at 20x.
+// Learned rounding's peak, measured as the largest tensor bytes tfjs counted during
+// reconstructRounding on a 224x224 MobileNetV2 (W4A4, steps of 8, 8 and 24 images;
+// docs/performance.md): each image held 1.09x reconstructionBytesPerImage, planned at
+// 1.5x for what residual connections carry past a layer and the heap's fragmentation;
+// an optimisation step (learned step size, soft rounding, their gradients) at most 7.8x
+// the bytes of what its largest unit computes (largestUnitElements) per image of its
+// batch, for layers and blocks alike, on that model, ResNet-20 and the MobileNet-style
+// CIFAR-10 fixture, planned at 10x.
 const RECONSTRUCTION_HELD_FACTOR = 1.5;
-const RECONSTRUCTION_STEP_FACTOR = 20;
+const RECONSTRUCTION_STEP_FACTOR = 10;
 // The fewest images per optimisation step the plan lowers a step batch to.
 const MIN_STEP_BATCH = 8;
 
@@ -155,8 +157,9 @@ export interface ReconstructionPlan {
 
 /**
  * How many images learned rounding can use: `wanted`, or fewer when what it holds for
- * them would not fit next to an optimisation step on `stepBatch` images. Where that
- * lets more images in, the step batch is halved (down to 8).
+ * them would not fit next to an optimisation step on `stepBatch` images of its largest
+ * unit (a layer, or a block with `granularity: 'block'`). Where that lets more images
+ * in, the step batch is halved (down to 8).
  *
  * @throws if not even one image fits, naming the model and the figures.
  */
@@ -165,12 +168,14 @@ export function planReconstruction(
   wanted: number,
   stepBatch: number,
   limitBytes: number | null,
+  granularity: ReconstructionGranularity = 'layer',
 ): ReconstructionPlan {
   if (limitBytes === null) return { images: wanted, stepBatch };
   const perImage = reconstructionBytesPerImage(teacher);
+  const stepPerImage = 4 * largestUnitElements(teacher, granularity);
   const free = USABLE_SHARE * (limitBytes - memory().numBytes);
   let batch = stepBatch;
-  const stepBytes = () => RECONSTRUCTION_STEP_FACTOR * batch * perImage;
+  const stepBytes = () => RECONSTRUCTION_STEP_FACTOR * batch * stepPerImage;
   const fitting = () => Math.floor((free - stepBytes()) / (RECONSTRUCTION_HELD_FACTOR * perImage));
   while (fitting() < wanted && batch > MIN_STEP_BATCH) batch = Math.max(MIN_STEP_BATCH, Math.ceil(batch / 2));
   const images = fitting();
@@ -178,7 +183,7 @@ export function planReconstruction(
     throw new Error(
       `quantizeDataFree: learned rounding needs about ${mib(RECONSTRUCTION_HELD_FACTOR * perImage)} MiB per image ` +
         `for teacher '${teacher.name}' (its largest layer input and output, held) next to ${mib(stepBytes())} MiB ` +
-        `for an optimisation step on ${batch} images, but the '${getBackend()}' backend has ${mib(free)} MiB usable ` +
+        `for an optimisation step of its largest ${granularity} on ${batch} images, but the '${getBackend()}' backend has ${mib(free)} MiB usable ` +
         `of ${mib(limitBytes)} MiB; use method 'mse', a backend with more memory, or memoryLimitMB if the limit is larger`,
     );
   }

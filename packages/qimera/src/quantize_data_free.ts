@@ -422,6 +422,7 @@ export async function quantizeDataFree(
         wantedReconstruction,
         options.reconstruction?.batchSize ?? RECONSTRUCTION_BATCH_SIZE,
         memoryLimit,
+        options.reconstruction?.granularity,
       )
     : null;
   const reconstructionImages = reconstructionPlan?.images ?? null;

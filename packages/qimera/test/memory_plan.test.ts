@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
-import { tinySequential } from '../../../test-support/models.js';
+import { tinyBranchy, tinySequential } from '../../../test-support/models.js';
 import {
   activationBytesPerImage,
   backendMemoryLimit,
@@ -56,13 +56,15 @@ describe('memory planning', () => {
     teacher.dispose();
   });
 
-  it('plans learned rounding: what it holds per image (1.5x) next to a step (20x per image), halving the step to fit', () => {
+  it('plans learned rounding: what it holds per image (1.5x) next to a step (10x its unit per image), halving the step to fit', () => {
     const teacher = tinySequential();
     // The image (8x8x3) and conv c1's input and output (8x8x3 + 8x8x4); the Dense's 64 + 5 are fewer.
     const perImage = 4 * (192 + 192 + 256);
     expect(reconstructionBytesPerImage(teacher)).toBe(perImage);
-    // Room for 10 images (1.5x each) next to a step on 8 (20x a held image each).
-    const step = 20 * 8 * perImage;
+    // Its largest unit: c1's input and its quantized copy, c1, bn1 and r1's outputs.
+    const stepPerImage = 4 * (2 * 192 + 3 * 256);
+    // Room for 10 images (1.5x each) next to a step on 8 (10x the unit each).
+    const step = 10 * 8 * stepPerImage;
     const limit = tf.memory().numBytes + (step + 10 * 1.5 * perImage) / 0.75;
     expect(planReconstruction(teacher, 10, 8, limit)).toEqual({ images: 10, stepBatch: 8 });
     expect(planReconstruction(teacher, 6, 8, limit)).toEqual({ images: 6, stepBatch: 8 });
@@ -72,7 +74,27 @@ describe('memory planning', () => {
     // Below the floor of 8 it does not go: fewer images instead.
     expect(planReconstruction(teacher, 256, 8, limit)).toEqual({ images: 10, stepBatch: 8 });
     expect(() => planReconstruction(teacher, 256, 8, tf.memory().numBytes + step / 2)).toThrow(
-      /learned rounding needs about 0 MiB per image for teacher 'tiny_seq'.+optimisation step on 8 images/,
+      /learned rounding needs about 0 MiB per image for teacher 'tiny_seq'.+optimisation step of its largest layer on 8 images/,
+    );
+    teacher.dispose();
+  });
+
+  it('plans a step on the largest block with granularity block: a residual block computes more than its layers', () => {
+    const teacher = tinyBranchy();
+    // Layer-wise the stem's unit is the largest (its input twice, its conv, BN and ReLU
+    // outputs: 2 x 243 + 3 x 486 = 1944 elements); block-wise the residual block, from
+    // the stem's output to the Concatenate, with a quantized copy of each of its four
+    // convolutions' inputs (4224).
+    const held = 1.5 * reconstructionBytesPerImage(teacher);
+    const images = (free: number, unit: number) => Math.floor((free - 10 * 8 * 4 * unit) / held);
+    const limit = tf.memory().numBytes + 4e6;
+    expect(planReconstruction(teacher, 1000, 8, limit, 'layer').images).toBe(images(3e6, 1944));
+    expect(planReconstruction(teacher, 1000, 8, limit, 'block').images).toBe(images(3e6, 4224));
+    // A step on 8 images of the block does not fit in 1 MB free; of a layer it does.
+    const small = tf.memory().numBytes + 1e6 / 0.75;
+    expect(planReconstruction(teacher, 1000, 8, small, 'layer').images).toBe(images(1e6, 1944));
+    expect(() => planReconstruction(teacher, 1000, 8, small, 'block')).toThrow(
+      /optimisation step of its largest block on 8 images/,
     );
     teacher.dispose();
   });

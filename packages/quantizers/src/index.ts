@@ -71,7 +71,11 @@ export {
   type RoundingReconstructionOptions,
   reconstructRounding,
 } from './model/reconstruction.js';
-export { RECONSTRUCTION_GRANULARITIES, type ReconstructionGranularity } from './model/reconstruction_units.js';
+export {
+  largestUnitElements,
+  RECONSTRUCTION_GRANULARITIES,
+  type ReconstructionGranularity,
+} from './model/reconstruction_units.js';
 export {
   type QuantizerSensitivity,
   quantizerSensitivity,

@@ -6,6 +6,7 @@ import { randomizeWeights, tinyBranchy } from '../../../test-support/models.js';
 import {
   type ActivationQuantizer,
   calibrateActivationRanges,
+  largestUnitElements,
   QuantizedWeightLayer,
   quantizeModel,
   reconstructRounding,
@@ -389,5 +390,25 @@ describe('block-wise reconstruction', () => {
       `reconstructRounding: granularity must be 'layer' or 'block', got "stage"`,
     );
     tf.dispose(images);
+  });
+
+  it("counts what the largest unit's step computes per image, on the float model, for its memory plan", () => {
+    const teacher = tinyBranchy();
+    // Layers: the stem with its BN and ReLU, on 9x9x3 images (2 x 243 + 3 x 486). Blocks:
+    // the residual block from the stem's 9x9x6 output: padding 11x11x6, down 5x5x6, dw
+    // 5x5x12, pw, skip, Add and ReLU6 5x5x6 each, Concatenate 5x5x12, and a quantized copy
+    // of the four convolutions' inputs (726 + 150 + 300 + 486).
+    expect(largestUnitElements(teacher, 'layer')).toBe(2 * 243 + 3 * 486);
+    expect(largestUnitElements(teacher, 'block')).toBe(486 + (726 + 150 + 300 + 3 * 150 + 150 + 300) + 1662);
+    teacher.dispose();
+    // A layer called twice: blocks are refused there, so the layers are what a run could use.
+    const input = layers.input({ shape: [3] });
+    const shared = layers.dense({ name: 'twice', units: 5 });
+    const twice = model({
+      inputs: input,
+      outputs: shared.apply(shared.apply(layers.dense({ units: 5 }).apply(input))) as SymbolicTensor,
+    });
+    expect(largestUnitElements(twice, 'block')).toBe(largestUnitElements(twice, 'layer'));
+    twice.dispose();
   });
 });

@@ -2,6 +2,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor, layers as tfLayers } from '@tensorflow/tfjs-layers';
 import { ActivationQuantizer } from '../layers/activation_quantizer.js';
 import { QuantizedWeightLayer } from '../layers/quantized_weight_layer.js';
+import { QUANTIZED_TWINS } from './layer_kinds.js';
 
 type Layer = tfLayers.Layer;
 
@@ -139,6 +140,42 @@ export function blockUnits(student: LayersModel, learnSteps: boolean): Reconstru
 
 const learnable = (layer: Layer) => layer instanceof QuantizedWeightLayer && !layer.kernelOnGrid;
 
+/**
+ * Elements per image that one optimisation step of the largest unit computes, for
+ * planning its memory before the student exists: on the float model, a unit's input,
+ * every layer output inside it, and a quantized copy of each kernel layer's input (what
+ * its activation quantizer gives in the student). Layer-wise, a unit is a layer with a
+ * kernel and the BatchNormalization and ReLU layers after it; block-wise, the blocks
+ * learned rounding cuts with `granularity: 'block'` (layer-wise units where a layer is
+ * called twice, which blocks refuse).
+ */
+export function largestUnitElements(model: LayersModel, granularity: ReconstructionGranularity): number {
+  const learns = (layer: Layer) => layer.getClassName() in QUANTIZED_TWINS;
+  const spans =
+    granularity === 'block' && model.layers.every((l) => l.inboundNodes.length <= 1)
+      ? mergePieces(cutPieces(model), learns).map((piece) => ({
+          input: piece.input,
+          layers: piece.calls.map((c) => c.layer),
+        }))
+      : model.layers
+          .filter(learns)
+          .map((layer) => ({ input: layer.inboundNodes[0]?.inputTensors[0], layers: [layer, ...unitChain(layer)] }));
+  let largest = 0;
+  for (const { input, layers } of spans) {
+    let elements = input ? perImage(input) : 0;
+    for (const layer of layers) {
+      const node = layer.inboundNodes[0];
+      for (const output of node?.outputTensors ?? []) elements += perImage(output);
+      if (learns(layer) && node?.inputTensors[0]) elements += perImage(node.inputTensors[0]);
+    }
+    largest = Math.max(largest, elements);
+  }
+  return largest;
+}
+
+/** Elements of one image of a symbolic tensor `[batch, ...]` (unknown sizes count 1). */
+const perImage = (tensor: SymbolicTensor) => tensor.shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
+
 interface Piece {
   input: SymbolicTensor;
   /** Each layer's call, in model order: the layer, its input tensors and its output tensor. */
@@ -193,20 +230,22 @@ function cutPieces(student: LayersModel): Piece[] {
  * is theirs, as a layer's unit ends with them), to the next otherwise (a pooling before
  * the classifier: a pooled target says less about the layers before it). Pieces with
  * learnable layers are not merged: three layers of a plain stack learned together
- * (MNIST W3A3, seed 1) scored 78.2% against 91.5% layer by layer.
+ * (MNIST W3A3, seed 1) scored 78.2% against 91.5% layer by layer. `learns` says which
+ * layers are learnable: the student's by default, a float model's layers with kernels
+ * when planning.
  */
-function mergePieces(pieces: Piece[]): Piece[] {
+function mergePieces(pieces: Piece[], learns: (layer: Layer) => boolean = learnable): Piece[] {
   const merged: Piece[] = [];
   let pending: Piece | null = null;
   for (const piece of pieces) {
     const last = merged.at(-1);
-    const learnsNothing = !piece.calls.some((c) => learnable(c.layer));
+    const learnsNothing = !piece.calls.some((c) => learns(c.layer));
     if (last && !pending && learnsNothing && piece.calls.every((c) => UNIT_LAYERS.has(c.layer.getClassName()))) {
       merged[merged.length - 1] = joinPieces(last, piece);
       continue;
     }
     const joined: Piece = pending ? joinPieces(pending, piece) : piece;
-    pending = joined.calls.some((c) => learnable(c.layer)) ? null : joined;
+    pending = joined.calls.some((c) => learns(c.layer)) ? null : joined;
     if (!pending) merged.push(joined);
   }
   // Trailing layers without kernels (a last activation) change nothing reconstruction learns.
