@@ -24,6 +24,7 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  probabilityOption,
   rangeOption,
   UsageError,
   workersOption,
@@ -78,6 +79,10 @@ export interface RunOptions {
   calibrationImages?: number;
   /** 'adaround': QDrop's probability of keeping an input element in float while fitting (library default when undefined). */
   dropQuantization?: number;
+  /** 'adaround': images synthesized for learned rounding (library default when undefined). */
+  reconstructionImages?: number;
+  /** 'adaround': optimisation steps per layer or block, at most (library default when undefined). */
+  reconstructionSteps?: number;
   seed: number;
   backend: string;
   workers: 1 | 2;
@@ -112,6 +117,8 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       'learn-steps': { type: 'string' },
       granularity: { type: 'string' },
       'drop-quantization': { type: 'string' },
+      'reconstruction-images': { type: 'string' },
+      'reconstruction-steps': { type: 'string' },
       'input-range': { type: 'string' },
       'synthesis-steps': { type: 'string' },
       'bns-weight': { type: 'string' },
@@ -149,10 +156,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
   const evalImages = positiveInteger(values['eval-images'], '--eval-images') as number;
   const learnSteps = choiceOption(values['learn-steps'], '--learn-steps', ['on', 'off']);
   const granularity = choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES);
-  const drop = values['drop-quantization'];
-  const dropQuantization = drop === undefined ? undefined : Number(drop);
-  if (dropQuantization !== undefined && !(dropQuantization >= 0 && dropQuantization <= 1))
-    throw new UsageError(`--drop-quantization must be a probability from 0 to 1, got ${values['drop-quantization']}`);
+  const dropQuantization = probabilityOption(values['drop-quantization'], '--drop-quantization');
   if (evalImages > 10_000)
     throw new UsageError(`--eval-images must be at most 10000 (the test batch), got ${evalImages}`);
   return {
@@ -181,6 +185,8 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     learnSteps: learnSteps === undefined ? undefined : learnSteps === 'on',
     granularity,
     dropQuantization,
+    reconstructionImages: positiveInteger(values['reconstruction-images'], '--reconstruction-images'),
+    reconstructionSteps: positiveInteger(values['reconstruction-steps'], '--reconstruction-steps'),
     inputRange: rangeOption(values['input-range'], '--input-range'),
     synthesisSteps: positiveInteger(values['synthesis-steps'], '--synthesis-steps'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),

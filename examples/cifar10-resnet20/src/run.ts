@@ -113,6 +113,8 @@ const { student, report } = realImages
         ...(options.learnSteps !== undefined ? { learnActivationSteps: options.learnSteps } : {}),
         ...(options.granularity !== undefined ? { granularity: options.granularity } : {}),
         ...(options.dropQuantization !== undefined ? { dropQuantization: options.dropQuantization } : {}),
+        ...(options.reconstructionImages !== undefined ? { images: options.reconstructionImages } : {}),
+        ...(options.reconstructionSteps !== undefined ? { iterations: options.reconstructionSteps } : {}),
       },
     }).then(({ model, report }) => ({ student: model, report: report as DataFreeReport | RealImagesReport }));
 

@@ -60,6 +60,26 @@ describe('bench:cifar10 options', () => {
     expect(parse('--method', 'mse').granularity).toBeUndefined();
   });
 
+  it("reads learned rounding's settings, leaving each to the library when not given", () => {
+    const options = parse(
+      ...['--method', 'adaround', '--minutes', '10', '--drop-quantization', '0.5'],
+      ...['--reconstruction-images', '1024', '--reconstruction-steps', '3000', '--learn-steps', 'off'],
+    );
+    expect(options).toMatchObject({
+      dropQuantization: 0.5,
+      reconstructionImages: 1024,
+      reconstructionSteps: 3000,
+      learnSteps: false,
+    });
+    const defaults = parse('--method', 'mse');
+    expect([
+      defaults.dropQuantization,
+      defaults.reconstructionImages,
+      defaults.reconstructionSteps,
+      defaults.learnSteps,
+    ]).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
   it('reads how images are synthesized, leaving each to the library when not given', () => {
     const options = parse(
       ...['--method', 'mse', '--input-range=-1.99,2.13', '--synthesis-steps', '200', '--bns-weight', '10'],
@@ -121,6 +141,18 @@ describe('bench:cifar10 options', () => {
     [['--method', 'mse', '--bns-weight', '0'], "--bns-weight must be a positive number, got '0'"],
     [['--method', 'mse', '--synthesis-jitter', '1.5'], "--synthesis-jitter must be a non-negative integer, got '1.5'"],
     [['--method', 'mse', '--calibration-images', '6.5'], "--calibration-images must be a positive integer, got '6.5'"],
+    [
+      ['--method', 'mse', '--drop-quantization', '1.5'],
+      "--drop-quantization must be a probability from 0 to 1, got '1.5'",
+    ],
+    [
+      ['--method', 'mse', '--reconstruction-images', '0'],
+      "--reconstruction-images must be a positive integer, got '0'",
+    ],
+    [
+      ['--method', 'mse', '--reconstruction-steps', 'many'],
+      "--reconstruction-steps must be a positive integer, got 'many'",
+    ],
   ])('rejects %j naming the option', (args, message) => {
     expect(() => parse(...args)).toThrow(UsageError);
     expect(() => parse(...args)).toThrow(message);

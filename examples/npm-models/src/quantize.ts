@@ -21,6 +21,7 @@ import {
   meanFidelity,
   parseCifar10,
   quantizeDataFree,
+  RECONSTRUCTION_GRANULARITIES,
   useFastestBackend,
 } from 'qimera';
 import {
@@ -31,6 +32,7 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  probabilityOption,
   rangeOption,
   readScriptOptions,
   scriptArguments,
@@ -56,6 +58,13 @@ const options = readScriptOptions('quantize', () => {
       // nsfwjs's models take pixels in [0, 1]; another package's model may not.
       'input-range': { type: 'string' },
       'bns-weight': { type: 'string' },
+      // Shifts and mirror images while synthesizing (DeepInversion's); they need the input range.
+      'synthesis-jitter': { type: 'string' },
+      'synthesis-flip': { type: 'boolean', default: false },
+      // How learned rounding ('adaround') cuts the model: 'layer' or 'block'.
+      granularity: { type: 'string' },
+      // QDrop: the probability that an activation stays in float in a learned-rounding step.
+      'drop-quantization': { type: 'string' },
       // 8 keeps the network's ends at 8 bits, as published W4A4 results do.
       'first-last-bits': { type: 'string' },
       minutes: { type: 'string' },
@@ -79,6 +88,10 @@ const options = readScriptOptions('quantize', () => {
     biasCorrection: choiceOption(values['bias-correction'], '--bias-correction', ['on', 'off'] as const) === 'on',
     inputRange: rangeOption(values['input-range'], '--input-range'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
+    synthesisJitter: nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter'),
+    synthesisFlip: values['synthesis-flip'],
+    granularity: choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES),
+    dropQuantization: probabilityOption(values['drop-quantization'], '--drop-quantization'),
     firstLastBits: bitWidthOption(values['first-last-bits'], '--first-last-bits'),
     minutes: positiveNumber(values.minutes, '--minutes'),
     seeds: values.seeds.split(',').map((seed) => positiveInteger(seed, '--seeds') as number),
@@ -147,6 +160,12 @@ for (const method of options.methods) {
         biasCorrection: options.biasCorrection,
         ...(options.inputRange ? { inputRange: options.inputRange } : {}),
         ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
+        ...(options.synthesisJitter !== undefined ? { synthesisJitter: options.synthesisJitter } : {}),
+        ...(options.synthesisFlip ? { synthesisFlip: true } : {}),
+        reconstruction: {
+          ...(options.granularity !== undefined ? { granularity: options.granularity } : {}),
+          ...(options.dropQuantization !== undefined ? { dropQuantization: options.dropQuantization } : {}),
+        },
         ...(options.minutes !== undefined ? { minutes: options.minutes } : {}),
         ...(options.firstLastBits !== undefined ? { quantization: { firstLastBits: options.firstLastBits } } : {}),
         seed,
@@ -175,6 +194,10 @@ for (const method of options.methods) {
           biasCorrection: method === 'minmax' ? null : options.biasCorrection,
           inputRange: options.inputRange ?? null,
           bnsWeight: options.bnsWeight ?? null,
+          synthesisJitter: options.synthesisJitter ?? null,
+          synthesisFlip: options.synthesisFlip,
+          granularity: options.granularity ?? null,
+          dropQuantization: options.dropQuantization ?? null,
           firstLastBits: options.firstLastBits ?? null,
           steps: options.steps,
           minutes: options.minutes ?? null,

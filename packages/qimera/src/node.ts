@@ -18,6 +18,7 @@ export {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  probabilityOption,
   rangeOption,
   readScriptOptions,
   rejectRepeatedOptions,

@@ -53,6 +53,15 @@ export function positiveNumber(value: string | undefined, option: string): numbe
 }
 
 /**
+ * A probability option (`--drop-quantization 0.5`): a number from 0 to 1, or
+ * `undefined` when not given.
+ * @throws UsageError naming the option otherwise.
+ */
+export function probabilityOption(value: string | undefined, option: string): number | undefined {
+  return numberOption(value, option, (n) => n >= 0 && n <= 1, 'a probability from 0 to 1');
+}
+
+/**
  * A bit-width option (`--input-bits 8`): an integer from 2 to 16, or `undefined` when
  * not given.
  * @throws UsageError naming the option otherwise.

@@ -94,6 +94,26 @@ describe('qimera CLI: help and bad command lines', () => {
         "--synthesis-jitter must be a non-negative integer, got 'two'",
       ],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'adaround', '--granularity', 'net'],
+        "--granularity must be layer or block, got 'net'",
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'adaround', '--drop-quantization', '2'],
+        "--drop-quantization must be a probability from 0 to 1, got '2'",
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--granularity', 'block'],
+        '--granularity goes with --method adaround, not qimera',
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'mse', '--drop-quantization', '0.5'],
+        '--drop-quantization goes with --method adaround, not mse',
+      ],
+      [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--bns-weight', '0'],
+        "--bns-weight must be a positive number, got '0'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '-4/4', '--out', 'x'],
         "--bits must be W/A with both from 2 to 8 (the export packs 2-8 bits), got '-4/4'",
       ],
@@ -200,6 +220,37 @@ describe('qimera CLI: output folders', () => {
         .map((l) => [l.config.name, l.config.weight_bits ?? l.config.bits]),
     );
     expect(bits).toEqual({ conv1: 8, relu1_quant: 8, conv2: 4, relu2_quant: 4, conv3: 4, relu3_quant: 8, logits: 8 });
+  });
+
+  it('learns rounding block by block with --granularity and --drop-quantization, and says what it kept', async () => {
+    const out = join(scratch(), 'blocks');
+    const result = await cli(
+      'quantize',
+      teacher,
+      '--bits',
+      '4/4',
+      '--method',
+      'adaround',
+      '--granularity',
+      'block',
+      '--drop-quantization',
+      '0.5',
+      '--bns-weight',
+      '10',
+      '--minutes',
+      '0.3',
+      '--backend',
+      'wasm',
+      '--out',
+      out,
+    );
+    expect(result.code).toBe(0);
+    // The teacher is a plain stack: each of its four layers with a kernel is a block.
+    const line = /learned rounding on (\d+) synthesized images: kept for (\d+) of (\d+) blocks/.exec(result.out);
+    expect(line?.[3]).toBe('4');
+    expect(Number(line?.[1])).toBeGreaterThan(0);
+    expect(Number(line?.[2])).toBeLessThanOrEqual(4);
+    expect(readdirSync(out).sort()).toEqual(['model.json', 'weights.bin']);
   });
 
   it('names the leftovers of a killed run, and --force replaces the folder and removes them', async () => {

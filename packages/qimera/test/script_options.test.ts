@@ -7,6 +7,7 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  probabilityOption,
   rangeOption,
   readScriptOptions,
   rejectRepeatedOptions,
@@ -79,6 +80,10 @@ describe('number options', () => {
     expect(nonNegativeInteger('0', '--warmup-epochs')).toBe(0);
     expect(positiveInteger(undefined, '--iterations')).toBeUndefined();
     expect(nonNegativeInteger(undefined, '--seed')).toBeUndefined();
+    expect(probabilityOption('0', '--drop-quantization')).toBe(0);
+    expect(probabilityOption('0.5', '--drop-quantization')).toBe(0.5);
+    expect(probabilityOption('1', '--drop-quantization')).toBe(1);
+    expect(probabilityOption(undefined, '--drop-quantization')).toBeUndefined();
   });
 
   it.each([
@@ -92,6 +97,10 @@ describe('number options', () => {
     // Number('') is 0, which a non-negative option would otherwise accept.
     [nonNegativeInteger, '', 'a non-negative integer'],
     [nonNegativeInteger, ' ', 'a non-negative integer'],
+    [probabilityOption, '1.5', 'a probability from 0 to 1'],
+    [probabilityOption, '-0.1', 'a probability from 0 to 1'],
+    [probabilityOption, 'NaN', 'a probability from 0 to 1'],
+    [probabilityOption, '', 'a probability from 0 to 1'],
   ])('%o rejects %j with a UsageError naming the option', (read, value, what) => {
     expect(() => read(value, '--opt')).toThrow(UsageError);
     expect(() => read(value, '--opt')).toThrow(`--opt must be ${what}, got '${value}'`);

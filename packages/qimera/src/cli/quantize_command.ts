@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { type Fidelity, GUARD_CRITERIA, TrainingDivergedError } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
 import { checkSaveFolder, loadLayersModelFromFile, ModelFileError } from '@qimera/node-io';
+import { RECONSTRUCTION_GRANULARITIES } from '@qimera/quantizers';
 import { checkCheckpointFolder, checkpointFolder, loadCheckpoint } from '../checkpoint_folder.js';
 import { SCHEDULE_PRESETS, type SchedulePreset } from '../defaults.js';
 import { progressBar } from '../progress_bar.js';
@@ -23,6 +24,7 @@ import {
   nonNegativeInteger,
   positiveInteger,
   positiveNumber,
+  probabilityOption,
   rangeOption,
   rejectRepeatedOptions,
   UsageError,
@@ -70,6 +72,9 @@ export async function quantizeCommand(
       'synthesis-steps': { type: 'string' },
       'synthesis-jitter': { type: 'string' },
       'synthesis-flip': { type: 'boolean', default: false },
+      'bns-weight': { type: 'string' },
+      granularity: { type: 'string' },
+      'drop-quantization': { type: 'string' },
       workers: { type: 'string' },
       seed: { type: 'string', default: '1' },
       backend: { type: 'string', default: 'auto' },
@@ -109,6 +114,13 @@ export async function quantizeCommand(
   const inputRange = rangeOption(values['input-range'], '--input-range');
   const synthesisSteps = positiveInteger(values['synthesis-steps'], '--synthesis-steps');
   const synthesisJitter = nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter');
+  const synthesisBnsWeight = positiveNumber(values['bns-weight'], '--bns-weight');
+  const granularity = choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES);
+  const dropQuantization = probabilityOption(values['drop-quantization'], '--drop-quantization');
+  if ((granularity !== undefined || dropQuantization !== undefined) && method !== 'adaround') {
+    const option = granularity !== undefined ? '--granularity' : '--drop-quantization';
+    throw new UsageError(`${option} goes with --method adaround, not ${method}`);
+  }
   const seed = positiveInteger(values.seed, '--seed') as number;
   const overwrite = values.force;
   await checkFolderOption(
@@ -158,6 +170,11 @@ export async function quantizeCommand(
       ...(synthesisSteps ? { synthesisSteps } : {}),
       ...(synthesisJitter !== undefined ? { synthesisJitter } : {}),
       ...(values['synthesis-flip'] ? { synthesisFlip: true } : {}),
+      ...(synthesisBnsWeight ? { synthesisBnsWeight } : {}),
+      reconstruction: {
+        ...(granularity ? { granularity } : {}),
+        ...(dropQuantization !== undefined ? { dropQuantization } : {}),
+      },
       ...(checkpointDir ? { checkpoint: checkpointFolder(checkpointDir, { everyMinutes: checkpointEvery ?? 2 }) } : {}),
       ...(resumeFrom ? { resumeFrom } : {}),
       workers,
@@ -182,6 +199,15 @@ export async function quantizeCommand(
       `${method} W${weightBits}A${activationBits}${values['fold-bn'] ? ' (BN folded)' : ''}: ${report.iterations} iterations ` +
         `in ${(report.wallTimeMs / 1000).toFixed(0)} s on ${report.backend}`,
     );
+    const rounding = report.start?.reconstruction;
+    if (rounding) {
+      const kept = rounding.layers.filter((unit) => unit.kept).length;
+      log(
+        `learned rounding on ${report.start?.reconstructionImages} synthesized images: kept for ${kept} of ` +
+          `${rounding.layers.length} ${granularity === 'block' ? 'blocks' : 'layers'}` +
+          (rounding.skipped.length > 0 ? `, ${rounding.skipped.length} layers left rounded to nearest` : ''),
+      );
+    }
     if (report.fidelity) {
       const { start: first, returned, returnedIteration } = report.fidelity;
       const describe = (f: Fidelity) =>

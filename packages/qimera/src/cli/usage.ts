@@ -49,6 +49,11 @@ Options:
                        they are optimised (default 0; with --input-range, 2 helps
                        --method adaround on photos)
   --synthesis-flip     mirror them left to right at random too (photos, not digits)
+  --bns-weight <x>     weight of the BN-statistics loss in synthesis (default 1)
+  --granularity <name> adaround: layer (default) | block: learn the roundings of the
+                       layers a residual connection spans together (BRECQ)
+  --drop-quantization <p> adaround: the probability that an activation stays in float
+                       in a learning step (QDrop; default 0)
   --fold-bn            fold BatchNorm into the convolutions first (integer engines)
   --input-bits <N>     also quantize the network input (8 for integer-only models)
   --first-last-bits <N> bits of the first and last layers and the activations next
