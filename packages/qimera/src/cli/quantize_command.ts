@@ -205,7 +205,9 @@ export async function quantizeCommand(
       log(
         `learned rounding on ${report.start?.reconstructionImages} synthesized images: kept for ${kept} of ` +
           `${rounding.layers.length} ${granularity === 'block' ? 'blocks' : 'layers'}` +
-          (rounding.skipped.length > 0 ? `, ${rounding.skipped.length} layers left rounded to nearest` : ''),
+          (rounding.skipped.length > 0
+            ? `; ${rounding.skipped.length} layers not learned (${[...new Set(rounding.skipped.map((s) => s.reason))].join('; ')})`
+            : ''),
       );
     }
     if (report.fidelity) {
