@@ -1,5 +1,10 @@
 import type { GeneratorFootprint } from '@qimera/generator';
-import { largestUnitElements, QUANTIZED_TWINS, type ReconstructionGranularity } from '@qimera/quantizers';
+import {
+  elementsPerImage,
+  largestUnitElements,
+  QUANTIZED_TWINS,
+  type ReconstructionGranularity,
+} from '@qimera/quantizers';
 import { getBackend, memory } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 
@@ -63,11 +68,6 @@ type BatchShape = (number | null)[];
 /** The shapes of a layer's input or output, which holds one shape or a list of them. */
 function shapesOf(shape: BatchShape | BatchShape[]): BatchShape[] {
   return (Array.isArray(shape[0]) ? shape : [shape]) as BatchShape[];
-}
-
-/** Elements of one image of a batch shape `[batch, ...]` (unknown sizes count 1). */
-function elementsPerImage(shape: BatchShape): number {
-  return shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
 }
 
 /**

@@ -81,4 +81,5 @@ export {
   quantizerSensitivity,
   type SensitivityOptions,
 } from './model/sensitivity.js';
+export { elementsPerImage } from './model/shapes.js';
 export { type FunctionalJson, functionalTopology, type LayerJson, type TensorRef } from './model/topology_json.js';

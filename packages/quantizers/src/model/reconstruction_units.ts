@@ -3,6 +3,7 @@ import type { LayersModel, SymbolicTensor, layers as tfLayers } from '@tensorflo
 import { ActivationQuantizer } from '../layers/activation_quantizer.js';
 import { QuantizedWeightLayer } from '../layers/quantized_weight_layer.js';
 import { QUANTIZED_TWINS } from './layer_kinds.js';
+import { elementsPerImage } from './shapes.js';
 
 type Layer = tfLayers.Layer;
 
@@ -162,19 +163,16 @@ export function largestUnitElements(model: LayersModel, granularity: Reconstruct
           .map((layer) => ({ input: layer.inboundNodes[0]?.inputTensors[0], layers: [layer, ...unitChain(layer)] }));
   let largest = 0;
   for (const { input, layers } of spans) {
-    let elements = input ? perImage(input) : 0;
+    let elements = input ? elementsPerImage(input.shape) : 0;
     for (const layer of layers) {
       const node = layer.inboundNodes[0];
-      for (const output of node?.outputTensors ?? []) elements += perImage(output);
-      if (learns(layer) && node?.inputTensors[0]) elements += perImage(node.inputTensors[0]);
+      for (const output of node?.outputTensors ?? []) elements += elementsPerImage(output.shape);
+      if (learns(layer) && node?.inputTensors[0]) elements += elementsPerImage(node.inputTensors[0].shape);
     }
     largest = Math.max(largest, elements);
   }
   return largest;
 }
-
-/** Elements of one image of a symbolic tensor `[batch, ...]` (unknown sizes count 1). */
-const perImage = (tensor: SymbolicTensor) => tensor.shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
 
 interface Piece {
   input: SymbolicTensor;
