@@ -2,18 +2,19 @@
 // small MobileNetV2-style network at 32x32, MobileNetV2 and ResNet-18 at 224x224 (all
 // freshly initialised): forward, one training step, one synthesis step (pixel
 // optimisation against the teacher's BN statistics, as the calibrated start and
-// 'adaround' synthesize), and one full Qimera iteration (generator + teacher + W4A4
-// student) on one thread and on two, in the micro-batches quantizeDataFree plans for the
-// wasm heap. Prints one JSON line per measurement (images/s, ms per batch, the wasm
-// heap's size after it: the most memory the process has needed so far, as the heap
-// never shrinks; run one model per process for its own peak), then a table.
+// 'adaround' synthesize; on one thread, and two batches at once on two), and one full
+// Qimera iteration (generator + teacher + W4A4 student) on one thread and on two, in the
+// micro-batches quantizeDataFree plans for the wasm heap. Prints one JSON line per
+// measurement (images/s, ms per batch, the wasm heap's size after it: the most memory
+// the process has needed so far, as the heap never shrinks; run one model per process
+// for its own peak), then a table.
 // Run from the repo root: pnpm bench [-- --models resnet20,mobilenetv2-224 --batch 64 --large-batch 8 --repeats 3 --backends cpu,wasm]
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { softCrossEntropy, synthesizeImages, useFastestBackend } from 'qimera';
+import { SynthesisPool, softCrossEntropy, synthesizeImages, useFastestBackend } from 'qimera';
 import { choiceOption, positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { TEACHER_NAMES, TEACHERS, type TeacherName, teacherShape } from './teachers.js';
@@ -131,6 +132,18 @@ async function benchTeacher(name: TeacherName, net: LayersModel, backend: string
     const started = performance.now();
     await synthesize(repeats)();
     measured('synthesis-step', 1, (performance.now() - started) / repeats);
+    // Two batches at once on a two-thread SynthesisPool: per batch-step, as above.
+    const pool = await SynthesisPool.start(net, 2);
+    const twice = new Float32Array(2 * targets.length);
+    twice.set(targets);
+    twice.set(targets, targets.length);
+    const poolSynthesize = (steps: number) => async () =>
+      (await pool.synthesize({ targets: twice, batchSize: batch, steps, seed: 1 })).dispose();
+    await poolSynthesize(1)();
+    const poolStarted = performance.now();
+    await poolSynthesize(repeats)();
+    measured('synthesis-step', 2, (performance.now() - poolStarted) / (2 * repeats));
+    await pool.dispose();
 
     // The same forward and training step, data-parallel over this thread and a worker
     // (a ResNet-20 worker: the split is measured on the benchmark teacher only).

@@ -1,11 +1,13 @@
 // Top-1 accuracy against training minutes for benchmark runs, as a PNG:
 //   tsx src/plot.ts runs/qimera.jsonl runs/gdfq.jsonl --official --out docs/img/w4a4.png
 // Each file is what run.ts prints: checkpoint lines {iteration, seconds, accuracy} and
-// one summary line. Runs without checkpoints (minmax) become horizontal dashed lines,
-// and so does the FP teacher. Runs that shared the machine have no meaningful wall time:
-// --seconds-per-iteration S places their checkpoints at iteration x S instead (a
-// rate measured on an idle machine), and the axis says so; --own-minutes FILE keeps
-// a run that had the machine to itself (or a different rate) at its printed minutes.
+// one summary line; or, for methods that do not train ('adaround', 'mse'), the summary
+// lines of runs at several budgets, each a point at its minutes. 'minmax' runs become
+// horizontal dashed lines, and so does the FP teacher. Runs that shared the machine
+// have no meaningful wall time: --seconds-per-iteration S places their checkpoints at
+// iteration x S instead (a rate measured on an idle machine), and the axis says so;
+// --own-minutes FILE keeps a run that had the machine to itself (or a different rate)
+// at its printed minutes, as runs without iterations always are.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { positiveNumber, readScriptOptions, scriptArguments, UsageError } from 'qimera/node';
@@ -23,6 +25,7 @@ interface Summary {
   workers?: number;
   preset?: string;
   superposeAfter?: number | null;
+  reconstruction?: { granularity: string | null; dropQuantization: number | null } | null;
 }
 interface Series {
   label: string;
@@ -62,16 +65,18 @@ const { values, positionals, secondsPerIteration, ownMinutes } = readScriptOptio
     ownMinutes,
   };
 });
-/** A point's minutes in `file`: its wall time, or its iteration at the given rate. */
+/** A point's minutes in `file`: its wall time, or its iteration at the given rate (a run without iterations: its wall time). */
 const minutesOf = (file: string, iteration: number, seconds: number) =>
-  (secondsPerIteration === null || ownMinutes.has(file) ? seconds : iteration * secondsPerIteration) / 60;
+  (secondsPerIteration === null || ownMinutes.has(file) || iteration === 0 ? seconds : iteration * secondsPerIteration) /
+  60;
 
 const series: Series[] = [];
 let fp: number | null = null;
 for (const file of positionals) {
   const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.startsWith('{'));
   const records = lines.map((l) => JSON.parse(l) as Record<string, number | string | boolean>);
-  const summary = records.find((r) => 'method' in r) as unknown as Summary | undefined;
+  const summaries = records.filter((r) => 'method' in r) as unknown as Summary[];
+  const summary = summaries[0];
   if (!summary) {
     console.error(`plot: ${file} has no summary line (did the run finish?)`);
     process.exit(1);
@@ -83,19 +88,23 @@ for (const file of positionals) {
       (r) =>
         [minutesOf(file, r.iteration as number, r.seconds as number), 100 * (r.accuracy as number)] as [number, number],
     );
-  points.push([minutesOf(file, summary.iterations, summary.seconds), 100 * summary.accuracy]);
+  for (const run of summaries) points.push([minutesOf(file, run.iterations, run.seconds), 100 * run.accuracy]);
+  points.sort((a, b) => a[0] - b[0]);
+  const trains = summary.iterations > 0;
   const options = [
     summary.method === 'qimera' && summary.mapping === false ? 'no DM' : '',
     summary.foldBatchNorm ? 'BN folded' : '',
-    summary.preset ? `${summary.preset} preset` : '',
+    trains && summary.preset ? `${summary.preset} preset` : '',
     summary.superposeAfter ? `superposed after ${summary.superposeAfter}` : '',
+    summary.reconstruction?.granularity === 'block' ? 'blocks' : '',
+    summary.reconstruction?.dropQuantization ? `QDrop ${summary.reconstruction.dropQuantization}` : '',
     summary.workers === 2 ? '2 workers' : '',
     secondsPerIteration !== null && ownMinutes.has(file) ? 'measured minutes' : '',
   ].filter(Boolean);
   series.push({
     label: `${summary.method} W${summary.bits.replace('/', 'A')}${options.length ? ` (${options.join(', ')})` : ''}`,
     points,
-    flat: points.length === 1,
+    flat: summary.method === 'minmax',
   });
 }
 if (values.official) series.push({ label: 'official PyTorch code (issue 5)', points: OFFICIAL, flat: false });

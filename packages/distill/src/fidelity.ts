@@ -2,7 +2,8 @@ import { perImageFidelity, withFrozenActivationRanges } from '@qimera/quantizers
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
 import { dispose, type Tensor, tidy } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { type SynthesisStyle, synthesisStyle, synthesizeImages } from './synthesize.js';
+import { SynthesisPool } from './synthesis_pool.js';
+import { type SynthesisStyle, synthesisStyle } from './synthesize.js';
 
 /** How closely a student follows its teacher on a set of images. */
 export interface FidelityScores {
@@ -31,6 +32,11 @@ export interface FidelitySetOptions extends SynthesisStyle {
   slots?: number;
   /** Default 1. Use a seed that training does not use. */
   seed?: number;
+  /**
+   * Threads to synthesize on: 2 adds a Node.js worker thread for every other batch (see
+   * `SynthesisPool`; the same images). Default 1.
+   */
+  workers?: number;
   signal?: AbortSignal;
 }
 
@@ -69,14 +75,20 @@ export class FidelitySet {
     const targets = new Float32Array(count * numClasses);
     targets.set(label(plain, false));
     targets.set(label(count - plain, true), plain * numClasses);
-    const images = await synthesizeImages(teacher, {
-      targets,
-      batchSize: options.batchSize ?? plain,
-      steps: options.steps ?? 20,
-      seed: rng.nextSeed(),
-      ...synthesisStyle(options),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const pool = await SynthesisPool.start(teacher, options.workers ?? 1);
+    let images: Tensor;
+    try {
+      images = await pool.synthesize({
+        targets,
+        batchSize: options.batchSize ?? plain,
+        steps: options.steps ?? 20,
+        seed: rng.nextSeed(),
+        ...synthesisStyle(options),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } finally {
+      await pool.dispose();
+    }
     const teacherLogits = tidy(() => teacher.predict(images) as Tensor);
     return new FidelitySet(images, teacherLogits, plain);
   }

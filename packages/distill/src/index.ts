@@ -38,6 +38,7 @@ export {
   STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from './settings.js';
+export { SynthesisPool } from './synthesis_pool.js';
 export {
   checkInputRange,
   checkJitter,

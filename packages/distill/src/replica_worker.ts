@@ -3,11 +3,11 @@
 import { parentPort } from 'node:worker_threads';
 import { activationQuantizers, freezeActivationRanges } from '@qimera/quantizers';
 import { ClassEmbedding } from '@qimera/superposition';
-import { registerCpuKernelFixes, registerWasmTrainingKernels } from '@qimera/wasm-training';
-import { setBackend, tensor, tensor2d } from '@tensorflow/tfjs-core';
+import { tensor, tensor2d } from '@tensorflow/tfjs-core';
 import { modelFromArtifacts } from './model_transfer.js';
 import { Replica } from './replica.js';
 import { imageTensors } from './replica_group.js';
+import { startWorkerBackend } from './worker_backend.js';
 import type { ReplicaInit, WorkerReply, WorkerRequest, WorkerResult } from './worker_protocol.js';
 
 const port = parentPort;
@@ -64,18 +64,7 @@ async function handle(request: WorkerRequest): Promise<WorkerResult> {
 }
 
 async function build(init: ReplicaInit): Promise<Replica> {
-  // A worker starts with no backend: it imports the main thread's (an optional peer the
-  // main thread has, so it is installed) and registers the same kernels.
-  if (init.backend === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
-    registerWasmTrainingKernels();
-  } else if (init.backend === 'cpu') {
-    await import('@tensorflow/tfjs-backend-cpu');
-    registerCpuKernelFixes();
-  } else if (init.backend === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
-  else
-    throw new Error(`replica worker: backend '${init.backend}' cannot run in a worker (use wasm, cpu or tensorflow)`);
-  if (!(await setBackend(init.backend))) throw new Error(`replica worker: backend '${init.backend}' failed to start`);
+  await startWorkerBackend(init.backend, 'replica worker');
   const [teacher, student, generator, mapping] = await Promise.all([
     modelFromArtifacts(init.teacher),
     modelFromArtifacts(init.student),

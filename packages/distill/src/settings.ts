@@ -1,7 +1,7 @@
 import type { ClassEmbedding, EmbeddingNormalization } from '@qimera/superposition';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Node's worker threads, or their absence (browsers).
-import { workerThreadsAvailable } from '#replica-thread';
+import { workerThreadsAvailable } from '#worker-thread';
 import type { CheckpointOptions, DistillCheckpoint } from './checkpoint.js';
 import type { ImageSource } from './image_source.js';
 import type { KdReduction } from './losses.js';

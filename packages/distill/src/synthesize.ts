@@ -20,6 +20,12 @@ import { moveImages } from './image_moves.js';
 import { batchNormStatisticsLoss, softCrossEntropy } from './losses.js';
 import { TeacherTaps } from './taps.js';
 
+/** Longest time synthesis computes before it lets other tasks of its thread run. */
+const YIELD_EVERY_MS = 50;
+
+/** Images optimised together unless another batch size is asked for. */
+export const DEFAULT_SYNTHESIS_BATCH = 64;
+
 /** Options of {@link synthesizeImages}. */
 export interface SynthesisOptions {
   /** Soft targets, one row of `classes` values per image: the image count is `targets.length / classes`. */
@@ -52,7 +58,11 @@ export interface SynthesisOptions {
    * for teachers trained on mirrored images (natural photos, not digits). Default false.
    */
   flip?: boolean;
-  /** Seed of the starting noise, the jitter and the flips. Default 1. */
+  /**
+   * Seed of the starting noise, the jitter and the flips. The batch that starts at image
+   * `i` uses `seed + i`, so a call's images are those of separate calls on each of its
+   * batches with those seeds (what `SynthesisPool` runs on two threads). Default 1.
+   */
   seed?: number;
   /** Stops between steps; the images optimised so far are returned. */
   signal?: AbortSignal;
@@ -89,7 +99,7 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
   if (shape.some((d) => d == null) || typeof classes !== 'number') {
     throw new Error(`synthesizeImages: teacher '${teacher.name}' needs a known input shape and class count`);
   }
-  const batchSize = options.batchSize ?? 64;
+  const batchSize = options.batchSize ?? DEFAULT_SYNTHESIS_BATCH;
   const steps = options.steps ?? 200;
   for (const [name, value] of [
     ['batchSize', batchSize],
@@ -118,8 +128,8 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
   }
   const bnsWeight = options.bnsWeight ?? 1;
   const seed = options.seed ?? 1;
-  const moves = new SeededRandom(seed);
   const parts: Tensor[] = [];
+  let yielded = Date.now();
   try {
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
@@ -127,6 +137,8 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
       const noise = range
         ? randomUniform([n, ...(shape as number[])], range[0], range[1], 'float32', seed + start)
         : randomNormal([n, ...(shape as number[])], 0, 1, 'float32', seed + start);
+      // Each batch its own moves, as its own noise: a batch's images depend on its seed alone.
+      const moves = new SeededRandom(seed + start);
       const pixels: Variable = variable(noise);
       noise.dispose();
       const optimizer = train.adam(options.learningRate ?? 0.1);
@@ -148,8 +160,11 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
           );
           loss?.dispose();
           if (range) tidy(() => pixels.assign(clipByValue(pixels, range[0], range[1])));
-          // Let abort signals and timers in.
-          if (step % 10 === 9) await new Promise((resolveTick) => setTimeout(resolveTick, 0));
+          // Let abort signals, timers and worker messages in (a SynthesisPool's other thread waits on them).
+          if (Date.now() - yielded >= YIELD_EVERY_MS) {
+            await new Promise((resolveTick) => setTimeout(resolveTick, 0));
+            yielded = Date.now();
+          }
         }
         parts.push(pixels.clone());
       } finally {

@@ -19,8 +19,18 @@ export function spawnModuleWorker(entry: URL): Worker {
   return new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`));
 }
 
-/** Starts the replica worker thread: `replica_worker.js` beside the built package, `.ts` from sources. */
+/** Starts the replica worker thread (`workers: 2` in training). */
 export function spawnReplicaWorker(): Worker {
+  return spawnPackageWorker('replica_worker');
+}
+
+/** Starts a synthesis worker thread (the second thread of a `SynthesisPool`). */
+export function spawnSynthesisWorker(): Worker {
+  return spawnPackageWorker('synthesis_worker');
+}
+
+/** Starts this package's worker module `name`: `.js` beside the built package, `.ts` from sources. */
+function spawnPackageWorker(name: string): Worker {
   const here = import.meta.url;
-  return spawnModuleWorker(new URL(here.endsWith('.ts') ? './replica_worker.ts' : './replica_worker.js', here));
+  return spawnModuleWorker(new URL(here.endsWith('.ts') ? `./${name}.ts` : `./${name}.js`, here));
 }

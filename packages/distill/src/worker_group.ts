@@ -4,7 +4,7 @@ import { type LabelBatch, sliceLabels } from '@qimera/superposition';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Node: a worker thread; elsewhere (browsers) an error saying workers need Node.
-import { spawnReplicaWorker } from '#replica-thread';
+import { spawnReplicaWorker } from '#worker-thread';
 import type { DistillCheckpoint } from './checkpoint.js';
 import type { ImageBatchArrays } from './image_source.js';
 import { modelArtifacts } from './model_transfer.js';

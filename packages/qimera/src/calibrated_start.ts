@@ -1,4 +1,4 @@
-import { type SynthesisStyle, synthesisStyle, synthesizeImages } from '@qimera/distill';
+import { SynthesisPool, type SynthesisStyle, synthesisStyle } from '@qimera/distill';
 import {
   type BiasCorrectionReport,
   calibrateActivationRanges,
@@ -11,6 +11,7 @@ import {
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
 import { concat, dispose, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { synthesizeBefore } from './synthesis_schedule.js';
 
 /** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
 export const CALIBRATION_BATCH_SIZE = 64;
@@ -63,6 +64,12 @@ export interface CalibratedStartOptions extends SynthesisStyle {
    * of `reconstructRounding`). Default: none.
    */
   deadline?: number;
+  /**
+   * Threads to synthesize on: 2 adds a Node.js worker thread, so two batches are
+   * optimised at once (see `SynthesisPool`; the same images). It stops before
+   * calibration. Default 1.
+   */
+  workers?: number;
   /** Default 1. */
   seed?: number;
   /** Stops synthesis between steps and reconstruction after its current step: the student is usable either way. */
@@ -115,31 +122,29 @@ export async function calibrateStart(
   const forwardBatch = options.forwardBatchSize ?? CALIBRATION_BATCH_SIZE;
   const synthesisBatch = options.synthesisBatchSize ?? CALIBRATION_BATCH_SIZE;
   const synthesisSeed = rng.nextSeed();
-  const synthesize = (from: number, to: number) =>
-    synthesizeImages(teacher, {
-      targets: targets.subarray(from * classes, to * classes),
-      steps,
-      batchSize: synthesisBatch,
-      // The seed a single call over all images would give these batches' noise.
-      seed: synthesisSeed + from,
-      ...synthesisStyle(options),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  const parts = [await synthesize(0, count)];
-  const msPerImage = (Date.now() - started) / count;
   const synthesisEnd =
     options.deadline === undefined
       ? Number.POSITIVE_INFINITY
       : started + RECONSTRUCTION_SYNTHESIS_SHARE * (options.deadline - started);
+  const pool = await SynthesisPool.start(teacher, options.workers ?? 1);
+  let parts: Tensor[];
   try {
-    for (let from = count; from < total && !options.signal?.aborted; from += synthesisBatch) {
-      const to = Math.min(total, from + synthesisBatch);
-      if (Date.now() + (to - from) * msPerImage > synthesisEnd) break;
-      parts.push(await synthesize(from, to));
-    }
-  } catch (error) {
-    dispose(parts);
-    throw error;
+    parts = await synthesizeBefore(
+      pool.threads,
+      (from, to, signal) =>
+        pool.synthesize({
+          targets: targets.subarray(from * classes, to * classes),
+          steps,
+          batchSize: synthesisBatch,
+          // The seed a single call over all images would give these batches' noise.
+          seed: synthesisSeed + from,
+          ...synthesisStyle(options),
+          signal,
+        }),
+      { first: count, total, batchSize: synthesisBatch, end: synthesisEnd, signal: options.signal },
+    );
+  } finally {
+    await pool.dispose();
   }
   // The first part holds the calibration images; learned rounding takes all parts.
   const calibration = parts[0] as Tensor;

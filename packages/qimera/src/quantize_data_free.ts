@@ -230,6 +230,13 @@ export interface DataFreeOptions extends TrainerOverrides {
    * them), e.g. to look at the images it learned. Default false: they are disposed.
    */
   keepGenerator?: boolean;
+  /**
+   * Threads: 1 (default) or 2. With 2, a Node.js worker thread synthesizes every other
+   * image batch of the calibrated start and of learned rounding (the same images as on
+   * one thread, in about half the time), and the training methods split each batch over
+   * both threads (see `distill`'s `workers`). Node.js only; elsewhere 2 is refused.
+   */
+  workers?: number;
   /** Makes a run reproducible on the same backend. Default 1. */
   seed?: number;
   signal?: AbortSignal;
@@ -345,7 +352,11 @@ export async function quantizeDataFree(
   }
   if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
   const trains = method === 'qimera' || method === 'gdfq';
-  if (trains && options.workers === 2 && !canUseWorkerThreads()) {
+  const workers = options.workers ?? 1;
+  if (workers !== 1 && workers !== 2) {
+    throw new RangeError(`quantizeDataFree: workers must be 1 or 2, got ${String(options.workers)}`);
+  }
+  if (workers === 2 && !canUseWorkerThreads()) {
     throw new Error(
       'quantizeDataFree: workers: 2 needs Node.js worker threads, which this platform lacks; use workers: 1',
     );
@@ -404,7 +415,7 @@ export async function quantizeDataFree(
   const memoryPlan = planMemory(model, CALIBRATION_BATCH_SIZE, memoryLimit, synthesizes);
   const requestedBatch = options.batchSize ?? defaults.batchSize;
   const training = trains
-    ? planTraining(model, generatorFootprint(generatorOptions), requestedBatch, options.workers ?? 1, memoryLimit)
+    ? planTraining(model, generatorFootprint(generatorOptions), requestedBatch, workers, memoryLimit)
     : null;
   // A micro-batch size the caller gives is kept when it is no larger than what fits.
   const microBatchSize = minOrNull(training?.microBatchSize ?? null, options.microBatchSize ?? null);
@@ -505,6 +516,7 @@ export async function quantizeDataFree(
         batchSize: Math.min(synthesisBatch, Math.ceil(fidelityCount / 2)),
         ...synthesis,
         seed: seed + 104_729,
+        workers,
         ...(options.signal ? { signal: options.signal } : {}),
       });
     }
@@ -521,6 +533,7 @@ export async function quantizeDataFree(
           forwardBatchSize: memoryPlan.forwardBatch,
           reference,
           seed,
+          workers,
           // Learned rounding fits its steps into what is left of the budget.
           ...(reconstructs && plan.minutes !== undefined ? { deadline: started + plan.minutes * 60_000 } : {}),
           ...(reconstructionPlan

@@ -441,6 +441,39 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("'adaround' with workers: 2 synthesizes on two threads and returns the student one thread does", async () => {
+    const teacher = tinySequential();
+    tf.tidy(() =>
+      teacher.getLayer('bn1').setWeights([tf.ones([4]), tf.fill([4], 0.5), tf.fill([4], 0.5), tf.ones([4])]),
+    );
+    const input = tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 3);
+    const before = tf.memory().numTensors;
+    const run = async (workers: number) => {
+      const { model, report } = await quantizeDataFree(teacher, {
+        ...small,
+        weightBits: 4,
+        activationBits: 4,
+        method: 'adaround',
+        inputRange: [-1, 1],
+        synthesisJitter: 1,
+        // Calibration images, then two more batches; the fidelity set is two batches too.
+        reconstruction: { images: 48, iterations: 10, batchSize: 8 },
+        workers,
+      });
+      const output = tf.tidy(() => Array.from((model.predict(input) as tf.Tensor).dataSync()));
+      model.dispose();
+      return { output, fidelity: report.fidelity?.start, images: report.start?.reconstructionImages };
+    };
+    const one = await run(1);
+    expect(one.images).toBe(48);
+    expect(await run(2)).toEqual(one);
+    expect(tf.memory().numTensors).toBe(before);
+    input.dispose();
+    await expect(quantizeDataFree(teacher, { ...small, weightBits: 4, activationBits: 4, workers: 3 })).rejects.toThrow(
+      'quantizeDataFree: workers must be 1 or 2, got 3',
+    );
+  });
+
   it('synthesizes with the jitter and flips asked for, reproducibly for a seed', async () => {
     const teacher = tinySequential();
     // A BN that lets signal through (random BN weights can zero every channel, and the output with them).
@@ -474,13 +507,14 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
   it("synthesizes learned rounding's extra images only while the budget's synthesis share lasts", async () => {
     const teacher = tinySequential();
     const before = tf.memory().numTensors;
-    const startWith = async (deadline?: number) => {
+    const startWith = async (deadline?: number, workers = 1) => {
       const student = await quantizeModel(teacher, { weightBits: 4, activationBits: 4 });
       const report = await calibrateStart(teacher, student, {
         images: 8,
         steps: 2,
         synthesisBatchSize: 8,
         reconstruction: { images: 24, iterations: 2, batchSize: 8 },
+        workers,
         ...(deadline !== undefined ? { deadline } : {}),
       });
       student.dispose();
@@ -490,6 +524,11 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect((await startWith()).reconstructionImages).toBe(24);
     expect((await startWith(Date.now())).reconstructionImages).toBe(8);
     expect((await startWith(Date.now() + 3_600_000)).reconstructionImages).toBe(24);
+    // Two threads wait for the calibration batch's timing, then take the rest two at a time.
+    expect((await startWith(Date.now(), 2)).reconstructionImages).toBe(8);
+    const twoThreads = await startWith(Date.now() + 3_600_000, 2);
+    expect(twoThreads.reconstructionImages).toBe(24);
+    expect(twoThreads.reconstruction?.layers).toEqual((await startWith(undefined, 1)).reconstruction?.layers);
     expect(tf.memory().numTensors).toBe(before);
   });
 

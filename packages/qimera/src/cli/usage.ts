@@ -63,7 +63,8 @@ Options:
   --student-lr <x>     student learning rate
   --memory-limit <MiB> memory to plan batch sizes by (default: 4096 on wasm; none
                        planned on other backends)
-  --workers <1|2>      worker threads for training (default: 2 where there are 2 cores)
+  --workers <1|2>      threads for image synthesis and training (default: 2 where
+                       there are 2 cores)
   --seed <N>           default 1
   --backend <name>     auto (default) | wasm | cpu | ... (tfjs backend)
   -h, --help           this text
