@@ -67,8 +67,9 @@ const { values, positionals, secondsPerIteration, ownMinutes } = readScriptOptio
 });
 /** A point's minutes in `file`: its wall time, or its iteration at the given rate (a run without iterations: its wall time). */
 const minutesOf = (file: string, iteration: number, seconds: number) =>
-  (secondsPerIteration === null || ownMinutes.has(file) || iteration === 0 ? seconds : iteration * secondsPerIteration) /
-  60;
+  (secondsPerIteration === null || ownMinutes.has(file) || iteration === 0
+    ? seconds
+    : iteration * secondsPerIteration) / 60;
 
 const series: Series[] = [];
 let fp: number | null = null;
