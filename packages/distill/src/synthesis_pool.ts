@@ -26,11 +26,11 @@ type Lane = (options: SynthesisOptions) => Promise<Tensor>;
 
 /**
  * Image synthesis on one or two threads: this one, and with `threads: 2` a Node.js worker
- * thread holding a copy of the teacher. Each {@link synthesize} call runs whole on
- * whichever thread is free (or waits for one), so batches requested while another runs
- * are optimised at the same time, on two cores. A call's images depend only on its
- * options (its seed included), not on the thread it ran on: the same images as
- * `synthesizeImages` on this thread, up to the backend's arithmetic.
+ * thread holding a copy of the teacher. Each batch of a {@link synthesize} call runs on
+ * whichever thread is free (or waits for one), so two batches, of one call or of calls
+ * made at once, are optimised at the same time on two cores. A batch's images depend
+ * only on its targets and seed, not on the thread it ran on: a call gives the images
+ * `synthesizeImages` gives on this thread, up to the backend's arithmetic.
  */
 export class SynthesisPool {
   private readonly idle: Lane[];
@@ -71,20 +71,18 @@ export class SynthesisPool {
    * @returns the images (the caller disposes them).
    */
   async synthesize(options: SynthesisOptions): Promise<Tensor> {
-    const classes = this.teacher.outputs[0]?.shape[1];
+    const classes = this.teacher.outputs[0]?.shape[1] ?? Number.NaN;
     const batchSize = options.batchSize ?? DEFAULT_SYNTHESIS_BATCH;
-    // synthesizeImages checks the options; one batch or one thread needs no split.
-    const whole = typeof classes === 'number' && options.targets.length % classes === 0;
-    if (!whole || !this.remote || options.targets.length <= batchSize * (classes as number)) {
-      return this.onFreeThread(options);
-    }
+    const images = options.targets.length / classes;
+    // One thread, one batch, or options synthesizeImages refuses (with its message): no split.
+    if (!this.remote || !Number.isInteger(images) || images <= batchSize) return this.onFreeThread(options);
     const seed = options.seed ?? 1;
     // The first failure stops the other batches between steps: the call fails without waiting them out.
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     const batches: Promise<Tensor>[] = [];
-    for (let start = 0; start * (classes as number) < options.targets.length; start += batchSize) {
-      const targets = options.targets.subarray(start * (classes as number), (start + batchSize) * (classes as number));
+    for (let start = 0; start < images; start += batchSize) {
+      const targets = options.targets.subarray(start * classes, (start + batchSize) * classes);
       const batch = this.onFreeThread({ ...options, targets, seed: seed + start, signal });
       batches.push(
         batch.catch((error: unknown) => {
@@ -94,13 +92,13 @@ export class SynthesisPool {
       );
     }
     const outcomes = await Promise.allSettled(batches);
-    const images = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+    const parts = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
     try {
       const failure = outcomes.find((outcome) => outcome.status === 'rejected');
       if (failure) throw failure.reason;
-      return concat(images);
+      return concat(parts);
     } finally {
-      dispose(images);
+      dispose(parts);
     }
   }
 

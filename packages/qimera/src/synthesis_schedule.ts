@@ -55,9 +55,11 @@ export async function synthesizeBefore(
     );
     running.add(settled);
   };
-  // The first part's time per image; batches started meanwhile that cannot end by `end` stop.
+  // The first part's time per image on one thread (a first part of several batches ran on
+  // as many threads as it had batches); batches started meanwhile that cannot end by `end` stop.
   const timeBy = (first: Part) => {
-    const msPerImage = (Date.now() - first.started) / first.count;
+    const threadsUsed = Math.min(threads, Math.ceil(first.count / plan.batchSize));
+    const msPerImage = ((Date.now() - first.started) * threadsUsed) / first.count;
     timing.msPerImage = msPerImage;
     for (const part of parts.slice(1)) {
       if (!part.done && part.started + part.count * msPerImage > plan.end) {
