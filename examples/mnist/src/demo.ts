@@ -86,7 +86,8 @@ for (const setting of SETTINGS) {
       warmupEpochs: 1,
       lrMilestones: [],
       generator: { baseChannels: 32 },
-      // Both cores where the machine has them, as the CLI does (a worker thread trains half of each batch).
+      // Both cores where the machine has them, as the CLI does (a worker thread synthesizes every
+      // other image batch and trains half of each batch).
       workers: availableParallelism() >= 2 ? 2 : 1,
       onProgress: progressBar(`${method} ${setting.name}`),
     });
