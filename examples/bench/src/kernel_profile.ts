@@ -1,17 +1,18 @@
-// Where the time of a training step, or of a full Qimera iteration, goes, per wasm
-// kernel, for ResNet-20 or the MobileNet-style teacher (--model). Every registered wasm
-// kernel is wrapped to time its calls (wasm kernels run synchronously, so wall time
+// Where the time of a training step, a synthesis step (pixel optimisation against the
+// teacher, as the calibrated start and 'adaround' synthesize) or a full Qimera iteration
+// goes, per wasm kernel, for any of `pnpm bench`'s teachers (--model). Every registered
+// wasm kernel is wrapped to time its calls (wasm kernels run synchronously, so wall time
 // is the kernel's): exclusive time leaves out the kernels it calls itself, which the
 // @qimera/wasm-training kernels do (a filter gradient is a transpose, a convolution
 // and another transpose); a kernel called inside another is listed under both names
 // ('Conv2DBackpropFilter > Conv2D'). Prints one JSON line per kernel, then a table,
 // per step.
-//   pnpm --filter @qimera/bench kernel-profile [-- --bench train-step|qimera-iteration --model resnet20|mobilenet-cifar --batch 64 --steps 3 --shapes]
+//   pnpm --filter @qimera/bench kernel-profile [-- --bench train-step|synthesis-step|qimera-iteration --model resnet20|mobilenet-cifar|mobilenetv2-224|resnet18-224 --batch 64 --steps 3 --shapes]
 // (--shapes: one row per kernel and input shapes)
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { useFastestBackend } from 'qimera';
+import { synthesizeImages, useFastestBackend } from 'qimera';
 import { choiceOption, positiveInteger, readScriptOptions, scriptArguments } from 'qimera/node';
 import { qimeraIterationTimes } from './qimera_iteration.js';
 import { ResNetHalf } from './resnet_half.js';
@@ -29,7 +30,11 @@ const { bench, teacher, batch, steps, shapes } = readScriptOptions('kernel-profi
     },
   });
   return {
-    bench: choiceOption(values.bench, '--bench', ['train-step', 'qimera-iteration'] as const) as string,
+    bench: choiceOption(values.bench, '--bench', [
+      'train-step',
+      'synthesis-step',
+      'qimera-iteration',
+    ] as const) as string,
     teacher: choiceOption(values.model, '--model', TEACHER_NAMES) as TeacherName,
     batch: positiveInteger(values.batch, '--batch') as number,
     steps: positiveInteger(values.steps, '--steps') as number,
@@ -88,6 +93,18 @@ if (bench === 'train-step') {
   stepMs = (performance.now() - start) / steps;
   half.dispose();
   tf.dispose([x, y]);
+} else if (bench === 'synthesis-step') {
+  const { classes } = teacherShape(net);
+  const targets = new Float32Array(batch * classes).map((_, k) =>
+    k % classes === Math.floor(k / classes) % classes ? 1 : 0,
+  );
+  const synthesize = async (count: number) =>
+    (await synthesizeImages(net, { targets, batchSize: batch, steps: count, seed: 1 })).dispose();
+  await synthesize(1); // warm-up: taps, optimiser, first-call setup
+  times.clear();
+  const start = performance.now();
+  await synthesize(steps);
+  stepMs = (performance.now() - start) / steps;
 } else {
   // Two set-up iterations (optimiser state, calibration), then `steps` counted ones.
   const { times: iterationMs } = await qimeraIterationTimes(net, {

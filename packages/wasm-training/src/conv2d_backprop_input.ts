@@ -87,7 +87,9 @@ export function fasterConv2DBackpropInputConfig(): KernelConfig {
       if (info.strideHeight > 1 && info.strideHeight === info.strideWidth) {
         return stridedInputGradient(dyt as Tensor4D, f as Tensor4D, info);
       }
-      const flipped = transpose(reverse(f, [0, 1]), [0, 1, 3, 2]) as Tensor4D;
+      // A 1x1 filter is its own reverse (tfjs-wasm's Reverse copies element by element).
+      const reversed = info.filterHeight === 1 && info.filterWidth === 1 ? f : reverse(f, [0, 1]);
+      const flipped = transpose(reversed, [0, 1, 3, 2]) as Tensor4D;
       const { cropped, padding } = spreadOutputGradient(dyt as Tensor4D, info);
       return conv2d(cropped, flipped, 1, padding, 'NHWC');
     });
