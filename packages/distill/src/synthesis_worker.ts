@@ -28,10 +28,12 @@ port.on('message', async ({ id, request }: { id: number; request: SynthesisReque
       running.set(id, stop);
       try {
         const images = await synthesizeImages(teacher, { ...request.options, signal: stop.signal });
-        const values = (await images.data()) as Float32Array;
-        const result = { values, shape: images.shape };
-        images.dispose();
-        port.postMessage({ id, result } satisfies SynthesisReply);
+        try {
+          const result = { values: (await images.data()) as Float32Array, shape: images.shape };
+          port.postMessage({ id, result } satisfies SynthesisReply);
+        } finally {
+          images.dispose();
+        }
       } finally {
         running.delete(id);
       }
