@@ -110,8 +110,11 @@ for (const file of positionals) {
 }
 if (values.official) series.push({ label: 'official PyTorch code (issue 5)', points: OFFICIAL, flat: false });
 
-const raster = new Raster(960, 560);
-const plot = { left: 80, top: 50, right: 940, bottom: 500 };
+// Taller for many series: each legend row beyond six adds two rows' height, so the
+// curves keep their room above the legend.
+const extraHeight = 44 * Math.max(0, series.length + 1 - 6);
+const raster = new Raster(960, 560 + extraHeight);
+const plot = { left: 80, top: 50, right: 940, bottom: 500 + extraHeight };
 const curves = series.filter((s) => !s.flat);
 const maxMinutes = Math.max(1, ...curves.flatMap((s) => s.points.map((p) => p[0])));
 const percents = [...series.flatMap((s) => s.points.map((p) => p[1])), ...(fp === null ? [] : [100 * fp])];
