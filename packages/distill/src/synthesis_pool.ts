@@ -1,10 +1,10 @@
-import type { Worker } from 'node:worker_threads';
 import { concat, dispose, getBackend, type io, type Tensor, tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 // Node: a worker thread; elsewhere (browsers) an error saying workers need Node.
 import { spawnSynthesisWorker, workerThreadsAvailable } from '#worker-thread';
 import { modelArtifacts } from './model_transfer.js';
 import { DEFAULT_SYNTHESIS_BATCH, type SynthesisOptions, synthesizeImages } from './synthesize.js';
+import { type ChannelReply, WorkerChannel } from './worker_channel.js';
 
 /** Requests to a synthesis worker, each answered once by a {@link SynthesisReply}. */
 export type SynthesisRequest =
@@ -19,7 +19,7 @@ export interface ImageArrays {
 }
 
 /** A worker's answer: the images of a `synthesize` request, `null` for the others. */
-export type SynthesisReply = { id: number; result: ImageArrays | null } | { id: number; error: string };
+export type SynthesisReply = ChannelReply<ImageArrays | null>;
 
 /** Synthesizes one batch request somewhere: this thread or a worker. */
 type Lane = (options: SynthesisOptions) => Promise<Tensor>;
@@ -119,29 +119,14 @@ export class SynthesisPool {
   }
 }
 
-type Pending = { resolve: (images: ImageArrays | null) => void; reject: (error: Error) => void };
-
-/** The worker thread of a two-thread pool and its pending requests. */
+/** The worker thread of a two-thread pool. */
 class RemoteSynthesis {
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
-  private failure: Error | null = null;
-
-  private constructor(private readonly worker: Worker) {
-    worker.on('message', (reply: SynthesisReply) => {
-      const waiting = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
-      if ('error' in reply) waiting?.reject(new Error(`synthesis worker: ${reply.error}`));
-      else waiting?.resolve(reply.result);
-    });
-    worker.on('error', (error) => this.fail(new Error(`synthesis worker failed: ${error.message}`)));
-    worker.on('exit', (code) => this.fail(new Error(`synthesis worker exited (code ${code})`)));
-  }
+  private constructor(private readonly channel: WorkerChannel<SynthesisRequest, ImageArrays | null>) {}
 
   static async start(teacher: LayersModel): Promise<RemoteSynthesis> {
-    const remote = new RemoteSynthesis(spawnSynthesisWorker());
+    const remote = new RemoteSynthesis(new WorkerChannel(spawnSynthesisWorker(), 'synthesis worker'));
     try {
-      await remote.call({ type: 'init', backend: getBackend(), teacher: await modelArtifacts(teacher) }).done;
+      await remote.channel.call({ type: 'init', backend: getBackend(), teacher: await modelArtifacts(teacher) }).done;
     } catch (error) {
       await remote.dispose();
       throw error;
@@ -150,8 +135,8 @@ class RemoteSynthesis {
   }
 
   async synthesize({ signal, ...options }: SynthesisOptions): Promise<Tensor> {
-    const { id, done } = this.call({ type: 'synthesize', options });
-    const stop = () => this.call({ type: 'abort', target: id }).done.catch(() => {});
+    const { id, done } = this.channel.call({ type: 'synthesize', options });
+    const stop = () => this.channel.call({ type: 'abort', target: id }).done.catch(() => {});
     if (signal?.aborted) stop();
     signal?.addEventListener('abort', stop);
     try {
@@ -163,24 +148,7 @@ class RemoteSynthesis {
     }
   }
 
-  async dispose(): Promise<void> {
-    this.fail(new Error('synthesis worker: disposed'));
-    await this.worker.terminate();
-  }
-
-  private call(request: SynthesisRequest): { id: number; done: Promise<ImageArrays | null> } {
-    const id = this.nextId++;
-    if (this.failure) return { id, done: Promise.reject(this.failure) };
-    const done = new Promise<ImageArrays | null>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, request });
-    });
-    return { id, done };
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    for (const waiting of this.pending.values()) waiting.reject(this.failure);
-    this.pending.clear();
+  dispose(): Promise<void> {
+    return this.channel.close();
   }
 }

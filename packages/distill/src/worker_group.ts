@@ -1,4 +1,3 @@
-import type { Worker } from 'node:worker_threads';
 import { activationQuantizers } from '@qimera/quantizers';
 import { type LabelBatch, sliceLabels } from '@qimera/superposition';
 import { getBackend } from '@tensorflow/tfjs-core';
@@ -25,9 +24,8 @@ import {
   teacherAccuracy,
 } from './replica_group.js';
 import type { DistillSettings } from './settings.js';
-import type { WorkerReply, WorkerRequest, WorkerResult } from './worker_protocol.js';
-
-type Pending = { resolve: (result: WorkerResult) => void; reject: (error: Error) => void };
+import { WorkerChannel } from './worker_channel.js';
+import type { WorkerRequest, WorkerResult } from './worker_protocol.js';
 
 /**
  * Two replicas in step: this thread's and a worker thread's, each on half of every
@@ -36,28 +34,15 @@ type Pending = { resolve: (result: WorkerResult) => void; reject: (error: Error)
  * hang); the worker is terminated on dispose.
  */
 export class WorkerReplicaGroup implements ReplicaGroup {
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
-  private failure: Error | null = null;
-
   private constructor(
     private readonly replica: Replica,
-    private readonly worker: Worker,
-  ) {
-    worker.on('message', (reply: WorkerReply) => {
-      const waiting = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
-      if ('error' in reply) waiting?.reject(new Error(`distill worker: ${reply.error}`));
-      else waiting?.resolve(reply.result);
-    });
-    worker.on('error', (error) => this.fail(new Error(`distill worker failed: ${error.message}`)));
-    worker.on('exit', (code) => this.fail(new Error(`distill worker exited (code ${code})`)));
-  }
+    private readonly channel: WorkerChannel<WorkerRequest, WorkerResult>,
+  ) {}
 
   /** Starts the worker and copies every model into it. */
   static async start(models: ReplicaModels, settings: DistillSettings): Promise<WorkerReplicaGroup> {
-    const worker = spawnReplicaWorker();
-    const group = new WorkerReplicaGroup(new Replica(models, settings), worker);
+    const channel = new WorkerChannel<WorkerRequest, WorkerResult>(spawnReplicaWorker(), 'distill worker');
+    const group = new WorkerReplicaGroup(new Replica(models, settings), channel);
     try {
       const [teacher, student, generator, mapping] = await Promise.all([
         modelArtifacts(models.teacher),
@@ -178,24 +163,12 @@ export class WorkerReplicaGroup implements ReplicaGroup {
   }
 
   async dispose(): Promise<void> {
-    this.failure ??= new Error('distill worker: disposed');
     this.replica.dispose();
-    await this.worker.terminate();
+    await this.channel.close();
   }
 
   private call(request: WorkerRequest): Promise<WorkerResult> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, request });
-    });
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    for (const waiting of this.pending.values()) waiting.reject(this.failure);
-    this.pending.clear();
+    return this.channel.call(request).done;
   }
 }
 

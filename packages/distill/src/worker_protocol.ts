@@ -3,6 +3,7 @@ import type { io } from '@tensorflow/tfjs-core';
 import type { DistillCheckpoint } from './checkpoint.js';
 import type { GeneratorStepSums, ImageStepSums, StudentStepSums } from './replica.js';
 import type { DistillSettings } from './settings.js';
+import type { ChannelReply } from './worker_channel.js';
 
 /** Everything a worker needs to build its replica. */
 export interface ReplicaInit {
@@ -31,4 +32,4 @@ export type WorkerResult =
   | { sums: ImageStepSums }
   | Record<string, never>;
 
-export type WorkerReply = { id: number; result: WorkerResult } | { id: number; error: string };
+export type WorkerReply = ChannelReply<WorkerResult>;
