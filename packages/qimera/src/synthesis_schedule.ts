@@ -80,7 +80,7 @@ export async function synthesizeBefore(
   const failure = outcomes.find((outcome) => outcome.status === 'rejected');
   const made = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : null));
   const kept = made.filter((images, i): images is Tensor => images !== null && !parts[i]?.dropped);
-  dispose(made.filter((images): images is Tensor => images !== null && !kept.includes(images)));
+  dispose(made.filter((images, i): images is Tensor => images !== null && parts[i]?.dropped === true));
   if (failure) {
     dispose(kept);
     throw failure.reason;
