@@ -53,7 +53,10 @@ export interface RunOptions {
   foldBatchNorm: boolean;
   /** Bits of the first and last layers and the activations next to them (undefined: the run's bits). */
   firstLastBits?: number;
-  /** Distil on data_batch_1 images instead of generated ones (the upper reference). */
+  /**
+   * The upper reference: distil (qimera, gdfq) or calibrate and learn the rounding
+   * (adaround) on data_batch_1 images instead of generated or synthesized ones.
+   */
   realImages: boolean;
   /** The training methods' starting point. */
   start: StartingPoint;
@@ -148,7 +151,9 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
   const start = choiceOption(values.start, '--start', STARTING_POINTS) as StartingPoint;
   const guard = choiceOption(values.guard, '--guard', [...GUARD_CRITERIA, 'off'] as const) as GuardCriterion | 'off';
   if (realImages && (method === 'minmax' || method === 'mse'))
-    throw new UsageError('--images real trains the student: use it with --method qimera');
+    throw new UsageError(
+      '--images real trains the student or learns its rounding: use it with --method qimera, gdfq or adaround',
+    );
   const minutes = positiveNumber(values.minutes, '--minutes');
   const iterations = positiveInteger(values.iterations, '--iterations');
   if (minutes === undefined && iterations === undefined && method !== 'minmax' && method !== 'mse')

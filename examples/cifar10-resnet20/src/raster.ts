@@ -16,6 +16,8 @@ export const COLORS: Rgb[] = [
   [227, 119, 194],
   [188, 189, 34],
   [0, 90, 50],
+  [90, 90, 90],
+  [120, 0, 60],
 ];
 export const GREY: Rgb = [150, 150, 150];
 export const INK: Rgb = [30, 30, 30];

@@ -27,6 +27,7 @@ import {
 } from 'qimera';
 import { loadLayersModelFromFile, readScriptOptions, saveLayersModelToDir, scriptArguments } from 'qimera/node';
 import { parseRunOptions } from './options.js';
+import { type RealRoundingReport, roundOnRealImages } from './real_rounding.js';
 
 const fail = (message: string): never => {
   console.error(`bench:cifar10: ${message}`);
@@ -87,8 +88,24 @@ const quantization = {
   ...(options.firstLastBits !== undefined ? { firstLastBits: options.firstLastBits } : {}),
 };
 const training = { ...schedule, iterations: iterations ?? 80_000, signal: controller.signal, onProgress };
+const reconstruction = {
+  ...(options.learnSteps !== undefined ? { learnActivationSteps: options.learnSteps } : {}),
+  ...(options.granularity !== undefined ? { granularity: options.granularity } : {}),
+  ...(options.dropQuantization !== undefined ? { dropQuantization: options.dropQuantization } : {}),
+  ...(options.reconstructionSteps !== undefined ? { iterations: options.reconstructionSteps } : {}),
+};
 const { student, report } = realImages
-  ? await distillOnRealImages()
+  ? method === 'adaround'
+    ? await roundOnRealImages(teacher, await readTrainingImages(), {
+        weightBits,
+        activationBits,
+        quantization,
+        reconstruction: { ...reconstruction, seed: options.seed },
+        ...(minutes !== undefined ? { minutes } : {}),
+        ...(options.calibrationImages !== undefined ? { calibrationImages: options.calibrationImages } : {}),
+        ...(options.reconstructionImages !== undefined ? { images: options.reconstructionImages } : {}),
+      })
+    : await distillOnRealImages()
   : await quantizeDataFree(teacher, {
       ...training,
       method,
@@ -110,20 +127,25 @@ const { student, report } = realImages
       ...(options.synthesisFlip ? { synthesisFlip: true } : {}),
       ...(options.calibrationImages !== undefined ? { calibrationImages: options.calibrationImages } : {}),
       reconstruction: {
-        ...(options.learnSteps !== undefined ? { learnActivationSteps: options.learnSteps } : {}),
-        ...(options.granularity !== undefined ? { granularity: options.granularity } : {}),
-        ...(options.dropQuantization !== undefined ? { dropQuantization: options.dropQuantization } : {}),
+        ...reconstruction,
         ...(options.reconstructionImages !== undefined ? { images: options.reconstructionImages } : {}),
-        ...(options.reconstructionSteps !== undefined ? { iterations: options.reconstructionSteps } : {}),
       },
-    }).then(({ model, report }) => ({ student: model, report: report as DataFreeReport | RealImagesReport }));
+    }).then(({ model, report }) => ({
+      student: model,
+      report: report as DataFreeReport | RealImagesReport | RealRoundingReport,
+    }));
+
+/** The CIFAR-10 training images of data_batch_1, in the test set's normalisation. */
+async function readTrainingImages() {
+  const trainFile = join(options.data, 'data_batch_1.bin');
+  const bytes = await readFile(trainFile).catch(() => fail(`CIFAR-10 training batch not found: ${trainFile}`));
+  return parseCifar10(new Uint8Array(bytes));
+}
 
 /** The upper reference: the same student distillation on data_batch_1 images. */
 async function distillOnRealImages() {
   const started = Date.now();
-  const trainFile = join(options.data, 'data_batch_1.bin');
-  const bytes = await readFile(trainFile).catch(() => fail(`CIFAR-10 training batch not found: ${trainFile}`));
-  const train = parseCifar10(new Uint8Array(bytes));
+  const train = await readTrainingImages();
   const pixels = 32 * 32 * 3;
   const rng = new SeededRandom(options.seed);
   const images: ImageSource = (_, n) => {
@@ -150,7 +172,7 @@ interface RealImagesReport {
 const accuracy = top1Accuracy((x) => student.predict(x) as Tensor, test);
 best = Math.max(best, accuracy);
 const variant = `${options.foldBatchNorm ? '-foldbn' : ''}${options.firstLastBits ? `-ends${options.firstLastBits}` : ''}`;
-const label = realImages ? 'real-images' : method;
+const label = realImages ? (method === 'adaround' ? 'adaround-real-images' : 'real-images') : method;
 const outDir = join(options.out, `${label}-w${weightBits}a${activationBits}${variant}-seed${options.seed}`);
 await saveLayersModelToDir(student, outDir, { overwrite: true });
 console.log(

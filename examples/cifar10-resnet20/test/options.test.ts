@@ -58,6 +58,10 @@ describe('bench:cifar10 options', () => {
       granularity: 'block',
     });
     expect(parse('--method', 'mse').granularity).toBeUndefined();
+    expect(parse('--method', 'adaround', '--images', 'real', '--minutes', '10')).toMatchObject({
+      method: 'adaround',
+      realImages: true,
+    });
   });
 
   it("reads learned rounding's settings, leaving each to the library when not given", () => {
@@ -129,7 +133,10 @@ describe('bench:cifar10 options', () => {
     [['--iterations', '9', '--workers', '4'], "--workers must be 1 or 2, got '4'"],
     [['--iterations', '9', '--preset', 'long'], "--preset must be paper or short, got 'long'"],
     [['--iterations', '9', '--student-schedule', 'linear'], "--student-schedule must be step or cosine, got 'linear'"],
-    [['--method', 'minmax', '--images', 'real'], '--images real trains the student: use it with --method qimera'],
+    [
+      ['--method', 'minmax', '--images', 'real'],
+      '--images real trains the student or learns its rounding: use it with --method qimera, gdfq or adaround',
+    ],
     [['--iterations', '9', '--guard', 'best'], "--guard must be kl, agreement or off, got 'best'"],
     [['--iterations', '9', '--start', 'zero'], "--start must be calibrated or minmax, got 'zero'"],
     [['--method', 'mse', '--granularity', 'stage'], "--granularity must be layer or block, got 'stage'"],

@@ -15,9 +15,11 @@ export * from '@qimera/superposition';
 export * from '@qimera/wasm-training';
 export { BACKEND_PREFERENCE, useFastestBackend } from './backend.js';
 export {
+  CALIBRATION_IMAGES,
   type CalibratedStartOptions,
   type CalibratedStartReport,
   calibrateStart,
+  RECONSTRUCTION_IMAGES,
   RECONSTRUCTION_SYNTHESIS_SHARE,
 } from './calibrated_start.js';
 export {
