@@ -63,19 +63,20 @@ export async function roundOnRealImages(
       weightBits: options.weightBits,
       activationBits: options.activationBits,
     });
-    const reconstruction = await (async () => {
+    let reconstruction: ReconstructionReport;
+    try {
       correctBias(student, reference, calibration, calibrationCount);
       await calibrateActivationRanges(student, batches);
-      return reconstructRounding(student, reference, images, {
+      reconstruction = await reconstructRounding(student, reference, images, {
         ...options.reconstruction,
         ...(options.minutes !== undefined
           ? { timeBudgetMs: Math.max(1000, started + options.minutes * 60_000 - Date.now()) }
           : {}),
       });
-    })().catch((error: unknown) => {
+    } catch (error) {
       student.dispose();
       throw error;
-    });
+    }
     const wallTimeMs = Date.now() - started;
     return {
       student,
