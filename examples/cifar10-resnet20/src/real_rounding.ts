@@ -1,11 +1,10 @@
 // The real-image reference of learned rounding: what 'adaround' reaches when its images
 // are CIFAR-10 training images instead of synthesized ones.
-import { dispose, slice, tensor4d } from '@tensorflow/tfjs-core';
+import { tensor4d } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
-  CALIBRATION_IMAGES,
-  calibrateActivationRanges,
-  correctBias,
+  CALIBRATED_RANGES,
+  calibrateOnImages,
   foldBatchNorm,
   type ImageBatch,
   type QuantizeModelConfig,
@@ -13,8 +12,6 @@ import {
   RECONSTRUCTION_IMAGES,
   type ReconstructionReport,
   type RoundingReconstructionOptions,
-  reconstructRounding,
-  splitIntoBatches,
 } from 'qimera';
 
 /** What {@link roundOnRealImages} did, in the fields run.ts reports for 'adaround'. */
@@ -47,32 +44,26 @@ export async function roundOnRealImages(
 ): Promise<{ student: LayersModel; report: RealRoundingReport }> {
   const started = Date.now();
   const count = Math.min(train.count, options.images ?? RECONSTRUCTION_IMAGES);
-  const calibrationCount = Math.min(count, options.calibrationImages ?? CALIBRATION_IMAGES);
   const [, height, width, channels] = train.shape;
   const shape: [number, number, number, number] = [count, height, width, channels];
   const images = tensor4d(train.images.subarray(0, count * height * width * channels), shape);
-  const calibration = slice(images, 0, calibrationCount);
-  const batches = splitIntoBatches(calibration, calibrationCount);
   let reference = teacher;
   try {
     if (options.quantization.foldBatchNorm) reference = await foldBatchNorm(teacher);
     const student = await quantizeModel(teacher, {
-      weightRange: 'mse',
-      activationObserver: 'mse',
+      ...CALIBRATED_RANGES,
       ...options.quantization,
       weightBits: options.weightBits,
       activationBits: options.activationBits,
     });
     let reconstruction: ReconstructionReport;
     try {
-      correctBias(student, reference, calibration, calibrationCount);
-      await calibrateActivationRanges(student, batches);
-      reconstruction = await reconstructRounding(student, reference, images, {
-        ...options.reconstruction,
-        ...(options.minutes !== undefined
-          ? { timeBudgetMs: Math.max(1000, started + options.minutes * 60_000 - Date.now()) }
-          : {}),
+      const calibrated = await calibrateOnImages(reference, student, images, {
+        ...(options.calibrationImages !== undefined ? { calibrationImages: options.calibrationImages } : {}),
+        reconstruction: options.reconstruction,
+        ...(options.minutes !== undefined ? { deadline: started + options.minutes * 60_000 } : {}),
       });
+      reconstruction = calibrated.reconstruction as ReconstructionReport;
     } catch (error) {
       student.dispose();
       throw error;
@@ -83,7 +74,7 @@ export async function roundOnRealImages(
       report: { iterations: 0, wallTimeMs, start: { wallTimeMs, reconstruction, reconstructionImages: count } },
     };
   } finally {
-    dispose([images, calibration, ...batches]);
+    images.dispose();
     if (reference !== teacher) reference.dispose();
   }
 }

@@ -1,22 +1,11 @@
 import { SynthesisPool, type SynthesisStyle, synthesisStyle } from '@qimera/distill';
-import {
-  type BiasCorrectionReport,
-  calibrateActivationRanges,
-  correctBias,
-  type ReconstructionReport,
-  type RoundingReconstructionOptions,
-  reconstructRounding,
-  splitIntoBatches,
-} from '@qimera/quantizers';
+import type { BiasCorrectionReport, ReconstructionReport, RoundingReconstructionOptions } from '@qimera/quantizers';
 import { SeededRandom, sampleLabels } from '@qimera/superposition';
 import { concat, dispose, type Tensor } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { CALIBRATION_BATCH_SIZE, CALIBRATION_IMAGES, calibrateOnImages } from './calibrate_on_images.js';
 import { synthesizeBefore } from './synthesis_schedule.js';
 
-/** Images per synthesis batch and per calibration pass unless fewer are asked for (memory). */
-export const CALIBRATION_BATCH_SIZE = 64;
-/** Synthesized calibration images unless another count is asked for. */
-export const CALIBRATION_IMAGES = 64;
 /** Synthesis steps per image batch unless another count is asked for. */
 export const SYNTHESIS_STEPS = 20;
 /** Images synthesized for learned rounding unless another count is asked for. */
@@ -93,9 +82,10 @@ export interface CalibratedStartReport {
  * The no-training start: synthesizes images the teacher finds typical (one class each,
  * BN statistics matched), corrects the biases the kernel quantization shifted, then
  * calibrates the student's activation ranges on those images and freezes them, and,
- * with `reconstruction`, learns each kernel's rounding layer by layer on more of them.
- * The student's own settings decide how ranges are chosen; `quantizeDataFree` builds it
- * with error-minimising ones (`weightRange: 'mse'`, `activationObserver: 'mse'`).
+ * with `reconstruction`, learns each kernel's rounding layer by layer on more of them
+ * (the part after synthesis is {@link calibrateOnImages}). The student's own settings
+ * decide how ranges are chosen; `quantizeDataFree` builds it with
+ * {@link CALIBRATED_RANGES}.
  */
 export async function calibrateStart(
   teacher: LayersModel,
@@ -119,7 +109,6 @@ export async function calibrateStart(
   const rng = new SeededRandom(options.seed ?? 1);
   const classes = teacher.outputs[0]?.shape[1] as number;
   const { targets } = sampleLabels(rng, { batchSize: total, numClasses: classes, superposeProbability: 0, slots: 1 });
-  const forwardBatch = options.forwardBatchSize ?? CALIBRATION_BATCH_SIZE;
   const synthesisBatch = options.synthesisBatchSize ?? CALIBRATION_BATCH_SIZE;
   const synthesisSeed = rng.nextSeed();
   const synthesisEnd =
@@ -147,33 +136,27 @@ export async function calibrateStart(
     await pool.dispose();
   }
   // The first part holds the calibration images; learned rounding takes all parts.
-  const calibration = parts[0] as Tensor;
-  const images = parts.length === 1 ? calibration : concat(parts);
-  dispose(parts.slice(1));
-  const batches = splitIntoBatches(calibration, forwardBatch);
-  const reference = options.reference ?? teacher;
+  const images = parts.length === 1 ? (parts[0] as Tensor) : concat(parts);
+  if (parts.length > 1) dispose(parts);
   try {
-    const biasCorrection =
-      (options.biasCorrection ?? true) ? correctBias(student, reference, calibration, forwardBatch) : null;
-    await calibrateActivationRanges(student, batches);
-    const reconstructed = reconstruction
-      ? await reconstructRounding(student, reference, images, {
-          seed: rng.nextSeed(),
-          ...reconstruction,
-          // At least a second: a spent budget still learns the first layers' rounding.
-          ...(options.deadline !== undefined ? { timeBudgetMs: Math.max(1000, options.deadline - Date.now()) } : {}),
-          ...(options.signal ? { signal: options.signal } : {}),
-        })
-      : null;
+    const calibrated = await calibrateOnImages(options.reference ?? teacher, student, images, {
+      calibrationImages: count,
+      forwardBatchSize: options.forwardBatchSize ?? CALIBRATION_BATCH_SIZE,
+      biasCorrection: options.biasCorrection ?? true,
+      ...(reconstruction ? { reconstruction } : {}),
+      ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
+      seed: rng.nextSeed(),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return {
       images: count,
-      reconstructionImages: reconstructed ? (images.shape[0] as number) : null,
+      reconstructionImages: calibrated.reconstructionImages,
       steps,
-      biasCorrection,
-      reconstruction: reconstructed,
+      biasCorrection: calibrated.biasCorrection,
+      reconstruction: calibrated.reconstruction,
       wallTimeMs: Date.now() - started,
     };
   } finally {
-    dispose([images, calibration, ...batches]);
+    images.dispose();
   }
 }

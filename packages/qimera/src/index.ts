@@ -15,7 +15,13 @@ export * from '@qimera/superposition';
 export * from '@qimera/wasm-training';
 export { BACKEND_PREFERENCE, useFastestBackend } from './backend.js';
 export {
+  CALIBRATED_RANGES,
   CALIBRATION_IMAGES,
+  calibrateOnImages,
+  type ImageCalibrationOptions,
+  type ImageCalibrationReport,
+} from './calibrate_on_images.js';
+export {
   type CalibratedStartOptions,
   type CalibratedStartReport,
   calibrateStart,

@@ -32,9 +32,8 @@ import { ClassEmbedding } from '@qimera/superposition';
 import { getBackend } from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { useFastestBackend } from './backend.js';
+import { CALIBRATED_RANGES, CALIBRATION_BATCH_SIZE, CALIBRATION_IMAGES } from './calibrate_on_images.js';
 import {
-  CALIBRATION_BATCH_SIZE,
-  CALIBRATION_IMAGES,
   type CalibratedStartReport,
   calibrateStart,
   RECONSTRUCTION_IMAGES,
@@ -466,7 +465,7 @@ export async function quantizeDataFree(
   const teacher = view.logits;
   const asGiven = (net: LayersModel) => (view.softmaxName ? withSoftmax(net, view.softmaxName) : net);
   const student = await quantizeModel(teacher, {
-    ...(calibrated ? { weightRange: 'mse' as const, activationObserver: 'mse' as const } : {}),
+    ...(calibrated ? CALIBRATED_RANGES : {}),
     ...options.quantization,
     weightBits: options.weightBits,
     activationBits: options.activationBits,
