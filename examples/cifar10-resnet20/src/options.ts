@@ -74,6 +74,8 @@ export interface RunOptions {
   synthesisSteps?: number;
   /** Weight of the BN-statistics loss in synthesis (library default when undefined). */
   bnsWeight?: number;
+  /** Weight of the smoothness prior in synthesis (library default, none, when undefined). */
+  synthesisTv?: number;
   /** Random translation in synthesis, in pixels (library default, none, when undefined). */
   synthesisJitter?: number;
   /** Random left-right mirroring in synthesis. */
@@ -125,6 +127,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       'input-range': { type: 'string' },
       'synthesis-steps': { type: 'string' },
       'bns-weight': { type: 'string' },
+      'synthesis-tv': { type: 'string' },
       'synthesis-jitter': { type: 'string' },
       'synthesis-flip': { type: 'boolean', default: false },
       'calibration-images': { type: 'string' },
@@ -195,6 +198,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     inputRange: rangeOption(values['input-range'], '--input-range'),
     synthesisSteps: positiveInteger(values['synthesis-steps'], '--synthesis-steps'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
+    synthesisTv: positiveNumber(values['synthesis-tv'], '--synthesis-tv'),
     synthesisJitter: nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter'),
     synthesisFlip: values['synthesis-flip'],
     calibrationImages: positiveInteger(values['calibration-images'], '--calibration-images'),

@@ -87,7 +87,7 @@ describe('bench:cifar10 options', () => {
   it('reads how images are synthesized, leaving each to the library when not given', () => {
     const options = parse(
       ...['--method', 'mse', '--input-range=-1.99,2.13', '--synthesis-steps', '200', '--bns-weight', '10'],
-      ...['--calibration-images', '128', '--synthesis-jitter', '2', '--synthesis-flip'],
+      ...['--calibration-images', '128', '--synthesis-jitter', '2', '--synthesis-flip', '--synthesis-tv', '10'],
     );
     expect(options).toMatchObject({
       inputRange: [-1.99, 2.13],
@@ -96,9 +96,10 @@ describe('bench:cifar10 options', () => {
       calibrationImages: 128,
       synthesisJitter: 2,
       synthesisFlip: true,
+      synthesisTv: 10,
     });
     const defaults = parse('--method', 'mse');
-    expect(defaults).toMatchObject({ synthesisJitter: undefined, synthesisFlip: false });
+    expect(defaults).toMatchObject({ synthesisJitter: undefined, synthesisFlip: false, synthesisTv: undefined });
     expect([defaults.inputRange, defaults.synthesisSteps, defaults.bnsWeight, defaults.calibrationImages]).toEqual([
       undefined,
       undefined,

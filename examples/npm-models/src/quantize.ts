@@ -58,6 +58,8 @@ const options = readScriptOptions('quantize', () => {
       // nsfwjs's models take pixels in [0, 1]; another package's model may not.
       'input-range': { type: 'string' },
       'bns-weight': { type: 'string' },
+      // Weight of the smoothness prior on synthesized images (squared total variation).
+      'synthesis-tv': { type: 'string' },
       // Shifts and mirror images while synthesizing (DeepInversion's); they need the input range.
       'synthesis-jitter': { type: 'string' },
       'synthesis-flip': { type: 'boolean', default: false },
@@ -88,6 +90,7 @@ const options = readScriptOptions('quantize', () => {
     biasCorrection: choiceOption(values['bias-correction'], '--bias-correction', ['on', 'off'] as const) === 'on',
     inputRange: rangeOption(values['input-range'], '--input-range'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
+    synthesisTv: positiveNumber(values['synthesis-tv'], '--synthesis-tv'),
     synthesisJitter: nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter'),
     synthesisFlip: values['synthesis-flip'],
     granularity: choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES),
@@ -160,6 +163,7 @@ for (const method of options.methods) {
         biasCorrection: options.biasCorrection,
         ...(options.inputRange ? { inputRange: options.inputRange } : {}),
         ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
+        ...(options.synthesisTv !== undefined ? { synthesisTvWeight: options.synthesisTv } : {}),
         ...(options.synthesisJitter !== undefined ? { synthesisJitter: options.synthesisJitter } : {}),
         ...(options.synthesisFlip ? { synthesisFlip: true } : {}),
         reconstruction: {
@@ -194,6 +198,7 @@ for (const method of options.methods) {
           biasCorrection: method === 'minmax' ? null : options.biasCorrection,
           inputRange: options.inputRange ?? null,
           bnsWeight: options.bnsWeight ?? null,
+          synthesisTv: options.synthesisTv ?? null,
           synthesisJitter: options.synthesisJitter ?? null,
           synthesisFlip: options.synthesisFlip,
           granularity: options.granularity ?? null,

@@ -21,7 +21,13 @@ export { type Fidelity, type FidelityScores, FidelitySet, type FidelitySetOption
 export { type GeneratorModels, generateFromLabels } from './generate_from_labels.js';
 export { FidelityGuard, GUARD_CRITERIA, type GuardCheckpoint, type GuardCriterion } from './guard.js';
 export type { ImageBatchArrays, ImageSource } from './image_source.js';
-export { batchNormStatisticsLoss, distillationLoss, type KdReduction, softCrossEntropy } from './losses.js';
+export {
+  batchNormStatisticsLoss,
+  distillationLoss,
+  type KdReduction,
+  softCrossEntropy,
+  totalVariation,
+} from './losses.js';
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 export {
   type GeneratedSamples,

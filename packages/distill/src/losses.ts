@@ -8,6 +8,7 @@ import {
   mul,
   neg,
   type Scalar,
+  slice,
   squaredDifference,
   sub,
   sum,
@@ -38,6 +39,33 @@ export function batchNormStatisticsLoss(stats: BatchStats[], taps: BatchNormTap[
       );
     });
     return div(addN(terms), terms.length) as Scalar;
+  });
+}
+
+/**
+ * Squared total variation of NHWC images: the mean squared difference between
+ * vertically adjacent pixels plus the same between horizontally adjacent ones. A
+ * smoothness prior for synthesized images (DeepInversion's ℓ2 TV prior, averaged over
+ * pixels and images instead of summed, so its weight does not depend on their count).
+ * @throws if `images` is not rank 4 with at least 2 rows and 2 columns.
+ */
+export function totalVariation(images: Tensor): Scalar {
+  const [n, h, w, c] = images.shape;
+  if (images.rank !== 4 || (h as number) < 2 || (w as number) < 2) {
+    throw new RangeError(`totalVariation: images must be [n, h, w, c] with h, w >= 2, got [${images.shape}]`);
+  }
+  const size = (rows: number, cols: number) => [n as number, rows, cols, c as number];
+  return tidy(() => {
+    const [rows, cols] = [h as number, w as number];
+    const vertical = squaredDifference(
+      slice(images, [0, 1, 0, 0], size(rows - 1, cols)),
+      slice(images, 0, size(rows - 1, cols)),
+    );
+    const horizontal = squaredDifference(
+      slice(images, [0, 0, 1, 0], size(rows, cols - 1)),
+      slice(images, 0, size(rows, cols - 1)),
+    );
+    return add(mean(vertical), mean(horizontal)) as Scalar;
   });
 }
 

@@ -9,6 +9,7 @@ import {
   multiStepRate,
   softCrossEntropy,
   TeacherTaps,
+  totalVariation,
 } from '../src/index.js';
 
 beforeAll(() => useBackend('cpu'));
@@ -56,6 +57,20 @@ describe('losses against hand-computed values', () => {
     ];
     expect(value(batchNormStatisticsLoss(stats, taps))).toBeCloseTo((2.5 + 9) / 2, 5);
     expect(() => batchNormStatisticsLoss(stats.slice(1), taps)).toThrow(/1 batch statistics for 2 BatchNorm layers/);
+  });
+
+  it('squared total variation, and its gradient', () => {
+    // Two 2x3 images, one channel: [[0, 1, 3], [2, 4, 4]] and a flat one.
+    // Vertical differences 2, 3, 1 and 0, 0, 0: mean of squares (4 + 9 + 1) / 6.
+    // Horizontal 1, 2, 2, 0 and 0, 0, 0, 0: (1 + 4 + 4) / 8.
+    const images = tf.tensor4d([0, 1, 3, 2, 4, 4, 5, 5, 5, 5, 5, 5], [2, 2, 3, 1]);
+    expect(value(totalVariation(images))).toBeCloseTo(14 / 6 + 9 / 8, 5);
+    expect(value(totalVariation(tf.fill([1, 4, 4, 3], 7)))).toBe(0);
+    // d/dx of the first image's top-left pixel: vertical -2·2/6, horizontal -2·1/8.
+    const grad = tf.grad((x: tf.Tensor) => totalVariation(x))(images);
+    expect(grad.dataSync()[0]).toBeCloseTo(-4 / 6 - 2 / 8, 5);
+    expect(() => totalVariation(tf.zeros([1, 1, 3, 1]))).toThrow(/h, w >= 2, got \[1,1,3,1\]/);
+    expect(() => totalVariation(tf.zeros([3, 3]))).toThrow(/must be \[n, h, w, c\]/);
   });
 
   it('multi-step learning rate', () => {

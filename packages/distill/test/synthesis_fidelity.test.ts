@@ -4,7 +4,14 @@ import { layers, sequential } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../test-support/backend.js';
 import { tinySequential } from '../../../test-support/models.js';
-import { batchNormStatisticsLoss, FidelityGuard, FidelitySet, synthesizeImages, TeacherTaps } from '../src/index.js';
+import {
+  batchNormStatisticsLoss,
+  FidelityGuard,
+  FidelitySet,
+  synthesizeImages,
+  TeacherTaps,
+  totalVariation,
+} from '../src/index.js';
 
 beforeAll(() => useBackend('cpu'));
 
@@ -97,8 +104,35 @@ describe('synthesizeImages', () => {
     taps.dispose();
   });
 
+  it('smooths the images with a total-variation weight, still fitting their targets', async () => {
+    const teacher = liveTeacher();
+    const labels = [0, 1, 2, 3, 4, 0, 1, 2];
+    const targets = oneHot(labels);
+    const taps = new TeacherTaps(teacher);
+    const before = tf.memory().numTensors;
+    const style = { targets, steps: 150, seed: 4, inputRange: [-1, 1] as const };
+    const rough = await synthesizeImages(teacher, style);
+    const smooth = await synthesizeImages(teacher, { ...style, tvWeight: 1 });
+    expect(tf.memory().numTensors - before).toBe(2);
+    const tv = (x: tf.Tensor) => tf.tidy(() => totalVariation(x).dataSync()[0] as number);
+    // Uniform noise in [-1, 1] starts at 2 · 2/3 (two directions, E(a - b)² = 2/3 each).
+    expect(tv(rough)).toBeGreaterThan(0.5);
+    expect(tv(smooth)).toBeLessThan(tv(rough) / 4);
+    const hits = tf.tidy(() =>
+      tf.sum(tf.cast(tf.equal(tf.argMax(taps.forward(smooth).logits, -1), tf.tensor1d(labels, 'int32')), 'float32')),
+    );
+    expect(hits.dataSync()[0]).toBe(8);
+    tf.dispose([rough, smooth, hits]);
+    taps.dispose();
+  });
+
   it('names what is wrong', async () => {
     const teacher = tinySequential();
+    for (const tvWeight of [-1, Number.POSITIVE_INFINITY]) {
+      await expect(synthesizeImages(teacher, { targets: oneHot([1]), tvWeight })).rejects.toThrow(
+        `synthesizeImages: tvWeight must be a finite number >= 0, got ${tvWeight}`,
+      );
+    }
     for (const jitter of [8, 1.5, -1]) {
       await expect(synthesizeImages(teacher, { targets: oneHot([1]), jitter })).rejects.toThrow(
         `synthesizeImages: jitter must be a whole number of pixels from 0 to less than the image side (8), got ${jitter}`,

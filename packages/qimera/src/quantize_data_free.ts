@@ -129,6 +129,13 @@ export interface DataFreeOptions extends TrainerOverrides {
    */
   synthesisBnsWeight?: number;
   /**
+   * Weight of the smoothness prior in synthesis (squared total variation, see
+   * `synthesizeImages`'s `tvWeight`; in squared input units). Default 0. On ResNet-20 /
+   * CIFAR-10 (inputs in [-2, 2]), 10 with the jitter and flip recipe made learned
+   * rounding's images better (docs/benchmarks.md).
+   */
+  synthesisTvWeight?: number;
+  /**
    * Random translation in synthesis, up to this many pixels each way (see
    * `synthesizeImages`). Default 0. On a CIFAR-10 MobileNet-style teacher, 2 with
    * {@link synthesisFlip}, an {@link inputRange}, 100 steps and BN weight 10 turned
@@ -455,6 +462,7 @@ export async function quantizeDataFree(
     ...synthesisStyle({
       inputRange: options.inputRange,
       bnsWeight: options.synthesisBnsWeight,
+      tvWeight: options.synthesisTvWeight,
       jitter: options.synthesisJitter,
       flip: options.synthesisFlip,
     }),
@@ -791,6 +799,7 @@ const OWN_OPTIONS = new Set([
   'calibrationImages',
   'synthesisSteps',
   'synthesisBnsWeight',
+  'synthesisTvWeight',
   'synthesisJitter',
   'synthesisFlip',
   'biasCorrection',

@@ -94,6 +94,10 @@ describe('qimera CLI: help and bad command lines', () => {
         "--synthesis-jitter must be a non-negative integer, got 'two'",
       ],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--synthesis-tv', '0'],
+        "--synthesis-tv must be a positive number, got '0'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'adaround', '--granularity', 'net'],
         "--granularity must be layer or block, got 'net'",
       ],
@@ -237,6 +241,8 @@ describe('qimera CLI: output folders', () => {
       '0.5',
       '--bns-weight',
       '10',
+      '--synthesis-tv',
+      '1',
       '--minutes',
       '0.3',
       '--backend',

@@ -474,7 +474,7 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     );
   });
 
-  it('synthesizes with the jitter and flips asked for, reproducibly for a seed', async () => {
+  it('synthesizes with the jitter, flips and smoothness asked for, reproducibly for a seed', async () => {
     const teacher = tinySequential();
     // A BN that lets signal through (random BN weights can zero every channel, and the output with them).
     tf.tidy(() =>
@@ -482,7 +482,11 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     );
     const before = tf.memory().numTensors;
     const input = tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 3);
-    const outputOf = async (style: { synthesisJitter?: number; synthesisFlip?: boolean }) => {
+    const outputOf = async (style: {
+      synthesisJitter?: number;
+      synthesisFlip?: boolean;
+      synthesisTvWeight?: number;
+    }) => {
       const { model } = await quantizeDataFree(teacher, {
         ...small,
         weightBits: 4,
@@ -500,6 +504,8 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     // Other images, so other calibrated ranges and corrected biases.
     expect(moved).not.toEqual(still);
     expect(await outputOf({ synthesisJitter: 2, synthesisFlip: true })).toEqual(moved);
+    // The smoothness prior reaches synthesis too.
+    expect(await outputOf({ synthesisTvWeight: 5 })).not.toEqual(still);
     input.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -73,6 +73,7 @@ export async function quantizeCommand(
       'synthesis-jitter': { type: 'string' },
       'synthesis-flip': { type: 'boolean', default: false },
       'bns-weight': { type: 'string' },
+      'synthesis-tv': { type: 'string' },
       granularity: { type: 'string' },
       'drop-quantization': { type: 'string' },
       workers: { type: 'string' },
@@ -115,6 +116,7 @@ export async function quantizeCommand(
   const synthesisSteps = positiveInteger(values['synthesis-steps'], '--synthesis-steps');
   const synthesisJitter = nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter');
   const synthesisBnsWeight = positiveNumber(values['bns-weight'], '--bns-weight');
+  const synthesisTvWeight = positiveNumber(values['synthesis-tv'], '--synthesis-tv');
   const granularity = choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES);
   const dropQuantization = probabilityOption(values['drop-quantization'], '--drop-quantization');
   if ((granularity !== undefined || dropQuantization !== undefined) && method !== 'adaround') {
@@ -171,6 +173,7 @@ export async function quantizeCommand(
       ...(synthesisJitter !== undefined ? { synthesisJitter } : {}),
       ...(values['synthesis-flip'] ? { synthesisFlip: true } : {}),
       ...(synthesisBnsWeight ? { synthesisBnsWeight } : {}),
+      ...(synthesisTvWeight ? { synthesisTvWeight } : {}),
       reconstruction: {
         ...(granularity ? { granularity } : {}),
         ...(dropQuantization !== undefined ? { dropQuantization } : {}),

@@ -50,6 +50,9 @@ Options:
                        --method adaround on photos)
   --synthesis-flip     mirror them left to right at random too (photos, not digits)
   --bns-weight <x>     weight of the BN-statistics loss in synthesis (default 1)
+  --synthesis-tv <x>   weight of a smoothness prior on synthesized images (squared
+                       total variation; default 0; 10 for inputs in [-2, 2] helps
+                       --method adaround on photos)
   --granularity <name> adaround: layer (default) | block: learn the roundings of the
                        layers a residual connection spans together (BRECQ)
   --drop-quantization <p> adaround: the probability that an activation stays in float
