@@ -96,8 +96,8 @@ export function synthesisStyle(options: SynthesisStyle): SynthesisStyle {
 /**
  * Images the teacher finds typical, optimised directly (no generator), as in ZeroQ and
  * Genie: pixels start as N(0, 1) noise and Adam minimises `CE_soft(teacher(x), targets)
- * + bnsWeight · L_BNS (+ tvWeight · TV)`, so every BatchNorm input has the running mean and variance the
- * teacher was trained with and each image scores its target. Superposed targets (two
+ * + bnsWeight · L_BNS + tvWeight · TV`, so every BatchNorm input has the running mean
+ * and variance the teacher was trained with and each image scores its target. Superposed targets (two
  * classes mixed) give boundary samples. Cheap next to training a generator, and
  * independent of it: used to calibrate ranges before training and as the fixed image
  * set of the fidelity guard.

@@ -94,6 +94,7 @@ export async function calibrateOnImages(
       ? await reconstructRounding(student, reference, images, {
           seed: options.seed ?? 1,
           ...options.reconstruction,
+          // At least a second: a spent budget still learns the first layers' rounding.
           ...(options.deadline !== undefined ? { timeBudgetMs: Math.max(1000, options.deadline - Date.now()) } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
         })

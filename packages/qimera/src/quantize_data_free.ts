@@ -357,6 +357,10 @@ export async function quantizeDataFree(
     );
   }
   if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
+  const tvWeight = options.synthesisTvWeight;
+  if (tvWeight !== undefined && !(Number.isFinite(tvWeight) && tvWeight >= 0)) {
+    throw new RangeError(`quantizeDataFree: synthesisTvWeight must be a finite number >= 0, got ${String(tvWeight)}`);
+  }
   const trains = method === 'qimera' || method === 'gdfq';
   const workers = options.workers ?? 1;
   if (workers !== 1 && workers !== 2) {

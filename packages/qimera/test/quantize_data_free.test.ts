@@ -628,6 +628,11 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
         `quantizeDataFree: synthesisJitter must be a whole number of pixels from 0 to less than the image side (8), got ${value}`,
       );
     }
+    for (const value of [-1, Number.NaN]) {
+      await expect(
+        quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', synthesisTvWeight: value }),
+      ).rejects.toThrow(`quantizeDataFree: synthesisTvWeight must be a finite number >= 0, got ${value}`);
+    }
     expect(tf.memory().numTensors).toBe(tensors);
     await expect(
       quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, start: 'zero' as never }),
