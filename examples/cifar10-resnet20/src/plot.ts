@@ -26,6 +26,7 @@ interface Summary {
   preset?: string;
   superposeAfter?: number | null;
   reconstruction?: { granularity: string | null; dropQuantization: number | null } | null;
+  synthesis?: { tvWeight?: number | null } | null;
 }
 interface Series {
   label: string;
@@ -99,6 +100,7 @@ for (const file of positionals) {
     summary.superposeAfter ? `superposed after ${summary.superposeAfter}` : '',
     summary.reconstruction?.granularity === 'block' ? 'blocks' : '',
     summary.reconstruction?.dropQuantization ? `QDrop ${summary.reconstruction.dropQuantization}` : '',
+    summary.synthesis?.tvWeight ? `TV ${summary.synthesis.tvWeight}` : '',
     summary.workers === 2 ? '2 workers' : '',
     secondsPerIteration !== null && ownMinutes.has(file) ? 'measured minutes' : '',
   ].filter(Boolean);

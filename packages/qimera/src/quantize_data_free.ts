@@ -132,7 +132,7 @@ export interface DataFreeOptions extends TrainerOverrides {
    * Weight of the smoothness prior in synthesis (squared total variation, see
    * `synthesizeImages`'s `tvWeight`; in squared input units). Default 0. On ResNet-20 /
    * CIFAR-10 (inputs in [-2, 2]), 10 with the jitter and flip recipe made learned
-   * rounding's images better (docs/benchmarks.md).
+   * rounding's images better in 10 minutes, not in an hour (docs/benchmarks.md).
    */
   synthesisTvWeight?: number;
   /**
