@@ -48,6 +48,7 @@ export { SynthesisPool } from './synthesis_pool.js';
 export {
   checkInputRange,
   checkJitter,
+  checkTvWeight,
   type SynthesisOptions,
   type SynthesisStyle,
   synthesisStyle,

@@ -133,10 +133,7 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     );
   }
   const range = options.inputRange && checkInputRange(options.inputRange, 'synthesizeImages: inputRange');
-  const tvWeight = options.tvWeight ?? 0;
-  if (!(Number.isFinite(tvWeight) && tvWeight >= 0)) {
-    throw new RangeError(`synthesizeImages: tvWeight must be a finite number >= 0, got ${tvWeight}`);
-  }
+  const tvWeight = checkTvWeight(options.tvWeight ?? 0, 'synthesizeImages: tvWeight');
   const taps = new TeacherTaps(teacher);
   if (taps.batchNorms.length === 0) {
     taps.dispose();
@@ -195,6 +192,17 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     dispose(parts);
     taps.dispose();
   }
+}
+
+/**
+ * Checks a total-variation weight (finite, >= 0) and returns it.
+ * @param what names the option in the error.
+ */
+export function checkTvWeight(weight: number, what: string): number {
+  if (!(Number.isFinite(weight) && weight >= 0)) {
+    throw new RangeError(`${what} must be a finite number >= 0, got ${weight}`);
+  }
+  return weight;
 }
 
 /**

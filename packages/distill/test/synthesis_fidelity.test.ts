@@ -23,6 +23,15 @@ function liveTeacher() {
   return teacher;
 }
 
+/** How many of `images` the teacher classifies as their `labels`. */
+const hitsOf = (taps: TeacherTaps, images: tf.Tensor, labels: number[]) =>
+  tf.tidy(
+    () =>
+      tf
+        .sum(tf.cast(tf.equal(tf.argMax(taps.forward(images).logits, -1), tf.tensor1d(labels, 'int32')), 'float32'))
+        .dataSync()[0] as number,
+  );
+
 /** One-hot targets over 5 classes. */
 const oneHot = (labels: number[]) =>
   Float32Array.from({ length: labels.length * 5 }, (_, k) => (k % 5 === labels[Math.floor(k / 5)] ? 1 : 0));
@@ -96,11 +105,8 @@ describe('synthesizeImages', () => {
     expect(tf.max(tf.abs(tf.sub(moved, plain))).dataSync()[0]).toBeGreaterThan(0.1);
     expect(tf.max(tf.abs(tf.sub(moved, otherSeed))).dataSync()[0]).toBeGreaterThan(0.1);
     // The images still score their targets as they are (unmoved).
-    const hits = tf.tidy(() =>
-      tf.sum(tf.cast(tf.equal(tf.argMax(taps.forward(moved).logits, -1), tf.tensor1d(labels, 'int32')), 'float32')),
-    );
-    expect(hits.dataSync()[0]).toBe(8);
-    tf.dispose([plain, moved, again, otherSeed, hits]);
+    expect(hitsOf(taps, moved, labels)).toBe(8);
+    tf.dispose([plain, moved, again, otherSeed]);
     taps.dispose();
   });
 
@@ -118,11 +124,8 @@ describe('synthesizeImages', () => {
     // Uniform noise in [-1, 1] starts at 2 · 2/3 (two directions, E(a - b)² = 2/3 each).
     expect(tv(rough)).toBeGreaterThan(0.5);
     expect(tv(smooth)).toBeLessThan(tv(rough) / 4);
-    const hits = tf.tidy(() =>
-      tf.sum(tf.cast(tf.equal(tf.argMax(taps.forward(smooth).logits, -1), tf.tensor1d(labels, 'int32')), 'float32')),
-    );
-    expect(hits.dataSync()[0]).toBe(8);
-    tf.dispose([rough, smooth, hits]);
+    expect(hitsOf(taps, smooth, labels)).toBe(8);
+    tf.dispose([rough, smooth]);
     taps.dispose();
   });
 

@@ -4,6 +4,7 @@ import {
   checkCheckpoint,
   checkInputRange,
   checkJitter,
+  checkTvWeight,
   type DistillOptions,
   type DistillProgress,
   distill,
@@ -357,9 +358,8 @@ export async function quantizeDataFree(
     );
   }
   if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
-  const tvWeight = options.synthesisTvWeight;
-  if (tvWeight !== undefined && !(Number.isFinite(tvWeight) && tvWeight >= 0)) {
-    throw new RangeError(`quantizeDataFree: synthesisTvWeight must be a finite number >= 0, got ${String(tvWeight)}`);
+  if (options.synthesisTvWeight !== undefined) {
+    checkTvWeight(options.synthesisTvWeight, 'quantizeDataFree: synthesisTvWeight');
   }
   const trains = method === 'qimera' || method === 'gdfq';
   const workers = options.workers ?? 1;
