@@ -63,7 +63,7 @@ export async function roundOnRealImages(
         reconstruction: options.reconstruction,
         ...(options.minutes !== undefined ? { deadline: started + options.minutes * 60_000 } : {}),
       });
-      reconstruction = calibrated.reconstruction as ReconstructionReport;
+      reconstruction = calibrated.reconstruction;
     } catch (error) {
       student.dispose();
       throw error;

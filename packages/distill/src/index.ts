@@ -28,6 +28,7 @@ export {
   softCrossEntropy,
   totalVariation,
 } from './losses.js';
+export { checkInputRange, checkJitter, checkLossWeight, checkPositive } from './option_checks.js';
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 export {
   type GeneratedSamples,
@@ -46,9 +47,6 @@ export {
 } from './settings.js';
 export { SynthesisPool } from './synthesis_pool.js';
 export {
-  checkInputRange,
-  checkJitter,
-  checkTvWeight,
   type SynthesisOptions,
   type SynthesisStyle,
   synthesisStyle,

@@ -5,6 +5,7 @@ import { workerThreadsAvailable } from '#worker-thread';
 import type { CheckpointOptions, DistillCheckpoint } from './checkpoint.js';
 import type { ImageSource } from './image_source.js';
 import type { KdReduction } from './losses.js';
+import { checkLossWeight, checkPositive } from './option_checks.js';
 import type { DistillProgress } from './progress.js';
 
 /** How the student's learning rate decays; see {@link DistillOptions.studentLrSchedule}. */
@@ -217,7 +218,10 @@ export function resolveSettings(options: DistillOptions) {
     }
   }
   for (const key of ['temperature', 'generatorLearningRate', 'studentLearningRate'] as const) {
-    if (!(settings[key] > 0)) throw new RangeError(`distill: ${key} must be positive, got ${settings[key]}`);
+    checkPositive(settings[key], `distill: ${key}`);
+  }
+  for (const key of ['bnsWeight', 'kdAlpha', 'weightDecay'] as const) {
+    checkLossWeight(settings[key], `distill: ${key}`);
   }
   return settings;
 }

@@ -18,6 +18,7 @@ import {
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { moveImages } from './image_moves.js';
 import { batchNormStatisticsLoss, softCrossEntropy, totalVariation } from './losses.js';
+import { checkInputRange, checkJitter, checkLossWeight, checkPositive } from './option_checks.js';
 import { TeacherTaps } from './taps.js';
 
 /** Longest time synthesis computes before it lets other tasks of its thread run. */
@@ -133,13 +134,14 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     );
   }
   const range = options.inputRange && checkInputRange(options.inputRange, 'synthesizeImages: inputRange');
-  const tvWeight = checkTvWeight(options.tvWeight ?? 0, 'synthesizeImages: tvWeight');
+  const tvWeight = checkLossWeight(options.tvWeight ?? 0, 'synthesizeImages: tvWeight');
+  const bnsWeight = checkLossWeight(options.bnsWeight ?? 1, 'synthesizeImages: bnsWeight');
+  const learningRate = checkPositive(options.learningRate ?? 0.1, 'synthesizeImages: learningRate');
   const taps = new TeacherTaps(teacher);
   if (taps.batchNorms.length === 0) {
     taps.dispose();
     throw new Error(`synthesizeImages: teacher '${teacher.name}' has no BatchNormalization layer to match`);
   }
-  const bnsWeight = options.bnsWeight ?? 1;
   const seed = options.seed ?? 1;
   const parts: Tensor[] = [];
   let yielded = Date.now();
@@ -154,7 +156,7 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
       const moves = new SeededRandom(seed + start);
       const pixels: Variable = variable(noise);
       noise.dispose();
-      const optimizer = train.adam(options.learningRate ?? 0.1);
+      const optimizer = train.adam(learningRate);
       try {
         for (let step = 0; step < steps && !options.signal?.aborted; step++) {
           const shiftY = jitter > 0 ? moves.int(2 * jitter + 1) - jitter : 0;
@@ -192,41 +194,4 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     dispose(parts);
     taps.dispose();
   }
-}
-
-/**
- * Checks a total-variation weight (finite, >= 0) and returns it.
- * @param what names the option in the error.
- */
-export function checkTvWeight(weight: number, what: string): number {
-  if (!(Number.isFinite(weight) && weight >= 0)) {
-    throw new RangeError(`${what} must be a finite number >= 0, got ${weight}`);
-  }
-  return weight;
-}
-
-/**
- * Checks a jitter (a whole number of pixels, 0 to less than `side`, the image's shorter
- * side) and returns it.
- * @param what names the option in the error.
- */
-export function checkJitter(jitter: number, side: number, what: string): number {
-  if (!(Number.isInteger(jitter) && jitter >= 0 && jitter < side)) {
-    throw new RangeError(
-      `${what} must be a whole number of pixels from 0 to less than the image side (${side}), got ${jitter}`,
-    );
-  }
-  return jitter;
-}
-
-/**
- * Checks an input range `[min, max]` (finite, min < max) and returns it.
- * @param what names the option in the error.
- */
-export function checkInputRange(range: readonly [number, number], what: string): readonly [number, number] {
-  const valid = Array.isArray(range) && range.length === 2 && range[0] < range[1];
-  if (!(valid && Number.isFinite(range[0]) && Number.isFinite(range[1]))) {
-    throw new RangeError(`${what} must be [min, max] with finite min < max, got ${JSON.stringify(range)}`);
-  }
-  return range;
 }

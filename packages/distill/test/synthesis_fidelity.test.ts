@@ -131,9 +131,16 @@ describe('synthesizeImages', () => {
 
   it('names what is wrong', async () => {
     const teacher = tinySequential();
-    for (const tvWeight of [-1, Number.POSITIVE_INFINITY]) {
-      await expect(synthesizeImages(teacher, { targets: oneHot([1]), tvWeight })).rejects.toThrow(
-        `synthesizeImages: tvWeight must be a finite number >= 0, got ${tvWeight}`,
+    for (const option of ['tvWeight', 'bnsWeight'] as const) {
+      for (const value of [-1, Number.POSITIVE_INFINITY, Number.NaN]) {
+        await expect(synthesizeImages(teacher, { targets: oneHot([1]), [option]: value })).rejects.toThrow(
+          `synthesizeImages: ${option} must be a finite number >= 0, got ${value}`,
+        );
+      }
+    }
+    for (const learningRate of [0, -0.1, Number.NaN]) {
+      await expect(synthesizeImages(teacher, { targets: oneHot([1]), learningRate })).rejects.toThrow(
+        `synthesizeImages: learningRate must be a finite number > 0, got ${learningRate}`,
       );
     }
     for (const jitter of [8, 1.5, -1]) {

@@ -243,7 +243,12 @@ describe('distill', () => {
     await expect(distill({ ...run, batchSize: 0 })).rejects.toThrow(
       /distill: batchSize must be a positive integer, got 0/,
     );
-    await expect(distill({ ...run, temperature: -1 })).rejects.toThrow(/distill: temperature must be positive/);
+    await expect(distill({ ...run, temperature: -1 })).rejects.toThrow(
+      /distill: temperature must be a finite number > 0, got -1/,
+    );
+    await expect(distill({ ...run, bnsWeight: Number.NaN })).rejects.toThrow(
+      /distill: bnsWeight must be a finite number >= 0, got NaN/,
+    );
     await expect(distill({ ...run, superposeAfter: -1 })).rejects.toThrow(
       /distill: superposeAfter must be a non-negative integer, got -1/,
     );

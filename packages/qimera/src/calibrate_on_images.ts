@@ -74,6 +74,18 @@ export async function calibrateOnImages(
   reference: LayersModel,
   student: LayersModel,
   images: Tensor,
+  options: ImageCalibrationOptions & { reconstruction: RoundingReconstructionOptions },
+): Promise<ImageCalibrationReport & { reconstructionImages: number; reconstruction: ReconstructionReport }>;
+export async function calibrateOnImages(
+  reference: LayersModel,
+  student: LayersModel,
+  images: Tensor,
+  options?: ImageCalibrationOptions,
+): Promise<ImageCalibrationReport>;
+export async function calibrateOnImages(
+  reference: LayersModel,
+  student: LayersModel,
+  images: Tensor,
   options: ImageCalibrationOptions = {},
 ): Promise<ImageCalibrationReport> {
   const available = images.shape[0] ?? 0;

@@ -4,7 +4,7 @@ import {
   checkCheckpoint,
   checkInputRange,
   checkJitter,
-  checkTvWeight,
+  checkLossWeight,
   type DistillOptions,
   type DistillProgress,
   distill,
@@ -358,8 +358,11 @@ export async function quantizeDataFree(
     );
   }
   if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
-  if (options.synthesisTvWeight !== undefined) {
-    checkTvWeight(options.synthesisTvWeight, 'quantizeDataFree: synthesisTvWeight');
+  for (const [name, value] of [
+    ['synthesisTvWeight', options.synthesisTvWeight],
+    ['synthesisBnsWeight', options.synthesisBnsWeight],
+  ] as const) {
+    if (value !== undefined) checkLossWeight(value, `quantizeDataFree: ${name}`);
   }
   const trains = method === 'qimera' || method === 'gdfq';
   const workers = options.workers ?? 1;

@@ -628,10 +628,12 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
         `quantizeDataFree: synthesisJitter must be a whole number of pixels from 0 to less than the image side (8), got ${value}`,
       );
     }
-    for (const value of [-1, Number.NaN]) {
-      await expect(
-        quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', synthesisTvWeight: value }),
-      ).rejects.toThrow(`quantizeDataFree: synthesisTvWeight must be a finite number >= 0, got ${value}`);
+    for (const option of ['synthesisTvWeight', 'synthesisBnsWeight'] as const) {
+      for (const value of [-1, Number.NaN]) {
+        await expect(
+          quantizeDataFree(teacher, { weightBits: 4, activationBits: 4, method: 'mse', [option]: value }),
+        ).rejects.toThrow(`quantizeDataFree: ${option} must be a finite number >= 0, got ${value}`);
+      }
     }
     expect(tf.memory().numTensors).toBe(tensors);
     await expect(
