@@ -45,9 +45,9 @@ export interface SynthesisOptions {
    * teacher's first layer does not respond to stays from the start: on CIFAR-10 with
    * inputs in [-2, 2] and 100 steps, neighbouring pixels differ 12 times more (in mean
    * square) than in real images; weight 10 brings that to 1.7 times and made 10
-   * minutes of learned rounding on the images better (docs/benchmarks.md). It is in the squared input
-   * units: images in [0, 1] need about 16 times the weight of images in [-2, 2]. Default
-   * 0 (none).
+   * minutes of learned rounding on the images better (docs/benchmarks.md). It is in the
+   * squared input units: images in [0, 1] need about 16 times the weight of images in
+   * [-2, 2]. Default 0 (none).
    */
   tvWeight?: number;
   /**
