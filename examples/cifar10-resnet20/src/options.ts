@@ -11,8 +11,10 @@ import {
   type ReconstructionGranularity,
   SCHEDULE_PRESETS,
   type SchedulePreset,
+  STARTING_NOISES,
   STARTING_POINTS,
   STUDENT_LR_SCHEDULES,
+  type StartingNoise,
   type StartingPoint,
   type StudentLrSchedule,
 } from 'qimera';
@@ -76,6 +78,8 @@ export interface RunOptions {
   bnsWeight?: number;
   /** Weight of the smoothness prior in synthesis (library default, none, when undefined). */
   synthesisTv?: number;
+  /** The noise synthesized images start from (library default, white, when undefined). */
+  synthesisNoise?: StartingNoise;
   /** Random translation in synthesis, in pixels (library default, none, when undefined). */
   synthesisJitter?: number;
   /** Random left-right mirroring in synthesis. */
@@ -128,6 +132,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
       'synthesis-steps': { type: 'string' },
       'bns-weight': { type: 'string' },
       'synthesis-tv': { type: 'string' },
+      'synthesis-noise': { type: 'string' },
       'synthesis-jitter': { type: 'string' },
       'synthesis-flip': { type: 'boolean', default: false },
       'calibration-images': { type: 'string' },
@@ -199,6 +204,7 @@ export function parseRunOptions(args: string[], shared: string): RunOptions {
     synthesisSteps: positiveInteger(values['synthesis-steps'], '--synthesis-steps'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
     synthesisTv: positiveNumber(values['synthesis-tv'], '--synthesis-tv'),
+    synthesisNoise: choiceOption(values['synthesis-noise'], '--synthesis-noise', STARTING_NOISES),
     synthesisJitter: nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter'),
     synthesisFlip: values['synthesis-flip'],
     calibrationImages: positiveInteger(values['calibration-images'], '--calibration-images'),

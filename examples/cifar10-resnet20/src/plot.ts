@@ -26,7 +26,7 @@ interface Summary {
   preset?: string;
   superposeAfter?: number | null;
   reconstruction?: { granularity: string | null; dropQuantization: number | null } | null;
-  synthesis?: { tvWeight?: number | null } | null;
+  synthesis?: { tvWeight?: number | null; startingNoise?: string | null } | null;
 }
 interface Series {
   label: string;
@@ -101,6 +101,7 @@ for (const file of positionals) {
     summary.reconstruction?.granularity === 'block' ? 'blocks' : '',
     summary.reconstruction?.dropQuantization ? `QDrop ${summary.reconstruction.dropQuantization}` : '',
     summary.synthesis?.tvWeight ? `TV ${summary.synthesis.tvWeight}` : '',
+    summary.synthesis?.startingNoise === 'multiScale' ? 'multi-scale noise' : '',
     summary.workers === 2 ? '2 workers' : '',
     secondsPerIteration !== null && ownMinutes.has(file) ? 'measured minutes' : '',
   ].filter(Boolean);

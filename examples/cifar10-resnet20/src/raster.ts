@@ -18,6 +18,7 @@ export const COLORS: Rgb[] = [
   [0, 90, 50],
   [90, 90, 90],
   [120, 0, 60],
+  [0, 0, 150],
 ];
 export const GREY: Rgb = [150, 150, 150];
 export const INK: Rgb = [30, 30, 30];

@@ -88,6 +88,7 @@ describe('bench:cifar10 options', () => {
     const options = parse(
       ...['--method', 'mse', '--input-range=-1.99,2.13', '--synthesis-steps', '200', '--bns-weight', '10'],
       ...['--calibration-images', '128', '--synthesis-jitter', '2', '--synthesis-flip', '--synthesis-tv', '10'],
+      ...['--synthesis-noise', 'multiScale'],
     );
     expect(options).toMatchObject({
       inputRange: [-1.99, 2.13],
@@ -97,9 +98,15 @@ describe('bench:cifar10 options', () => {
       synthesisJitter: 2,
       synthesisFlip: true,
       synthesisTv: 10,
+      synthesisNoise: 'multiScale',
     });
     const defaults = parse('--method', 'mse');
-    expect(defaults).toMatchObject({ synthesisJitter: undefined, synthesisFlip: false, synthesisTv: undefined });
+    expect(defaults).toMatchObject({
+      synthesisJitter: undefined,
+      synthesisFlip: false,
+      synthesisTv: undefined,
+      synthesisNoise: undefined,
+    });
     expect([defaults.inputRange, defaults.synthesisSteps, defaults.bnsWeight, defaults.calibrationImages]).toEqual([
       undefined,
       undefined,
@@ -128,6 +135,7 @@ describe('bench:cifar10 options', () => {
     [['--iterations', '9', '--warmup-epochs=-1'], "--warmup-epochs must be a non-negative integer, got '-1'"],
     [['--iterations', '9', '--student-lr', 'fast'], "--student-lr must be a positive number, got 'fast'"],
     [['--iterations', '9', '--seed', 'x'], "--seed must be a non-negative integer, got 'x'"],
+    [['--iterations', '9', '--synthesis-noise', 'pink'], "--synthesis-noise must be white or multiScale, got 'pink'"],
     [['--iterations', '9', '--bits', '4-4'], "--bits must be W/A with both from 2 to 16, got '4-4'"],
     [['--iterations', '9', '--bits', '1/4'], "--bits must be W/A with both from 2 to 16, got '1/4'"],
     [['--iterations', '9', '--method', 'zeroq'], "--method must be qimera, gdfq, adaround, mse or minmax, got 'zeroq'"],

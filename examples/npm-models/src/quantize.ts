@@ -22,6 +22,7 @@ import {
   parseCifar10,
   quantizeDataFree,
   RECONSTRUCTION_GRANULARITIES,
+  STARTING_NOISES,
   useFastestBackend,
 } from 'qimera';
 import {
@@ -60,6 +61,8 @@ const options = readScriptOptions('quantize', () => {
       'bns-weight': { type: 'string' },
       // Weight of the smoothness prior on synthesized images (squared total variation).
       'synthesis-tv': { type: 'string' },
+      // 'multiScale': synthesized images start from noise with large-scale structure.
+      'synthesis-noise': { type: 'string' },
       // Shifts and mirror images while synthesizing (DeepInversion's); they need the input range.
       'synthesis-jitter': { type: 'string' },
       'synthesis-flip': { type: 'boolean', default: false },
@@ -91,6 +94,7 @@ const options = readScriptOptions('quantize', () => {
     inputRange: rangeOption(values['input-range'], '--input-range'),
     bnsWeight: positiveNumber(values['bns-weight'], '--bns-weight'),
     synthesisTv: positiveNumber(values['synthesis-tv'], '--synthesis-tv'),
+    synthesisNoise: choiceOption(values['synthesis-noise'], '--synthesis-noise', STARTING_NOISES),
     synthesisJitter: nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter'),
     synthesisFlip: values['synthesis-flip'],
     granularity: choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES),
@@ -164,6 +168,7 @@ for (const method of options.methods) {
         ...(options.inputRange ? { inputRange: options.inputRange } : {}),
         ...(options.bnsWeight !== undefined ? { synthesisBnsWeight: options.bnsWeight } : {}),
         ...(options.synthesisTv !== undefined ? { synthesisTvWeight: options.synthesisTv } : {}),
+        ...(options.synthesisNoise !== undefined ? { synthesisStartingNoise: options.synthesisNoise } : {}),
         ...(options.synthesisJitter !== undefined ? { synthesisJitter: options.synthesisJitter } : {}),
         ...(options.synthesisFlip ? { synthesisFlip: true } : {}),
         reconstruction: {
@@ -199,6 +204,7 @@ for (const method of options.methods) {
           inputRange: options.inputRange ?? null,
           bnsWeight: options.bnsWeight ?? null,
           synthesisTv: options.synthesisTv ?? null,
+          synthesisNoise: options.synthesisNoise ?? null,
           synthesisJitter: options.synthesisJitter ?? null,
           synthesisFlip: options.synthesisFlip,
           granularity: options.granularity ?? null,

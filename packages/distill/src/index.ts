@@ -28,7 +28,13 @@ export {
   softCrossEntropy,
   totalVariation,
 } from './losses.js';
-export { checkInputRange, checkJitter, checkLossWeight, checkPositive } from './option_checks.js';
+export {
+  checkInputRange,
+  checkJitter,
+  checkLossWeight,
+  checkPositive,
+  checkStartingNoise,
+} from './option_checks.js';
 export type { DistillProgress, DistillResult, IterationLosses } from './progress.js';
 export {
   type GeneratedSamples,
@@ -45,6 +51,13 @@ export {
   STUDENT_LR_SCHEDULES,
   type StudentLrSchedule,
 } from './settings.js';
+export {
+  multiScaleNoise,
+  type NoiseLevel,
+  STARTING_NOISES,
+  type StartingNoise,
+  startingPixels,
+} from './starting_noise.js';
 export { SynthesisPool } from './synthesis_pool.js';
 export {
   type SynthesisOptions,

@@ -1,4 +1,5 @@
 // Checks of options shared by synthesis, training and the umbrella: each names the option it rejects.
+import { STARTING_NOISES, type StartingNoise } from './starting_noise.js';
 
 /**
  * Checks a loss term's weight (finite, >= 0: 0 turns the term off) and returns it.
@@ -46,4 +47,17 @@ export function checkPositive(value: number, what: string): number {
     throw new RangeError(`${what} must be a finite number > 0, got ${value}`);
   }
   return value;
+}
+
+/**
+ * Checks a starting noise (one of {@link STARTING_NOISES}) and returns it.
+ * @param what names the option in the error.
+ */
+export function checkStartingNoise(noise: StartingNoise, what: string): StartingNoise {
+  if (!STARTING_NOISES.includes(noise)) {
+    throw new RangeError(
+      `${what} must be one of ${STARTING_NOISES.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(noise)}`,
+    );
+  }
+  return noise;
 }

@@ -5,8 +5,6 @@ import {
   concat,
   dispose,
   mul,
-  randomNormal,
-  randomUniform,
   type Scalar,
   type Tensor,
   tensor2d,
@@ -18,7 +16,8 @@ import {
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { moveImages } from './image_moves.js';
 import { batchNormStatisticsLoss, softCrossEntropy, totalVariation } from './losses.js';
-import { checkInputRange, checkJitter, checkLossWeight, checkPositive } from './option_checks.js';
+import { checkInputRange, checkJitter, checkLossWeight, checkPositive, checkStartingNoise } from './option_checks.js';
+import { type StartingNoise, startingPixels } from './starting_noise.js';
 import { TeacherTaps } from './taps.js';
 
 /** Longest time synthesis computes before it lets other tasks of its thread run. */
@@ -52,10 +51,22 @@ export interface SynthesisOptions {
   tvWeight?: number;
   /**
    * The range every input value lies in for the teacher (its pixel range after its own
-   * normalisation, e.g. [0, 1] or [-1, 1]): pixels start uniform in it and are clipped to
-   * it after every step. Default: unbounded, starting from N(0, 1).
+   * normalisation, e.g. [0, 1] or [-1, 1]): pixels start in it (see `startingNoise`) and
+   * are clipped to it after every step. Default: unbounded.
    */
   inputRange?: readonly [number, number];
+  /**
+   * The noise the pixels start from. `'white'`: each value on its own, uniform in
+   * `inputRange` (N(0, 1) without one). `'multiScale'`: Gaussian noise with equal power
+   * in every octave, from one value per image and channel to one per pixel (natural
+   * images' 1/f spectrum; see `multiScaleNoise`), centred in `inputRange` with a quarter
+   * of its width as its scale and clipped to it (N(0, 1)'s centre and scale without
+   * one). The BN statistics barely move what sets images apart at large scales once
+   * synthesis has begun: from white noise, CIFAR-10 images synthesized for ResNet-20
+   * differ in their mean value 7 times less than real ones (docs/benchmarks.md).
+   * Default `'white'`.
+   */
+  startingNoise?: StartingNoise;
   /**
    * Random translation of the batch before each step's teacher forward, up to this many
    * pixels each way in height and width, wrapping around (DeepInversion's jitter): an
@@ -81,7 +92,10 @@ export interface SynthesisOptions {
 }
 
 /** How images are synthesized apart from which, how many and for how long: one style for every image set of a run. */
-export type SynthesisStyle = Pick<SynthesisOptions, 'inputRange' | 'bnsWeight' | 'tvWeight' | 'jitter' | 'flip'>;
+export type SynthesisStyle = Pick<
+  SynthesisOptions,
+  'inputRange' | 'bnsWeight' | 'tvWeight' | 'startingNoise' | 'jitter' | 'flip'
+>;
 
 /** The style options `options` gives (those not undefined), to pass on to {@link synthesizeImages}. */
 export function synthesisStyle(options: SynthesisStyle): SynthesisStyle {
@@ -89,6 +103,7 @@ export function synthesisStyle(options: SynthesisStyle): SynthesisStyle {
     ...(options.inputRange ? { inputRange: options.inputRange } : {}),
     ...(options.bnsWeight !== undefined ? { bnsWeight: options.bnsWeight } : {}),
     ...(options.tvWeight !== undefined ? { tvWeight: options.tvWeight } : {}),
+    ...(options.startingNoise !== undefined ? { startingNoise: options.startingNoise } : {}),
     ...(options.jitter !== undefined ? { jitter: options.jitter } : {}),
     ...(options.flip !== undefined ? { flip: options.flip } : {}),
   };
@@ -96,10 +111,11 @@ export function synthesisStyle(options: SynthesisStyle): SynthesisStyle {
 
 /**
  * Images the teacher finds typical, optimised directly (no generator), as in ZeroQ and
- * Genie: pixels start as N(0, 1) noise and Adam minimises `CE_soft(teacher(x), targets)
- * + bnsWeight · L_BNS + tvWeight · TV`, so every BatchNorm input has the running mean
- * and variance the teacher was trained with and each image scores its target. Superposed targets (two
- * classes mixed) give boundary samples. Cheap next to training a generator, and
+ * Genie: pixels start as noise (`startingNoise`) and Adam minimises
+ * `CE_soft(teacher(x), targets) + bnsWeight · L_BNS + tvWeight · TV`, so every
+ * BatchNorm input has the running mean and variance the teacher was trained with and
+ * each image scores its target. Superposed targets (two classes mixed) give boundary
+ * samples. Cheap next to training a generator, and
  * independent of it: used to calibrate ranges before training and as the fixed image
  * set of the fidelity guard.
  *
@@ -137,6 +153,7 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
   const tvWeight = checkLossWeight(options.tvWeight ?? 0, 'synthesizeImages: tvWeight');
   const bnsWeight = checkLossWeight(options.bnsWeight ?? 1, 'synthesizeImages: bnsWeight');
   const learningRate = checkPositive(options.learningRate ?? 0.1, 'synthesizeImages: learningRate');
+  const startingNoise = checkStartingNoise(options.startingNoise ?? 'white', 'synthesizeImages: startingNoise');
   const taps = new TeacherTaps(teacher);
   if (taps.batchNorms.length === 0) {
     taps.dispose();
@@ -149,9 +166,12 @@ export async function synthesizeImages(teacher: LayersModel, options: SynthesisO
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
       const targets = tensor2d(options.targets.subarray(start * classes, (start + n) * classes), [n, classes]);
-      const noise = range
-        ? randomUniform([n, ...(shape as number[])], range[0], range[1], 'float32', seed + start)
-        : randomNormal([n, ...(shape as number[])], 0, 1, 'float32', seed + start);
+      const noise = startingPixels(
+        startingNoise,
+        [n, ...shape] as [number, number, number, number],
+        range,
+        seed + start,
+      );
       // Each batch its own moves, as its own noise: a batch's images depend on its seed alone.
       const moves = new SeededRandom(seed + start);
       const pixels: Variable = variable(noise);

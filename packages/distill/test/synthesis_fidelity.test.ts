@@ -8,6 +8,7 @@ import {
   batchNormStatisticsLoss,
   FidelityGuard,
   FidelitySet,
+  startingPixels,
   synthesizeImages,
   TeacherTaps,
   totalVariation,
@@ -129,8 +130,33 @@ describe('synthesizeImages', () => {
     taps.dispose();
   });
 
+  it('starts from multi-scale noise when asked, still fitting the targets', async () => {
+    const teacher = liveTeacher();
+    const labels = [0, 1, 2, 3, 4, 0, 1, 2];
+    const taps = new TeacherTaps(teacher);
+    const style = {
+      targets: oneHot(labels),
+      seed: 4,
+      inputRange: [-1, 1] as const,
+      startingNoise: 'multiScale' as const,
+    };
+    const before = tf.memory().numTensors;
+    // One step of a vanishing rate leaves the starting noise, that of the batch's seed.
+    const start = await synthesizeImages(teacher, { ...style, steps: 1, learningRate: 1e-9 });
+    const noise = startingPixels('multiScale', [8, 8, 8, 3], [-1, 1], 4);
+    expect(tf.tidy(() => tf.max(tf.abs(tf.sub(start, noise))).dataSync()[0])).toBeLessThan(1e-6);
+    const trained = await synthesizeImages(teacher, { ...style, steps: 150 });
+    expect(tf.memory().numTensors - before).toBe(3);
+    expect(hitsOf(taps, trained, labels)).toBe(8);
+    tf.dispose([start, noise, trained]);
+    taps.dispose();
+  });
+
   it('names what is wrong', async () => {
     const teacher = tinySequential();
+    await expect(synthesizeImages(teacher, { targets: oneHot([1]), startingNoise: 'pink' as never })).rejects.toThrow(
+      `synthesizeImages: startingNoise must be one of 'white', 'multiScale', got "pink"`,
+    );
     for (const option of ['tvWeight', 'bnsWeight'] as const) {
       for (const value of [-1, Number.POSITIVE_INFINITY, Number.NaN]) {
         await expect(synthesizeImages(teacher, { targets: oneHot([1]), [option]: value })).rejects.toThrow(

@@ -5,6 +5,7 @@ import {
   checkInputRange,
   checkJitter,
   checkLossWeight,
+  checkStartingNoise,
   type DistillOptions,
   type DistillProgress,
   distill,
@@ -16,6 +17,7 @@ import {
   previewSamples,
   resolveSettings,
   type SamplePreview,
+  type StartingNoise,
   synthesisStyle,
   TrainingDivergedError,
 } from '@qimera/distill';
@@ -136,6 +138,12 @@ export interface DataFreeOptions extends TrainerOverrides {
    * rounding's images better in 10 minutes, not in an hour (docs/benchmarks.md).
    */
   synthesisTvWeight?: number;
+  /**
+   * The noise synthesized images start from (see `synthesizeImages`'s `startingNoise`):
+   * `'white'` (default) or `'multiScale'`, noise with large-scale structure, whose
+   * images differ in brightness and colour as real ones do.
+   */
+  synthesisStartingNoise?: StartingNoise;
   /**
    * Random translation in synthesis, up to this many pixels each way (see
    * `synthesizeImages`). Default 0. On a CIFAR-10 MobileNet-style teacher, 2 with
@@ -358,6 +366,9 @@ export async function quantizeDataFree(
     );
   }
   if (options.inputRange !== undefined) checkInputRange(options.inputRange, 'quantizeDataFree: inputRange');
+  if (options.synthesisStartingNoise !== undefined) {
+    checkStartingNoise(options.synthesisStartingNoise, 'quantizeDataFree: synthesisStartingNoise');
+  }
   for (const [name, value] of [
     ['synthesisTvWeight', options.synthesisTvWeight],
     ['synthesisBnsWeight', options.synthesisBnsWeight],
@@ -470,6 +481,7 @@ export async function quantizeDataFree(
       inputRange: options.inputRange,
       bnsWeight: options.synthesisBnsWeight,
       tvWeight: options.synthesisTvWeight,
+      startingNoise: options.synthesisStartingNoise,
       jitter: options.synthesisJitter,
       flip: options.synthesisFlip,
     }),
@@ -807,6 +819,7 @@ const OWN_OPTIONS = new Set([
   'synthesisSteps',
   'synthesisBnsWeight',
   'synthesisTvWeight',
+  'synthesisStartingNoise',
   'synthesisJitter',
   'synthesisFlip',
   'biasCorrection',

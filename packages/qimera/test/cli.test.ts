@@ -98,6 +98,10 @@ describe('qimera CLI: help and bad command lines', () => {
         "--synthesis-tv must be a positive number, got '0'",
       ],
       [
+        ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--synthesis-noise', 'pink'],
+        "--synthesis-noise must be white or multiScale, got 'pink'",
+      ],
+      [
         ['quantize', 'm.json', '--bits', '4/4', '--out', 'x', '--method', 'adaround', '--granularity', 'net'],
         "--granularity must be layer or block, got 'net'",
       ],
@@ -243,6 +247,8 @@ describe('qimera CLI: output folders', () => {
       '10',
       '--synthesis-tv',
       '1',
+      '--synthesis-noise',
+      'multiScale',
       '--minutes',
       '0.3',
       '--backend',

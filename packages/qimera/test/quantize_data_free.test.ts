@@ -486,6 +486,7 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
       synthesisJitter?: number;
       synthesisFlip?: boolean;
       synthesisTvWeight?: number;
+      synthesisStartingNoise?: 'multiScale';
     }) => {
       const { model } = await quantizeDataFree(teacher, {
         ...small,
@@ -506,6 +507,8 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
     expect(await outputOf({ synthesisJitter: 2, synthesisFlip: true })).toEqual(moved);
     // The smoothness prior reaches synthesis too.
     expect(await outputOf({ synthesisTvWeight: 5 })).not.toEqual(still);
+    // So does the starting noise.
+    expect(await outputOf({ synthesisStartingNoise: 'multiScale' })).not.toEqual(still);
     input.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -628,6 +631,14 @@ describe('quantizeDataFree: calibrated start, fidelity guard, budgets', () => {
         `quantizeDataFree: synthesisJitter must be a whole number of pixels from 0 to less than the image side (8), got ${value}`,
       );
     }
+    await expect(
+      quantizeDataFree(teacher, {
+        weightBits: 4,
+        activationBits: 4,
+        method: 'mse',
+        synthesisStartingNoise: 'brown' as never,
+      }),
+    ).rejects.toThrow(`quantizeDataFree: synthesisStartingNoise must be one of 'white', 'multiScale', got "brown"`);
     for (const option of ['synthesisTvWeight', 'synthesisBnsWeight'] as const) {
       for (const value of [-1, Number.NaN]) {
         await expect(

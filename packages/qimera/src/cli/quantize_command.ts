@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type Fidelity, GUARD_CRITERIA, TrainingDivergedError } from '@qimera/distill';
+import { type Fidelity, GUARD_CRITERIA, STARTING_NOISES, TrainingDivergedError } from '@qimera/distill';
 import { exportQuantized } from '@qimera/export';
 import { checkSaveFolder, loadLayersModelFromFile, ModelFileError } from '@qimera/node-io';
 import { RECONSTRUCTION_GRANULARITIES } from '@qimera/quantizers';
@@ -74,6 +74,7 @@ export async function quantizeCommand(
       'synthesis-flip': { type: 'boolean', default: false },
       'bns-weight': { type: 'string' },
       'synthesis-tv': { type: 'string' },
+      'synthesis-noise': { type: 'string' },
       granularity: { type: 'string' },
       'drop-quantization': { type: 'string' },
       workers: { type: 'string' },
@@ -117,6 +118,7 @@ export async function quantizeCommand(
   const synthesisJitter = nonNegativeInteger(values['synthesis-jitter'], '--synthesis-jitter');
   const synthesisBnsWeight = positiveNumber(values['bns-weight'], '--bns-weight');
   const synthesisTvWeight = positiveNumber(values['synthesis-tv'], '--synthesis-tv');
+  const synthesisStartingNoise = choiceOption(values['synthesis-noise'], '--synthesis-noise', STARTING_NOISES);
   const granularity = choiceOption(values.granularity, '--granularity', RECONSTRUCTION_GRANULARITIES);
   const dropQuantization = probabilityOption(values['drop-quantization'], '--drop-quantization');
   if ((granularity !== undefined || dropQuantization !== undefined) && method !== 'adaround') {
@@ -174,6 +176,7 @@ export async function quantizeCommand(
       ...(values['synthesis-flip'] ? { synthesisFlip: true } : {}),
       ...(synthesisBnsWeight ? { synthesisBnsWeight } : {}),
       ...(synthesisTvWeight ? { synthesisTvWeight } : {}),
+      ...(synthesisStartingNoise ? { synthesisStartingNoise } : {}),
       reconstruction: {
         ...(granularity ? { granularity } : {}),
         ...(dropQuantization !== undefined ? { dropQuantization } : {}),

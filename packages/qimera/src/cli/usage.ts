@@ -53,6 +53,9 @@ Options:
   --synthesis-tv <x>   weight of a smoothness prior on synthesized images (squared
                        total variation; default 0; 10 for inputs in [-2, 2] helps
                        --method adaround on photos)
+  --synthesis-noise <name> white (default) | multiScale: synthesized images start
+                       from noise with large-scale structure, so they differ in
+                       brightness and colour as photos do
   --granularity <name> adaround: layer (default) | block: learn the roundings of the
                        layers a residual connection spans together (BRECQ)
   --drop-quantization <p> adaround: the probability that an activation stays in float
