@@ -101,7 +101,7 @@ for (const file of positionals) {
     summary.reconstruction?.granularity === 'block' ? 'blocks' : '',
     summary.reconstruction?.dropQuantization ? `QDrop ${summary.reconstruction.dropQuantization}` : '',
     summary.synthesis?.tvWeight ? `TV ${summary.synthesis.tvWeight}` : '',
-    summary.synthesis?.startingNoise === 'multiScale' ? 'multi-scale noise' : '',
+    summary.synthesis?.startingNoise === 'multiScale' ? 'multi-scale' : '',
     summary.workers === 2 ? '2 workers' : '',
     secondsPerIteration !== null && ownMinutes.has(file) ? 'measured minutes' : '',
   ].filter(Boolean);
