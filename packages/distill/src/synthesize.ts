@@ -115,9 +115,8 @@ export function synthesisStyle(options: SynthesisStyle): SynthesisStyle {
  * `CE_soft(teacher(x), targets) + bnsWeight · L_BNS + tvWeight · TV`, so every
  * BatchNorm input has the running mean and variance the teacher was trained with and
  * each image scores its target. Superposed targets (two classes mixed) give boundary
- * samples. Cheap next to training a generator, and
- * independent of it: used to calibrate ranges before training and as the fixed image
- * set of the fidelity guard.
+ * samples. Cheap next to training a generator, and independent of it: used to calibrate
+ * ranges before training and as the fixed image set of the fidelity guard.
  *
  * @returns the images `[count, ...inputShape]` (the caller disposes them).
  * @throws if the teacher has no BatchNormalization layer or the targets do not fit it.
